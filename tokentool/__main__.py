@@ -1,0 +1,251 @@
+"""The ``tokentool`` command: a thin face over the library.
+
+Only what a subcommand needs is imported, and only once it is chosen, so that
+``tokentool restrict`` starts as fast as a bare pypitoken script.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import importlib
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import NoReturn, TextIO
+
+PROG = "tokentool"
+
+#: Subcommands implemented in their own modules: name -> (module, help). Each
+#: module has ``main(argv: list[str]) -> int`` and its own parser, so heavy
+#: imports (waitress, pypiserver, twine) never touch the token commands.
+DELEGATED: dict[str, tuple[str, str]] = {
+    "index": ("tokentool.index.__main__", "run and manage the local stand-in for Test PyPI"),
+    "scan": ("tokentool._scan_cli", "find PyPI tokens in files before they are committed"),
+}
+
+
+class UsageError(Exception):
+    """Bad command-line input: reported like argparse reports its own errors."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        raise UsageError(message)
+
+
+def fail(message: str, code: int = 2) -> int:
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+    return code
+
+
+def read_token(stdin: TextIO | None = None) -> str:
+    """The token from stdin, or a hidden prompt when stdin is a terminal (never argv)."""
+    stream = sys.stdin if stdin is None else stdin
+    if stream is None:
+        raise UsageError("no token given: pipe it on standard input")
+    if stream.isatty():
+        return getpass.getpass("PyPI token (input hidden): ")
+    return stream.read()
+
+
+def _token_arg_help() -> str:
+    return "The token is read from standard input (hidden prompt on a terminal), never from argv."
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog=PROG,
+        description="Read, explain and derive restricted PyPI API tokens. " + _token_arg_help(),
+        epilog="Example: tokentool restrict my-project --ttl 15m < token.txt",
+    )
+    parser.add_argument("--version", action="version", version="%(prog)s 0.1.0")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    restrict = sub.add_parser(
+        "restrict",
+        help="derive a token restricted to projects, a time window or a user",
+        description="Derive a narrower token offline. The derived token alone goes to "
+        "stdout; the original and new restrictions go to stderr. " + _token_arg_help(),
+    )
+    restrict.add_argument("projects", nargs="*", metavar="PROJECT", help="project name(s)")
+    restrict.add_argument(
+        "--project-id", action="append", default=[], metavar="UUID", help="project ID (repeatable)"
+    )
+    window = restrict.add_mutually_exclusive_group()
+    window.add_argument("--ttl", metavar="DURATION", help="valid from now for e.g. 15m, 2h, 7d")
+    window.add_argument(
+        "--not-before", metavar="TIME", help="ISO 8601 or Unix time (with --not-after)"
+    )
+    restrict.add_argument("--not-after", metavar="TIME", help="ISO 8601 or Unix time")
+    restrict.add_argument("--user-id", metavar="UUID", help="only usable by this user")
+    restrict.add_argument(
+        "--each",
+        action="store_true",
+        help="one token per project, printed as NAME<TAB>TOKEN lines",
+    )
+    restrict.add_argument("--json", action="store_true", help="machine-readable output")
+
+    inspect = sub.add_parser(
+        "inspect",
+        help="explain a token (issuer, identifier, restrictions); never prints it",
+        description="Explain a token without printing it. " + _token_arg_help(),
+    )
+    inspect.add_argument("--json", action="store_true", help="machine-readable output")
+
+    check = sub.add_parser(
+        "check",
+        help="would the token's restrictions allow an upload to PROJECT? (exit 0 yes, 1 no)",
+        description="Judge the restrictions as Test PyPI would, without the key: exit 0 if "
+        "allowed, 1 if not (reasons on stderr). " + _token_arg_help(),
+    )
+    check.add_argument("project", metavar="PROJECT")
+    check.add_argument("--at", metavar="TIME", help="moment of the upload (default: now)")
+
+    sub.add_parser(
+        "walkthrough",
+        help="mint a throwaway token and show restrict, inspect and check on it",
+        description="A self-contained tour: nothing is read from or sent anywhere.",
+    )
+
+    for name, (_module, text) in DELEGATED.items():
+        delegated = sub.add_parser(name, help=text, add_help=False)
+        delegated.add_argument("args", nargs=argparse.REMAINDER)
+    return parser
+
+
+def _print_restrictions(label: str, token: object, out: TextIO) -> None:
+    from tokentool.token import Token
+
+    assert isinstance(token, Token)
+    summary = token.explain()["summary"]
+    print(f"{label}: {'; '.join(summary) if summary else 'none'}", file=out)
+
+
+def cmd_restrict(args: argparse.Namespace, stdin: TextIO | None) -> int:
+    import tokentool
+
+    if not args.projects and not (
+        args.project_id or args.ttl or args.not_before or args.not_after or args.user_id
+    ):
+        raise UsageError("give at least one PROJECT or restriction option")
+    if args.each and not args.projects:
+        raise UsageError("--each needs at least one PROJECT")
+    token = tokentool.load(read_token(stdin))
+    options = {
+        "project_ids": args.project_id,
+        "ttl": args.ttl,
+        "not_before": args.not_before,
+        "not_after": args.not_after,
+        "user_id": args.user_id,
+    }
+    if args.each:
+        derived = [
+            (name, tokentool.derive(token, project_names=[name], **options))
+            for name in args.projects
+        ]
+        if args.json:
+            rows = [{"project": n, "token": d.dump(), **d.explain()} for n, d in derived]
+            sys.stdout.write(json.dumps(rows) + "\n")
+        else:
+            sys.stdout.write("".join(f"{n}\t{d.dump()}\n" for n, d in derived))
+        return 0
+    new = tokentool.derive(token, project_names=args.projects, **options)
+    _print_restrictions("Original restrictions", token, sys.stderr)
+    _print_restrictions("New restrictions", new, sys.stderr)
+    if args.json:
+        print(json.dumps({"token": new.dump(), **new.explain()}))
+    else:
+        print(new.dump())
+    return 0
+
+
+def format_explanation(info: dict[str, object]) -> str:
+    lines = [
+        f"prefix:      {info['prefix']}",
+        f"domain:      {info['domain'] or '(none)'}",
+        f"issuer:      {info['issuer']}",
+        f"identifier:  {info['identifier']}",
+    ]
+    summary = info["summary"]
+    assert isinstance(summary, list)
+    if summary:
+        lines.append("restrictions:")
+        lines += [f"  - {line}" for line in summary]
+    else:
+        lines.append("restrictions: none (can upload to every project its user owns)")
+    return "\n".join(lines)
+
+
+def cmd_inspect(args: argparse.Namespace, stdin: TextIO | None) -> int:
+    import tokentool
+
+    info = tokentool.load(read_token(stdin)).explain()
+    print(json.dumps(info, indent=2) if args.json else format_explanation(info))
+    return 0
+
+
+def cmd_check(args: argparse.Namespace, stdin: TextIO | None) -> int:
+    import tokentool
+
+    token = tokentool.load(read_token(stdin))
+    verdict = token.evaluate(args.project, at=args.at)
+    if verdict.allowed:
+        print(f"allowed: the restrictions let an upload to {args.project!r} through")
+        return 0
+    print(f"refused: {verdict.message}", file=sys.stderr)
+    return 1
+
+
+def cmd_walkthrough(_args: argparse.Namespace, _stdin: TextIO | None) -> int:
+    from tokentool._walkthrough import run
+
+    return run(sys.stdout)
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace, TextIO | None], int]] = {
+    "restrict": cmd_restrict,
+    "inspect": cmd_inspect,
+    "check": cmd_check,
+    "walkthrough": cmd_walkthrough,
+}
+
+
+def main(argv: Sequence[str] | None = None, stdin: TextIO | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in DELEGATED:
+        module = importlib.import_module(DELEGATED[argv[0]][0])
+        return int(module.main(argv[1:]))
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help(sys.stderr)
+            return 2
+        return COMMANDS[args.command](args, stdin)
+    except UsageError as exc:
+        return fail(str(exc))
+    except KeyboardInterrupt:
+        return fail("interrupted", 130)
+    except EOFError:
+        return fail("no token given: standard input was closed")
+    except Exception as exc:
+        from tokentool.exceptions import TokenError
+
+        if isinstance(exc, TokenError):
+            return fail(str(exc))
+        if os.environ.get("TOKENTOOL_DEBUG"):
+            raise
+        # A library message might quote its input, and the input may be a token.
+        return fail(f"internal error ({type(exc).__name__}); rerun with TOKENTOOL_DEBUG=1", 70)
+
+
+def entrypoint() -> NoReturn:
+    os.environ.setdefault("PYTHONIOENCODING", "utf-8")
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entrypoint()
