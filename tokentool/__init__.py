@@ -5,6 +5,8 @@ the stand-in index and the workflow live in their own modules and are imported
 only by the commands that need them (start-up cost matters for the CLI).
 """
 
+# First: makes pypitoken's jsonschema import lazy before anything imports pypitoken.
+from tokentool import _lazy  # noqa: F401  (isort keeps it first)
 from tokentool.exceptions import ConfigError, LoadError, RestrictionError, TokenError
 from tokentool.token import (
     Token,

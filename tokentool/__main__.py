@@ -67,8 +67,14 @@ def build_parser() -> argparse.ArgumentParser:
     restrict = sub.add_parser(
         "restrict",
         help="derive a token restricted to projects, a time window or a user",
-        description="Derive a narrower token offline. The derived token alone goes to "
-        "stdout; the original and new restrictions go to stderr. " + _token_arg_help(),
+        description="Derive a narrower token offline. The derived token alone goes to\n"
+        "stdout; the original and new restrictions go to stderr.\n"
+        "The token is read from standard input (hidden prompt on a terminal), never from argv.",
+        epilog="examples:\n"
+        "  tokentool restrict my-project --ttl 15m < token.txt\n"
+        "  tokentool restrict my-project < token.txt > restricted.txt\n"
+        "  tokentool restrict --each repo-a repo-b --ttl 30d < token.txt",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     restrict.add_argument("projects", nargs="*", metavar="PROJECT", help="project name(s)")
     restrict.add_argument(

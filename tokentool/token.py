@@ -268,10 +268,6 @@ def load(raw: Any, *, strict: bool = True) -> Token:
     return Token(PREFIX, domain, identifier, tuple(restrictions), macaroon)
 
 
-def _reload(pypi_token: pypitoken.Token) -> Token:
-    return load(pypi_token.dump())
-
-
 def derive(
     token: Token,
     *,
@@ -318,9 +314,19 @@ def derive(
     if not allow_unusable:
         _refuse_unusable(token, names, ids, window, user, current)
 
-    derived = pypitoken.Token.load(token.dump())
+    macaroon = token._macaroon
+    # A fresh macaroon sharing the (immutable) caveats: pypitoken appends to the
+    # list and re-signs, and the parent must stay untouched. Cheaper than a
+    # deepcopy or a dump/load round trip, which matters for `--each`.
+    copy = pymacaroons.Macaroon(
+        location=macaroon.location,
+        identifier=macaroon.identifier,
+        caveats=list(macaroon.caveats),
+        signature=macaroon.signature,
+        version=macaroon.version,
+    )
     try:
-        derived.restrict(
+        pypitoken.Token(prefix=token.prefix, macaroon=copy).restrict(
             project_names=names or None,
             project_ids=ids or None,
             user_id=user,
@@ -329,7 +335,8 @@ def derive(
         )
     except Exception as exc:  # pypitoken raises InvalidRestriction, ValueError, AttributeError
         raise RestrictionError(f"pypitoken refused the restriction: {type(exc).__name__}") from None
-    return _reload(derived)
+    added = tuple(parse_caveat(c.caveat_id_bytes) for c in copy.caveats[len(macaroon.caveats) :])
+    return dataclasses.replace(token, restrictions=token.restrictions + added, _macaroon=copy)
 
 
 def _utc(ts: int) -> datetime.datetime:
