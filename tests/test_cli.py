@@ -244,3 +244,35 @@ def test_module_and_console_script_agree() -> None:
         env={**os.environ},
     )
     assert result.stdout.strip() == "tokentool 0.1.0"
+
+
+def test_terminal_input_is_hidden(raw: str) -> None:
+    """On a terminal the token is asked for with echo off: it never shows on screen."""
+    import pty
+    import select
+    import time
+
+    pid, fd = pty.fork()
+    if pid == 0:  # child: stdin/stdout/stderr and the controlling terminal are the pty
+        os.execv(sys.executable, [sys.executable, "-m", "tokentool", "inspect"])
+    screen = b""
+
+    def read_until(marker: bytes, timeout: float = 30) -> None:
+        nonlocal screen
+        deadline = time.monotonic() + timeout
+        while marker not in screen and time.monotonic() < deadline:
+            if select.select([fd], [], [], 0.2)[0]:
+                try:
+                    screen += os.read(fd, 4096)
+                except OSError:
+                    break
+
+    read_until(b"input hidden")
+    os.write(fd, raw.encode() + b"\n")
+    read_until(b"identifier:")
+    read_until(b"restrictions:")
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    assert b"PyPI token (input hidden): " in screen
+    assert raw.encode() not in screen and raw[5:25].encode() not in screen
+    assert os.waitstatus_to_exitcode(status) == 0
