@@ -17,14 +17,15 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/tokentool walkthrough
+	$(BIN)/invoke --search-root $(CURDIR) demo
 
 walkthrough: $(STAMP)
 	$(BIN)/tokentool walkthrough
 
+# ruff check, ruff format --check, no-pypi-tokens and no-dotenv: .pre-commit-config.yaml
+# (local hooks from .venv; git-tracked files only, as the commit hook sees them).
 lint: $(STAMP)
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+	$(BIN)/pre-commit run --all-files
 
 pytest: $(STAMP)
 	$(BIN)/pytest
