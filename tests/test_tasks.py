@@ -1,0 +1,399 @@
+"""The real ``invoke`` program against a real stand-in, with a temporary ``.env``."""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from _tasks_helpers import (
+    INVOKE,
+    ROOT,
+    PypiServer,
+    Ran,
+    assert_no_token,
+    clean_environ,
+    closed_port,
+    invoke,
+    mint_raw,
+    simple_listing,
+    write_env,
+)
+
+import tokentool
+from tokentool.index import RunningServer, start_server
+
+pytestmark = pytest.mark.slow
+
+USER = "alice"
+
+
+@pytest.fixture(scope="module")
+def standin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    with start_server(tmp_path_factory.mktemp("standin")) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def raw(standin: RunningServer) -> str:
+    return standin.mint(USER, description="task tests")
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, standin: RunningServer, raw: str) -> Path:
+    write_env(tmp_path, TOKEN=raw, INDEX_URL=standin.upload_url, PYPI_USERNAME=USER)
+    return tmp_path
+
+
+@pytest.fixture(scope="module")
+def permissive(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PypiServer]:
+    server = PypiServer(tmp_path_factory.mktemp("permissive"))
+    yield server
+    server.stop()
+
+
+def _ok(ran: Ran, raw: str) -> Ran:
+    assert ran.returncode == 0, ran.output
+    assert "Traceback" not in ran.output
+    assert_no_token(ran.output, raw)
+    return ran
+
+
+def _fails(ran: Ran, raw: str | None, message: str) -> None:
+    """Exit 1, and the last stderr line is exactly ``message``."""
+    assert ran.returncode == 1, ran.output
+    assert "Traceback" not in ran.output
+    assert ran.stderr.strip().splitlines()[-1] == message
+    if raw:
+        assert_no_token(ran.output, raw)
+
+
+def test_upload_is_accepted_and_listed(workdir: Path, raw: str, standin: RunningServer) -> None:
+    ran = _ok(invoke(workdir, "upload", "--project", "Task-Upload"), raw)
+    built = re.search(r"^built Task-Upload (\S+): (\S+), (\S+)$", ran.stdout, re.MULTILINE)
+    assert built, ran.stdout
+    version, sdist, wheel = built.groups()
+    assert sdist == f"task_upload-{version}.tar.gz"
+    assert f"index answer for {sdist}: 200 OK" in ran.stdout
+    assert f"index answer for {wheel}: 200 OK" in ran.stdout
+    assert "derived token restrictions: " in ran.stdout
+    assert "only for project(s) named task-upload" in ran.stdout
+    view = f"{standin.url}simple/task-upload/"
+    assert ran.stdout.strip().endswith(f"accepted: both files uploaded; see {view}")
+    listing = simple_listing(view)
+    assert sdist in listing and wheel in listing
+
+
+def test_two_uploads_in_a_row(workdir: Path, raw: str, standin: RunningServer) -> None:
+    versions = []
+    for _ in range(2):
+        ran = _ok(invoke(workdir, "upload"), raw)  # default name from PYPI_USERNAME
+        match = re.search(r"^built (test-alice-\d{4}-\d\d-\d\d) (\S+):", ran.stdout, re.MULTILINE)
+        assert match, ran.stdout
+        versions.append(match[2])
+    assert versions[0] != versions[1]
+    listing = simple_listing(f"{standin.url}simple/{match[1]}/")
+    assert all(v in listing for v in versions)
+
+
+@pytest.mark.parametrize(
+    ("case", "reason"),
+    [
+        ("project", "project-scoped token is not valid for project: 'task-verify'"),
+        ("expired", "token is expired"),
+    ],
+)
+def test_verify_rejection_passes_on_the_standin(
+    workdir: Path, raw: str, case: str, reason: str
+) -> None:
+    ran = _ok(invoke(workdir, "verify-rejection", "--project", "task-verify", "--case", case), raw)
+    lines = ran.stdout.strip().splitlines()
+    assert lines[-3] == f"offline check: Invalid API Token: {reason}"
+    assert lines[-2] == f"index answer: 403 Invalid API Token: {reason}"
+    assert lines[-1] == f"refused as expected: 403 Invalid API Token: {reason}"
+
+
+def test_verify_rejection_other_option(workdir: Path, raw: str) -> None:
+    ran = _ok(invoke(workdir, "verify-rejection", "-p", "task-x", "--other", "task-y"), raw)
+    assert "derived token (restricted to task-y) restrictions: " in ran.stdout
+
+
+def test_verify_rejection_on_permissive_index_is_security_failure(
+    tmp_path: Path, permissive: PypiServer
+) -> None:
+    raw = mint_raw()
+    write_env(tmp_path, TOKEN=raw, INDEX_URL=permissive.url)
+    ran = invoke(tmp_path, "verify-rejection", "--project", "perm")
+    _fails(ran, raw, "SECURITY: the index accepted a token restricted to perm-elsewhere")
+    ran = invoke(tmp_path, "verify-rejection", "--project", "perm", "--case", "expired")
+    _fails(ran, raw, "SECURITY: the index accepted an expired token")
+
+
+def test_verify_rejection_refused_for_another_reason(tmp_path: Path, standin: RunningServer):
+    raw = mint_raw()  # right format, but the stand-in has never issued it
+    write_env(tmp_path, TOKEN=raw, INDEX_URL=standin.upload_url)
+    ran = invoke(tmp_path, "verify-rejection", "--project", "task-auth")
+    _fails(
+        ran,
+        raw,
+        "the upload of task-auth was refused, but not because of the token's restriction: "
+        "403 Invalid or non-existent authentication information. See "
+        f"{standin.url.rstrip('/')}/help/#invalid-auth for more information. "
+        "(expected 403 Invalid API Token: project-scoped token is not valid for project: "
+        "'task-auth')",
+    )
+
+
+@pytest.mark.parametrize("task", ["upload", "verify-rejection"])
+def test_closed_port(tmp_path: Path, raw: str, task: str) -> None:
+    url = f"http://127.0.0.1:{closed_port()}/legacy/"
+    write_env(tmp_path, TOKEN=raw, INDEX_URL=url)
+    ran = invoke(tmp_path, task, "--project", "closed")
+    unreachable = f"index unreachable: could not connect to {url} (connection refused)"
+    if task == "upload":
+        _fails(ran, raw, f"error: upload of closed {_version(ran)} failed: {unreachable}")
+    else:
+        _fails(ran, raw, unreachable)
+
+
+def _version(ran: Ran) -> str:
+    match = re.search(r"^built \S+ (\S+):", ran.stdout, re.MULTILINE)
+    assert match, ran.output
+    return match[1]
+
+
+def test_configuration_errors(tmp_path: Path, raw: str, standin: RunningServer) -> None:
+    upload = ("upload", "--project", "cfg")
+    env = tmp_path / ".env"
+    _fails(
+        invoke(tmp_path, *upload),
+        raw,
+        "error: TOKEN is not set: put your user-wide token in .env (see .env.example) "
+        "or in the environment",
+    )
+    write_env(tmp_path, TOKEN="pypi-" + raw[5:60])
+    _fails(
+        invoke(tmp_path, *upload),
+        raw,
+        "error: TOKEN from .env is not usable: the token could not be decoded: "
+        "it is truncated or corrupted",
+    )
+    write_env(tmp_path, TOKEN="secret-password")
+    ran = invoke(tmp_path, *upload)
+    _fails(
+        ran,
+        raw,
+        "error: TOKEN from .env is not usable: this is not a PyPI token: "
+        "it does not start with 'pypi-'",
+    )
+    assert "secret-password" not in ran.output
+    env.unlink()
+    env.mkdir()
+    _fails(invoke(tmp_path, *upload), raw, "error: cannot read .env: it is not a regular file")
+    env.rmdir()
+    write_env(tmp_path, TOKEN=raw, INDEX_URL=standin.upload_url)
+    _fails(
+        invoke(tmp_path, "upload", "--project", "no such name"),
+        raw,
+        "error: invalid project name: 'no such name'",
+    )
+    _fails(
+        invoke(tmp_path, "upload"),
+        raw,
+        "error: no project name: pass --project=NAME or set PYPI_USERNAME in .env "
+        "for the default test-<username>-<date>",
+    )
+    _fails(
+        invoke(tmp_path, *upload, "--index-url", "https://test.pypi.org/legacy/"),
+        raw,
+        "error: the token was issued by localhost, not by test.pypi.org, but INDEX_URL points "
+        "at test.pypi.org (https://test.pypi.org/legacy/): test.pypi.org would refuse it",
+    )
+
+
+def test_public_site_guards(tmp_path: Path) -> None:
+    """Tokens of the public sites: checked before anything is built or sent."""
+    prod, test = mint_raw("pypi.org"), mint_raw("test.pypi.org")
+    write_env(tmp_path, TOKEN=prod)
+    _fails(  # INDEX_URL defaults to Test PyPI
+        invoke(tmp_path, "verify-rejection", "-p", "g"),
+        prod,
+        "error: the token was issued by pypi.org but INDEX_URL points at test.pypi.org "
+        "(https://test.pypi.org/legacy/): a pypi.org token only works on pypi.org",
+    )
+    prod_url = "https://upload.pypi.org/legacy/"
+    _fails(
+        invoke(tmp_path, "upload", "-p", "g", "--index-url", prod_url),
+        prod,
+        "error: refusing to upload a throwaway test project to production pypi.org "
+        f"({prod_url}); pass --allow-production if you really mean it",
+    )
+    write_env(tmp_path, TOKEN=test, INDEX_URL=prod_url)
+    _fails(
+        invoke(tmp_path, "upload", "-p", "g", "--allow-production"),
+        test,
+        "error: the token was issued by test.pypi.org but INDEX_URL points at pypi.org "
+        f"({prod_url}): a test.pypi.org token only works on test.pypi.org",
+    )
+
+
+def test_environment_wins_and_readable_env_warns(
+    tmp_path: Path, raw: str, standin: RunningServer
+) -> None:
+    write_env(tmp_path, mode=0o644, TOKEN="pypi-not-this-one", INDEX_URL="http://127.0.0.1:9/")
+    env = clean_environ(TOKEN=raw, INDEX_URL=standin.upload_url)
+    ran = _ok(invoke(tmp_path, "upload", "-p", "task-env", env=env), raw)
+    assert ran.stderr.splitlines()[0] == (
+        "warning: .env is readable by other users and holds a live token; run: chmod 600 .env"
+    )
+    assert "accepted: both files uploaded" in ran.stdout
+
+
+def test_build_task(tmp_path: Path) -> None:
+    ran = invoke(tmp_path, "build", "--project", "Task_Build", "--version", "2.0")
+    assert ran.returncode == 0, ran.output
+    out = tmp_path / "dist" / "Task_Build-2.0"
+    assert ran.stdout.splitlines() == [
+        f"built Task_Build 2.0 into {Path('dist') / 'Task_Build-2.0'}/:",
+        "  task_build-2.0.tar.gz",
+        "  task_build-2.0-py3-none-any.whl",
+    ]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "task_build-2.0-py3-none-any.whl",
+        "task_build-2.0.tar.gz",
+    ]
+    _fails(
+        invoke(tmp_path, "build", "--project", "Task_Build", "--version", "2.0"),
+        None,
+        f"error: output folder {Path('dist') / 'Task_Build-2.0'} is not empty: give a fresh one",
+    )
+
+
+def test_token_task_prints_only_the_derived_token(workdir: Path, raw: str) -> None:
+    ran = invoke(workdir, "token", "--project", "piped", "--ttl", "1h")
+    assert ran.returncode == 0, ran.output
+    derived = tokentool.load(ran.stdout)
+    assert ran.stdout == derived.dump() + "\n"
+    assert derived.dump() != raw
+    assert derived.project_names() == frozenset({"piped"})
+    start, end = derived.window() or (0, 0)
+    assert end - start == 3600
+    assert ran.stderr.startswith("restrictions: ")
+    assert_no_token(ran.stderr, raw, derived.dump())
+
+
+def test_inspect_task(workdir: Path, raw: str, standin: RunningServer) -> None:
+    ran = _ok(invoke(workdir, "inspect"), raw)
+    token = tokentool.load(raw)
+    assert "token from:  .env" in ran.stdout
+    assert f"identifier:  {token.identifier}" in ran.stdout
+    assert "issuer:      other" in ran.stdout
+    assert f"index:       {standin.upload_url} (the token's issuer matches)" in ran.stdout
+
+
+def test_list_and_help() -> None:
+    ran = invoke(Path.cwd(), "--list")
+    assert ran.returncode == 0
+    for name in ("build", "demo", "index", "inspect", "token", "upload", "verify-rejection"):
+        line = next(x for x in ran.stdout.splitlines() if x.strip().startswith(name + " "))
+        assert len(line.split(None, 1)[1]) > 10, line
+    assert "Default task: demo" in ran.stdout
+    for name in ("build", "upload", "verify-rejection", "token", "inspect", "index"):
+        help_text = invoke(Path.cwd(), "--help", name).stdout
+        options = help_text.split("Options:", 1)[1]
+        entries = re.findall(r"^  (-\S.*?)(?=^  -|\Z)", options, re.MULTILINE | re.DOTALL)
+        assert entries, help_text
+        for entry in entries:
+            flag, _, text = entry.partition("   ")
+            assert text.strip(), f"{name}: option {flag.strip()} has no help"
+
+
+def test_no_task_output_ever_shows_a_token(
+    workdir: Path, raw: str, permissive: PypiServer, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Every task, success and failure, with --echo: neither token nor anything token-shaped."""
+    runs = [
+        ("-e", "upload", "-p", "sec"),
+        ("-e", "verify-rejection", "-p", "sec"),
+        ("-e", "verify-rejection", "-p", "sec", "--case", "expired"),
+        ("-e", "inspect"),
+        ("-e", "build", "-p", "sec"),
+        ("-e", "upload", "-p", "sec", "--index-url", permissive.url),
+        ("-e", "verify-rejection", "-p", "sec", "--index-url", permissive.url),
+        ("-e", "upload", "-p", "sec", "--index-url", f"http://127.0.0.1:{closed_port()}/"),
+        ("-e", "upload", "-p", "sec", "--index-url", "https://test.pypi.org/legacy/"),
+        ("-e", "upload", "-p", "sec", "--version", "1.0+bad"),
+        ("-e", "verify-rejection", "-p", "sec", "--other", "SEC"),
+    ]
+    codes = []
+    for args in runs:
+        ran = invoke(workdir, *args)
+        codes.append(ran.returncode)
+        assert "Traceback" not in ran.output
+        assert_no_token(ran.output, raw)
+    assert codes == [0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1]
+    # `invoke token` prints the derived token on stdout by design, and nowhere else.
+    ran = invoke(workdir, "-e", "token", "-p", "sec")
+    assert ran.returncode == 0
+    assert_no_token(ran.stderr, raw, ran.stdout.strip())
+    assert raw not in ran.stdout
+
+
+def test_demo_task(tmp_path: Path) -> None:
+    """`invoke demo` passes on its own, and ignores the user's .env and variables."""
+    env_file = write_env(tmp_path, TOKEN="pypi-users-own", INDEX_URL="http://127.0.0.1:9/")
+    before = (env_file.read_bytes(), env_file.stat().st_mtime_ns)
+    env = clean_environ(TOKEN="pypi-from-environment", PYPI_USERNAME="someone")
+    ran = invoke(tmp_path, "demo", env=env, timeout=300)
+    assert ran.returncode == 0, ran.output
+    assert (env_file.read_bytes(), env_file.stat().st_mtime_ns) == before
+    assert_no_token(ran.output)
+    summary = ran.stdout.split("\nSummary:\n", 1)[1].splitlines()
+    assert [re.sub(r"\s+", " ", s).strip() for s in summary[:-1]] == [
+        re.sub(r"\s+", " ", s)
+        for s in [
+            f"1. start the stand-in index pass {_t(summary[0])}",
+            f"2. mint a user-wide token pass {_t(summary[1])}",
+            f"3. upload {_demo_project()} with a project-restricted token pass {_t(summary[2])}",
+            "4. verify-rejection --case=project: token for another project is refused pass "
+            + _t(summary[3]),
+            f"5. verify-rejection --case=expired: expired token is refused pass {_t(summary[4])}",
+            f"6. pip install the upload and import it pass {_t(summary[5])}",
+            f"7. stop the stand-in pass {_t(summary[6])}",
+        ]
+    ]
+    assert re.fullmatch(r"All steps passed in \d+\.\d\ds \(7/7\)\.", summary[-1])
+
+
+def _t(line: str) -> str:
+    match = re.search(r"\d+\.\d\ds$", line)
+    assert match, line
+    return match[0]
+
+
+def _demo_project() -> str:
+    import datetime
+
+    return f"test-demo-{datetime.date.today().isoformat()}"
+
+
+def test_index_task_serves_in_the_foreground(tmp_path: Path) -> None:
+    argv = [str(INVOKE), "--search-root", str(ROOT), "index", "--port", "0", "--data-dir", "d"]
+    proc = subprocess.Popen(
+        argv, cwd=tmp_path, env=clean_environ(), stdout=subprocess.PIPE, text=True
+    )
+    try:
+        line = proc.stdout.readline()
+        match = re.fullmatch(r"Serving on (http://127\.0\.0\.1:\d+/)\n", line)
+        assert match, line
+        with urllib.request.urlopen(match[1] + "simple/", timeout=10) as response:
+            assert response.status == 200
+        assert (tmp_path / "d").is_dir()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(15) == 0
+        proc.stdout.close()

@@ -1,0 +1,255 @@
+"""The seed tutorial's manual flow as functions: build, derive, upload, prove a refusal.
+
+The Invoke tasks and the demo call these with a ``Config``; nothing here reads
+``.env`` or prints, so the demo drives exactly the code a user's ``.env`` does,
+and every outcome comes back as data the caller words. The one rule that
+matters most lives in ``verify_rejection``: it passes only when the index
+refused *because of the restriction*, never on any other failure.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import tempfile
+import time
+from pathlib import Path
+
+import tokentool
+from tokentool._build import Built, build_sample
+from tokentool._config import Config, check_destination, site_of
+from tokentool._upload import Answer, upload_files
+from tokentool.exceptions import ConfigError
+from tokentool.token import Token, Verdict
+
+__all__ = [
+    "CASES",
+    "Outcome",
+    "UploadReport",
+    "VerifyReport",
+    "default_other",
+    "derive_for",
+    "parse_ttl",
+    "upload",
+    "verify_rejection",
+    "view_url",
+]
+
+CASES = ("project", "expired")
+#: Reason each case must be refused with (warehouse's words, see the reference).
+_EXPECTED = {
+    "project": "project-scoped token is not valid for project: {project!r}",
+    "expired": "token is expired",
+}
+
+
+def parse_ttl(ttl: str | None) -> str | None:
+    """``none``/``off``/``0`` mean "no validity window"; anything else is a duration."""
+    if ttl is None or ttl.strip().lower() in ("", "none", "off", "0"):
+        return None
+    tokentool.parse_duration(ttl)
+    return ttl
+
+
+def derive_for(config: Config, project: str, ttl: str | None = "15m") -> Token:
+    """The token an upload of ``project`` uses: restricted to it, and by default short-lived."""
+    return tokentool.derive(config.token, project_names=[project], ttl=parse_ttl(ttl))
+
+
+def view_url(index_url: str, project: str, version: str) -> str:
+    """Where a person (public sites) or pip (any other index) finds the upload."""
+    site = site_of(index_url)
+    if site != "other":
+        return f"https://{site}/project/{tokentool.normalize_project(project)}/{version}/"
+    base = index_url[: -len("legacy/")] if index_url.endswith("/legacy/") else index_url
+    return f"{base}simple/{tokentool.normalize_project(project)}/"
+
+
+@dataclasses.dataclass(frozen=True)
+class UploadReport:
+    """What ``upload`` did. The files were built in a temporary folder, gone by now."""
+
+    built: Built
+    restrictions: tuple[str, ...]
+    answer: Answer
+    view: str
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        return self.answer.accepted
+
+
+def upload(
+    config: Config,
+    project: str,
+    *,
+    version: str | None = None,
+    ttl: str | None = "15m",
+    allow_production: bool = False,
+) -> UploadReport:
+    """Build, derive a token restricted to ``project``, upload both files with it."""
+    started = time.perf_counter()
+    check_destination(config.token, config.index_url, allow_production=allow_production)
+    derived = derive_for(config, project, ttl)
+    with tempfile.TemporaryDirectory(prefix="tokentool-upload-") as tmp:
+        built = build_sample(project, Path(tmp) / "dist", version)
+        answer = upload_files(built.files, derived, config.index_url)
+    restrictions = tuple(derived.explain()["summary"])
+    view = view_url(config.index_url, project, built.version)
+    return UploadReport(built, restrictions, answer, view, time.perf_counter() - started)
+
+
+class Outcome(enum.Enum):
+    REFUSED_AS_EXPECTED = "refused as expected"
+    ACCEPTED = "accepted"
+    REFUSED_OTHERWISE = "refused for another reason"
+    UNREACHABLE = "unreachable"
+
+
+@dataclasses.dataclass(frozen=True)
+class VerifyReport:
+    """What ``verify_rejection`` sent, predicted and got back, and the verdict."""
+
+    built: Built
+    case: str
+    other: str | None
+    restrictions: tuple[str, ...]
+    prediction: Verdict
+    expected_reason: str
+    answer: Answer
+    outcome: Outcome
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome is Outcome.REFUSED_AS_EXPECTED
+
+    @property
+    def message(self) -> str:
+        """One sentence for the outcome; the SECURITY wording is part of the interface."""
+        project = self.built.project
+        if self.outcome is Outcome.REFUSED_AS_EXPECTED:
+            return f"refused as expected: {self.answer.summary}"
+        if self.outcome is Outcome.ACCEPTED:
+            if self.case == "expired":
+                return "SECURITY: the index accepted an expired token"
+            return f"SECURITY: the index accepted a token restricted to {self.other}"
+        if self.outcome is Outcome.UNREACHABLE:
+            return self.answer.summary
+        return (
+            f"the upload of {project} was refused, but not because of the token's "
+            f"restriction: {self.answer.summary} (expected 403 {self.prediction.message})"
+        )
+
+
+def default_other(project: str) -> str:
+    """A valid project name that can never normalize to ``project``."""
+    return f"{project}-elsewhere"
+
+
+def _classify(answer: Answer, expected_reason: str) -> Outcome:
+    # One file let through is as bad as all of them.
+    if answer.accepted or any(200 <= f.status < 300 for f in answer.files):
+        return Outcome.ACCEPTED
+    if answer.status is None:
+        return Outcome.UNREACHABLE
+    reason = answer.reason
+    if (
+        answer.status == 403
+        and reason.startswith("Invalid API Token: ")
+        and expected_reason in reason.removeprefix("Invalid API Token: ").split(", ")
+    ):
+        return Outcome.REFUSED_AS_EXPECTED
+    return Outcome.REFUSED_OTHERWISE
+
+
+def verify_rejection(
+    config: Config,
+    project: str,
+    *,
+    other: str | None = None,
+    case: str = "project",
+    version: str | None = None,
+    allow_production: bool = False,
+) -> VerifyReport:
+    """Prove the index refuses a token whose restriction excludes this upload.
+
+    The derived token is first judged offline: if it would not be refused for
+    the expected reason, the test could not show anything, so nothing is sent.
+    """
+    started = time.perf_counter()
+    if case not in CASES:
+        raise ConfigError(f"unknown case {case!r}: use one of {', '.join(CASES)}")
+    check_destination(config.token, config.index_url, allow_production=allow_production)
+    tokentool.normalize_project(project)
+    now = int(time.time())
+    if case == "project":
+        other = other or default_other(project)
+        if tokentool.normalize_project(other) == tokentool.normalize_project(project):
+            raise ConfigError(
+                f"--other={other!r} is the same project as {project!r}: "
+                "the token would be allowed, so nothing could be proven"
+            )
+        derived = tokentool.derive(config.token, project_names=[other], ttl="15m", now=now)
+    else:
+        if other:
+            raise ConfigError("--other only applies to --case=project")
+        other = None
+        derived = tokentool.derive(
+            config.token,
+            project_names=[project],
+            not_before=now - 7200,
+            not_after=now - 3600,
+            now=now,
+            allow_unusable=True,
+        )
+    expected = _EXPECTED[case].format(project=project)
+    prediction = derived.evaluate(project, at=now)
+    if prediction.allowed or expected not in prediction.reasons:
+        raise ConfigError(
+            f"the derived token would not be refused for {project!r} with {expected!r} "
+            f"(offline check: {prediction.message}); the base token cannot show this case"
+        )
+    with tempfile.TemporaryDirectory(prefix="tokentool-verify-") as tmp:
+        built = build_sample(project, Path(tmp) / "dist", version)
+        answer = upload_files(built.files, derived, config.index_url)
+    return VerifyReport(
+        built,
+        case,
+        other,
+        tuple(derived.explain()["summary"]),
+        prediction,
+        expected,
+        answer,
+        _classify(answer, expected),
+        time.perf_counter() - started,
+    )
+
+
+def format_upload(report: UploadReport) -> list[str]:
+    """Lines for a person: what was built, with which restrictions, and the answer."""
+    built = report.built
+    lines = [
+        f"built {built.project} {built.version}: {built.sdist.name}, {built.wheel.name}",
+        "derived token restrictions: " + "; ".join(report.restrictions),
+    ]
+    for file in report.answer.files:
+        lines.append(f"index answer for {file.filename}: {file.status} {file.reason}".rstrip())
+    if report.ok:
+        lines.append(f"accepted: both files uploaded; see {report.view}")
+    else:
+        lines.append(f"upload of {built.project} {built.version} failed: {report.answer.summary}")
+    return lines
+
+
+def format_verify(report: VerifyReport) -> list[str]:
+    built = report.built
+    target = f"restricted to {report.other}" if report.case == "project" else "expired"
+    return [
+        f"built {built.project} {built.version}: {built.sdist.name}, {built.wheel.name}",
+        f"derived token ({target}) restrictions: " + "; ".join(report.restrictions),
+        f"offline check: {report.prediction.message}",
+        f"index answer: {report.answer.summary}",
+        report.message,
+    ]
