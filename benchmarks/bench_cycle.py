@@ -38,7 +38,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-TUTORIAL = Path(__file__).resolve().parent / "_cycle_tutorial.py"
+TUTORIAL = Path(__file__).resolve().parent / "tutorial.py"
 sys.path.insert(0, str(ROOT))
 
 from tokentool.index import start_server  # noqa: E402

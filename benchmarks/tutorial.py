@@ -1,7 +1,8 @@
-"""The seed tutorial's finished tutorial.py, as its reader ends up with it.
+"""The seed tutorial's ``tutorial.py``, as its reader ends up with it.
 
-Kept verbatim in spirit (only the tutorial's indentation slips are fixed) so the
-benchmarks compare tokentool against what a user would otherwise run.
+Reproduced from shared/reference/seed-tutorial.txt with the three lines the
+published text lost restored (``try:``, ``token.restrict(...)``, ``main()``), so
+bench_cli.py and bench_cycle.py time the manual flow as a reader would run it.
 """
 
 import sys
