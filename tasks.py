@@ -65,6 +65,15 @@ def _say(lines: list[str]) -> None:
     print("\n".join(lines), flush=True)
 
 
+def _finish(lines: list[str], ok: bool, prefix: str) -> None:
+    """Print a report; on failure its last line (the verdict) becomes the exit message."""
+    if ok:
+        _say(lines)
+        return
+    _say(lines[:-1])
+    raise Exit(prefix + lines[-1], code=1)
+
+
 @task(help={"project": "project name to build under (required)", "version": _VERSION_HELP})
 def build(c: Context, project: str, version: str | None = None) -> None:
     """Build the bundled sample project as NAME: an sdist and a wheel in a fresh dist/ folder."""
@@ -106,11 +115,7 @@ def upload(
         report = workflow.upload(
             config, name, version=version, ttl=ttl, allow_production=allow_production
         )
-        lines = workflow.format_upload(report)
-        if not report.ok:
-            _say(lines[:-1])
-            raise Exit(f"error: {lines[-1]}", code=1)
-        _say(lines)
+        _finish(workflow.format_upload(report), report.ok, prefix="error: ")
 
 
 @task(
@@ -147,11 +152,8 @@ def verify_rejection(
             version=version,
             allow_production=allow_production,
         )
-        lines = workflow.format_verify(report)
-        if not report.ok:
-            _say(lines[:-1])
-            raise Exit(lines[-1], code=1)
-        _say(lines)
+        # The verdict line stands alone: "SECURITY: ..." must not read "error: SECURITY".
+        _finish(workflow.format_verify(report), report.ok, prefix="")
 
 
 @task(
