@@ -1,0 +1,229 @@
+"""A local stand-in for Test PyPI's upload endpoint, for offline positive and negative uploads.
+
+``Index`` manages the state (users, tokens, projects) in-process;
+``start_server`` runs ``tokentool index serve`` as a real subprocess and hands
+back its URLs. Importing this module stays light: waitress and pypiserver are
+imported only by the server process.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import uuid
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any
+
+from tokentool.exceptions import TokenError
+
+__all__ = [
+    "DEFAULT_DATA_DIR",
+    "DEFAULT_DOMAIN",
+    "Index",
+    "IndexRefusal",
+    "RunningServer",
+    "start_server",
+]
+
+DEFAULT_DATA_DIR = Path(".tokentool") / "index"
+DEFAULT_DOMAIN = "localhost"
+
+
+class IndexRefusal(TokenError):
+    """The stand-in refuses a management request (the site would too)."""
+
+
+class Index:
+    """The stand-in's state, for the CLI, the tasks and tests (server running or not)."""
+
+    def __init__(self, data_dir: Path | str = DEFAULT_DATA_DIR, domain: str | None = None) -> None:
+        from tokentool.index._db import Database
+
+        self.data_dir = Path(data_dir)
+        self._db = Database(self.data_dir)
+        stored = self._db.reader().get_meta("domain")
+        self.domain = domain or stored or DEFAULT_DOMAIN
+
+    def mint(self, user: str, project: str | None = None, description: str | None = None) -> str:
+        """A new token as the account page issues it; creates ``user`` if needed.
+
+        Project-scoped tokens are only issued for a project the user has a role
+        on, like on the site.
+        """
+        import tokentool
+
+        if not user or not user.strip() or user != user.strip():
+            raise IndexRefusal("a user name must be given, without surrounding spaces")
+        identifier = str(uuid.uuid4())
+        key = os.urandom(32)
+        with self._db.transaction() as tx:
+            user_id = tx.ensure_user(user)
+            if project is None:
+                scope = "user"
+                raw = tokentool.mint(
+                    domain=self.domain, identifier=identifier, key=key, user_id=user_id
+                )
+            else:
+                try:
+                    normalized = tokentool.normalize_project(project)
+                except TokenError:
+                    normalized = None
+                row = tx.project(normalized) if normalized else None
+                if row is None or not tx.has_role(row.id, user_id):
+                    raise IndexRefusal(f"Unknown or invalid project name: {project}")
+                scope = f"project:{row.normalized_name}"
+                raw = tokentool.mint(
+                    domain=self.domain,
+                    identifier=identifier,
+                    key=key,
+                    project_name=row.normalized_name,
+                    project_id=row.id,
+                )
+            text = description if description is not None else f"tokentool {identifier[:8]}"
+            if not text.strip():
+                raise IndexRefusal("a token description must not be empty")
+            if tx.description_taken(user_id, text):
+                raise IndexRefusal("API token name already in use")
+            tx.add_token(identifier, user_id, key, text, scope)
+        return raw
+
+    def revoke(self, identifier: str) -> None:
+        """Delete a token: further uploads with it get the invalid-authentication 403."""
+        try:
+            normalized = str(uuid.UUID(identifier))
+        except (ValueError, TypeError, AttributeError):
+            raise IndexRefusal(f"not a token identifier: {identifier!r}") from None
+        with self._db.transaction() as tx:
+            if not tx.delete_token(normalized):
+                raise IndexRefusal(f"no token with identifier {normalized}")
+
+    def listing(self) -> dict[str, Any]:
+        """Users, projects (owners, files) and tokens (identifier, description); no secrets."""
+        data = self._db.reader().listing()
+        data["domain"] = self.domain
+        return data
+
+    def user_id(self, user: str) -> str | None:
+        return self._db.reader().user_id(user)
+
+    def project_id(self, project: str) -> str | None:
+        import tokentool
+
+        row = self._db.reader().project(tokentool.normalize_project(project))
+        return None if row is None else row.id
+
+    def close(self) -> None:
+        self._db.close()
+
+
+@dataclasses.dataclass
+class RunningServer:
+    """A ``tokentool index serve`` subprocess and where to reach it."""
+
+    url: str
+    data_dir: Path
+    process: subprocess.Popen[str] = dataclasses.field(repr=False)
+    log_path: Path
+
+    @property
+    def upload_url(self) -> str:
+        return self.url + "legacy/"
+
+    @property
+    def simple_url(self) -> str:
+        return self.url + "simple/"
+
+    @property
+    def port(self) -> int:
+        return int(self.url.rstrip("/").rpartition(":")[2])
+
+    def index(self) -> Index:
+        return Index(self.data_dir)
+
+    def mint(self, user: str, project: str | None = None, description: str | None = None) -> str:
+        index = self.index()
+        try:
+            return index.mint(user, project, description)
+        finally:
+            index.close()
+
+    def stop(self, timeout: float = 15) -> int:
+        """SIGTERM and wait; returns the exit code (0 for a clean stop)."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self.process.stdout:
+            self.process.stdout.close()
+        return int(self.process.returncode)
+
+    def __enter__(self) -> RunningServer:
+        return self
+
+    def __exit__(
+        self,
+        _type: type[BaseException] | None,
+        _value: BaseException | None,
+        _tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def _read_first_line(stream: IO[str], out: queue.Queue[str]) -> None:
+    out.put(stream.readline())
+
+
+def start_server(
+    data_dir: Path | str,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    domain: str = DEFAULT_DOMAIN,
+    *,
+    max_upload_size: int | None = None,
+    new_project_limit: int | None = None,
+    threads: int | None = None,
+    timeout: float = 30,
+) -> RunningServer:
+    """Start the stand-in as a real process and wait until it accepts connections.
+
+    Its stderr goes to ``<data_dir>/server.log`` (never a pipe nobody reads,
+    which could block it).
+    """
+    data = Path(data_dir).resolve()
+    data.mkdir(parents=True, exist_ok=True)
+    argv = [sys.executable, "-m", "tokentool.index", "serve", "--data-dir", str(data)]
+    argv += ["--host", host, "--port", str(port), "--domain", domain]
+    if max_upload_size is not None:
+        argv += ["--max-upload-size", str(max_upload_size)]
+    if new_project_limit is not None:
+        argv += ["--new-project-limit", str(new_project_limit)]
+    if threads is not None:
+        argv += ["--threads", str(threads)]
+    log_path = data / "server.log"
+    with open(log_path, "a", encoding="utf-8") as log:
+        process = subprocess.Popen(
+            argv, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL, text=True
+        )
+    assert process.stdout is not None
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=_read_first_line, args=(process.stdout, lines), daemon=True).start()
+    try:
+        line = lines.get(timeout=timeout)
+    except queue.Empty:
+        line = ""
+    prefix = "Serving on "
+    if not line.startswith(prefix):
+        process.kill()
+        process.wait()
+        detail = log_path.read_text(encoding="utf-8", errors="replace")[-2000:]
+        raise RuntimeError(f"the index server did not start: {line.strip()!r}\n{detail}")
+    return RunningServer(line[len(prefix) :].strip(), data, process, log_path)

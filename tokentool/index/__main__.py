@@ -1,0 +1,193 @@
+"""``tokentool index serve|mint|revoke|list``: a thin face over ``tokentool.index``.
+
+``mint`` prints the token alone on stdout so a parent reads it through a pipe;
+every other message goes to stderr. Errors are one ``tokentool: error:`` line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
+
+PROG = "tokentool index"
+
+
+class _UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        raise _UsageError(message)
+
+
+def _size(text: str) -> int:
+    units = {"": 1, "k": 1024, "kib": 1024, "m": 1024**2, "mib": 1024**2, "g": 1024**3}
+    lowered = text.strip().lower()
+    number = lowered.rstrip("kmgib")
+    unit = lowered[len(number) :]
+    if not number.isdigit() or unit not in units or int(number) <= 0:
+        raise argparse.ArgumentTypeError(f"invalid size: {text!r} (e.g. 104857600 or 100MiB)")
+    return int(number) * units[unit]
+
+
+def _count(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"invalid number: {text!r}")
+    return int(text)
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"invalid port: {text!r} (0-65535, 0 picks a free one)")
+    return int(text)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from tokentool.index import DEFAULT_DATA_DIR, DEFAULT_DOMAIN
+
+    parser = _Parser(
+        prog=PROG,
+        description="Run and manage the local stand-in for Test PyPI's upload endpoint.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    def data_dir(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--data-dir",
+            type=Path,
+            default=DEFAULT_DATA_DIR,
+            help=f"state folder (default: {DEFAULT_DATA_DIR})",
+        )
+
+    serve = sub.add_parser(
+        "serve",
+        help="run the index in the foreground",
+        description="Serve /legacy/ (uploads) and /simple/ (PEP 503) until SIGINT/SIGTERM. "
+        "Prints 'Serving on http://HOST:PORT/' once it accepts connections.",
+    )
+    data_dir(serve)
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=_port, default=0, help="0 picks a free port (default)")
+    serve.add_argument(
+        "--domain", default=DEFAULT_DOMAIN, help="macaroon location of minted tokens"
+    )
+    serve.add_argument(
+        "--max-upload-size",
+        type=_size,
+        default=100 * 1024**2,
+        metavar="BYTES",
+        help="largest accepted file (default: 100MiB)",
+    )
+    serve.add_argument(
+        "--new-project-limit",
+        type=_count,
+        default=20,
+        metavar="N",
+        help="new projects per user and hour before 429 (0: no limit; default: 20)",
+    )
+    serve.add_argument("--threads", type=_count, default=8, help="worker threads (default: 8)")
+
+    mint = sub.add_parser(
+        "mint",
+        help="create a token (and the user if needed); prints the token alone",
+        description="Print a new token the way the account page issues it: user-wide, or "
+        "scoped to a project the user has a role on.",
+    )
+    data_dir(mint)
+    mint.add_argument("--user", required=True)
+    mint.add_argument("--project", help="scope the token to this project")
+    mint.add_argument("--description", help="token name (unique per user)")
+    mint.add_argument("--domain", help="override the domain the server was started with")
+
+    revoke = sub.add_parser("revoke", help="delete a token by its identifier")
+    data_dir(revoke)
+    revoke.add_argument("identifier", metavar="IDENTIFIER")
+
+    listing = sub.add_parser(
+        "list", help="users, projects, owners and token identifiers (never a token or key)"
+    )
+    data_dir(listing)
+    listing.add_argument("--json", action="store_true", help="machine-readable output")
+    return parser
+
+
+def _print_listing(data: dict[str, object]) -> None:
+    users = data["users"]
+    projects = data["projects"]
+    tokens = data["tokens"]
+    assert isinstance(users, list) and isinstance(projects, list) and isinstance(tokens, list)
+    print(f"domain: {data['domain']}")
+    print("users:" + ("" if users else " none"))
+    for u in users:
+        print(f"  {u['username']} ({u['id']})")
+    print("projects:" + ("" if projects else " none"))
+    for p in projects:
+        owners = ", ".join(p["owners"]) or "nobody"
+        print(f"  {p['name']} ({p['id']}) owners: {owners}; files: {len(p['files'])}")
+    print("tokens:" + ("" if tokens else " none"))
+    for t in tokens:
+        print(f"  {t['identifier']} user={t['user']} scope={t['scope']} {t['description']!r}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from tokentool.exceptions import TokenError
+
+    parser = build_parser()
+    try:
+        args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+        if args.command is None:
+            parser.print_help(sys.stderr)
+            return 2
+        if args.command == "serve":
+            from tokentool.index._server import ServeOptions, serve
+
+            return serve(
+                ServeOptions(
+                    data_dir=args.data_dir,
+                    host=args.host,
+                    port=args.port,
+                    domain=args.domain,
+                    max_upload_size=args.max_upload_size,
+                    new_project_limit=args.new_project_limit,
+                    threads=max(1, args.threads),
+                )
+            )
+        from tokentool.index import Index
+
+        index = Index(args.data_dir, domain=getattr(args, "domain", None))
+        try:
+            if args.command == "mint":
+                print(index.mint(args.user, args.project, args.description), flush=True)
+            elif args.command == "revoke":
+                index.revoke(args.identifier)
+                print(f"revoked {args.identifier}", file=sys.stderr)
+            else:
+                data = index.listing()
+                if args.json:
+                    print(json.dumps(data, indent=2))
+                else:
+                    _print_listing(data)
+        finally:
+            index.close()
+        return 0
+    except _UsageError as exc:
+        print(f"tokentool: error: {exc}", file=sys.stderr)
+        return 2
+    except TokenError as exc:
+        print(f"tokentool: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except OSError as exc:
+        print(f"tokentool: error: {exc.strerror or type(exc).__name__}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
