@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import NoReturn, TextIO
 
-PROG = "tokentool"
+from tokentool._cli import PROG, Parser, UsageError, guarded
 
 #: Subcommands implemented in their own modules: name -> (module, help). Each
 #: module has ``main(argv: list[str]) -> int`` and its own parser, so heavy
@@ -26,29 +26,17 @@ DELEGATED: dict[str, tuple[str, str]] = {
 }
 
 
-class UsageError(Exception):
-    """Bad command-line input: reported like argparse reports its own errors."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        self.print_usage(sys.stderr)
-        raise UsageError(message)
-
-
-def fail(message: str, code: int = 2) -> int:
-    print(f"{PROG}: error: {message}", file=sys.stderr)
-    return code
-
-
 def read_token(stdin: TextIO | None = None) -> str:
     """The token from stdin, or a hidden prompt when stdin is a terminal (never argv)."""
     stream = sys.stdin if stdin is None else stdin
     if stream is None:
         raise UsageError("no token given: pipe it on standard input")
-    if stream.isatty():
-        return getpass.getpass("PyPI token (input hidden): ")
-    return stream.read()
+    try:
+        if stream.isatty():
+            return getpass.getpass("PyPI token (input hidden): ")
+        return stream.read()
+    except EOFError:
+        raise UsageError("no token given: standard input was closed") from None
 
 
 def _token_arg_help() -> str:
@@ -56,13 +44,13 @@ def _token_arg_help() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = Parser(
         prog=PROG,
         description="Read, explain and derive restricted PyPI API tokens. " + _token_arg_help(),
         epilog="Example: tokentool restrict my-project --ttl 15m < token.txt",
     )
     parser.add_argument("--version", action="version", version="%(prog)s 0.1.0")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
 
     restrict = sub.add_parser(
         "restrict",
@@ -225,27 +213,15 @@ def main(argv: Sequence[str] | None = None, stdin: TextIO | None = None) -> int:
         module = importlib.import_module(DELEGATED[argv[0]][0])
         return int(module.main(argv[1:]))
     parser = build_parser()
-    try:
+
+    def run() -> int:
         args = parser.parse_args(argv)
         if args.command is None:
             parser.print_help(sys.stderr)
             return 2
         return COMMANDS[args.command](args, stdin)
-    except UsageError as exc:
-        return fail(str(exc))
-    except KeyboardInterrupt:
-        return fail("interrupted", 130)
-    except EOFError:
-        return fail("no token given: standard input was closed")
-    except Exception as exc:
-        from tokentool.exceptions import TokenError
 
-        if isinstance(exc, TokenError):
-            return fail(str(exc))
-        if os.environ.get("TOKENTOOL_DEBUG"):
-            raise
-        # A library message might quote its input, and the input may be a token.
-        return fail(f"internal error ({type(exc).__name__}); rerun with TOKENTOOL_DEBUG=1", 70)
+    return guarded(run)
 
 
 def entrypoint() -> NoReturn:

@@ -15,8 +15,8 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import NoReturn
 
+from tokentool._cli import Parser, UsageError, guarded
 from tokentool.scan import ALLOW_MARKER, ALLOWLIST_NAME, Allowlist, Finding, Scanner
 
 PROG = "tokentool scan"
@@ -41,18 +41,8 @@ As a pre-commit hook (any repository):
 """
 
 
-class _UsageError(Exception):
-    pass
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        self.print_usage(sys.stderr)
-        raise _UsageError(message)
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = Parser(
         prog=PROG,
         description="Find PyPI API tokens of every issuer in files, without printing them.\n"
         "With no PATH, scans the files git tracks.",
@@ -107,7 +97,7 @@ def _tracked_files(root: Path) -> Iterator[str]:
             ["git", "ls-files", "-z"], cwd=root, capture_output=True, check=True
         ).stdout
     except (OSError, subprocess.CalledProcessError) as exc:
-        raise _UsageError(f"could not list the files git tracks ({type(exc).__name__})") from None
+        raise UsageError(f"could not list the files git tracks ({type(exc).__name__})") from None
     for name in out.decode("utf-8", "surrogateescape").split("\0"):
         path = root / name
         # Deleted but still in the index, or a submodule: nothing to read here.
@@ -121,16 +111,16 @@ def run(args: argparse.Namespace) -> int:
     if args.paths:
         paths: list[str] = args.paths
     elif root is None:
-        raise _UsageError("no PATH given and not inside a git repository")
+        raise UsageError("no PATH given and not inside a git repository")
     else:
         paths = list(_tracked_files(root))
     allowlist_path = args.allowlist or (root or cwd) / ALLOWLIST_NAME
     try:
         allowlist = Allowlist.read(allowlist_path)
     except ValueError as exc:
-        raise _UsageError(f"bad allowlist {exc}") from None
+        raise UsageError(f"bad allowlist {exc}") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise _UsageError(f"cannot read allowlist {allowlist_path}: {exc}") from None
+        raise UsageError(f"cannot read allowlist {allowlist_path}: {exc}") from None
 
     scanner = Scanner(allowlist=allowlist.digests, include_binary=args.include_binary)
     reported: list[Finding] = []
@@ -151,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             added = allowlist.add(reported)
         except OSError as exc:
-            raise _UsageError(f"cannot write allowlist {allowlist_path}: {exc.strerror}") from None
+            raise UsageError(f"cannot write allowlist {allowlist_path}: {exc.strerror}") from None
         print(
             f"tokentool: {allowlist_path}: added {added} hash(es) "
             f"({len(allowlist.digests)} in all)",
@@ -190,16 +180,7 @@ def main(argv: list[str]) -> int:
         if reconfigure is not None:
             reconfigure(errors="backslashreplace")
     parser = build_parser()
-    try:
-        return run(parser.parse_args(argv))
-    except _UsageError as exc:
-        print(f"tokentool: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("tokentool: error: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:
-        return 1
+    return guarded(lambda: run(parser.parse_args(argv)))
 
 
 if __name__ == "__main__":

@@ -11,19 +11,10 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
+
+from tokentool._cli import Parser, guarded
 
 PROG = "tokentool index"
-
-
-class _UsageError(Exception):
-    pass
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        self.print_usage(sys.stderr)
-        raise _UsageError(message)
 
 
 def _size(text: str) -> int:
@@ -51,11 +42,11 @@ def _port(text: str) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from tokentool.index import DEFAULT_DATA_DIR, DEFAULT_DOMAIN
 
-    parser = _Parser(
+    parser = Parser(
         prog=PROG,
         description="Run and manage the local stand-in for Test PyPI's upload endpoint.",
     )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
 
     def data_dir(p: argparse.ArgumentParser) -> None:
         p.add_argument(
@@ -136,57 +127,47 @@ def _print_listing(data: dict[str, object]) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from tokentool.exceptions import TokenError
-
     parser = build_parser()
-    try:
-        args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
-        if args.command is None:
-            parser.print_help(sys.stderr)
-            return 2
-        if args.command == "serve":
-            from tokentool.index._server import ServeOptions, serve
+    return guarded(lambda: _run(parser, list(sys.argv[1:] if argv is None else argv)))
 
-            return serve(
-                ServeOptions(
-                    data_dir=args.data_dir,
-                    host=args.host,
-                    port=args.port,
-                    domain=args.domain,
-                    max_upload_size=args.max_upload_size,
-                    new_project_limit=args.new_project_limit,
-                    threads=max(1, args.threads),
-                )
+
+def _run(parser: argparse.ArgumentParser, argv: list[str]) -> int:
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return 2
+    if args.command == "serve":
+        from tokentool.index._server import ServeOptions, serve
+
+        return serve(
+            ServeOptions(
+                data_dir=args.data_dir,
+                host=args.host,
+                port=args.port,
+                domain=args.domain,
+                max_upload_size=args.max_upload_size,
+                new_project_limit=args.new_project_limit,
+                threads=max(1, args.threads),
             )
-        from tokentool.index import Index
+        )
+    from tokentool.index import Index
 
-        index = Index(args.data_dir, domain=getattr(args, "domain", None))
-        try:
-            if args.command == "mint":
-                print(index.mint(args.user, args.project, args.description), flush=True)
-            elif args.command == "revoke":
-                index.revoke(args.identifier)
-                print(f"revoked {args.identifier}", file=sys.stderr)
+    index = Index(args.data_dir, domain=getattr(args, "domain", None))
+    try:
+        if args.command == "mint":
+            print(index.mint(args.user, args.project, args.description), flush=True)
+        elif args.command == "revoke":
+            index.revoke(args.identifier)
+            print(f"revoked {args.identifier}", file=sys.stderr)
+        else:
+            data = index.listing()
+            if args.json:
+                print(json.dumps(data, indent=2))
             else:
-                data = index.listing()
-                if args.json:
-                    print(json.dumps(data, indent=2))
-                else:
-                    _print_listing(data)
-        finally:
-            index.close()
-        return 0
-    except _UsageError as exc:
-        print(f"tokentool: error: {exc}", file=sys.stderr)
-        return 2
-    except TokenError as exc:
-        print(f"tokentool: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
-    except OSError as exc:
-        print(f"tokentool: error: {exc.strerror or type(exc).__name__}", file=sys.stderr)
-        return 2
+                _print_listing(data)
+    finally:
+        index.close()
+    return 0
 
 
 if __name__ == "__main__":
