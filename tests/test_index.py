@@ -579,3 +579,15 @@ def test_logs_never_contain_tokens(index_server):
     assert "pypi-" not in log
     assert "Traceback" not in log
     assert "refused after" not in log
+
+
+def test_root_keys_are_private_to_their_owner(tmp_path):
+    """The database holds every token's root key: nobody else may read the data folder."""
+    import stat
+
+    from tokentool.index import Index
+
+    data = tmp_path / "index"
+    Index(data).close()
+    assert stat.S_IMODE(data.stat().st_mode) == 0o700
+    assert stat.S_IMODE((data / "index.sqlite3").stat().st_mode) == 0o600

@@ -118,6 +118,10 @@ class Database:
         self.path = self.data_dir / DB_NAME
         self.packages_dir = self.data_dir / PACKAGES_DIR
         self.packages_dir.mkdir(parents=True, exist_ok=True)
+        # The database holds every token's root key: only its owner may read it.
+        self.data_dir.chmod(0o700)
+        if not self.path.exists():
+            self.path.touch(mode=0o600)
         self._local = threading.local()
         conn = self.connection()
         conn.execute("PRAGMA journal_mode=WAL")
