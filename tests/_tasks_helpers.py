@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import re
 import subprocess
 import sys
 import uuid
 from pathlib import Path
+
+from conftest import Ran
 
 import tokentool
 
@@ -43,18 +44,6 @@ def clean_environ(**extra: str) -> dict[str, str]:
     return env
 
 
-@dataclasses.dataclass
-class Ran:
-    args: list[str]
-    returncode: int
-    stdout: str
-    stderr: str
-
-    @property
-    def output(self) -> str:
-        return self.stdout + self.stderr
-
-
 def invoke(cwd: Path, *args: str, env: dict[str, str] | None = None, timeout: int = 120) -> Ran:
     """Run the real ``invoke`` program on the repository's tasks.py, from ``cwd``."""
     argv = [str(INVOKE), "--search-root", str(ROOT), *args]
@@ -67,7 +56,7 @@ def invoke(cwd: Path, *args: str, env: dict[str, str] | None = None, timeout: in
         timeout=timeout,
         check=False,
     )
-    return Ran(argv, proc.returncode, proc.stdout, proc.stderr)
+    return Ran(proc.returncode, proc.stdout, proc.stderr)
 
 
 def assert_no_token(text: str, *secrets: str) -> None:
