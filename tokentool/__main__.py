@@ -93,7 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
         "check",
         help="would the token's restrictions allow an upload to PROJECT? (exit 0 yes, 1 no)",
         description="Judge the restrictions as Test PyPI would, without the key: exit 0 if "
-        "allowed, 1 if not (reasons on stderr). " + _token_arg_help(),
+        "allowed, 1 if not (reasons on stderr, in Test PyPI's words). The signature cannot "
+        "be checked offline, and a user restriction is taken to match the token's owner. "
+        + _token_arg_help(),
     )
     check.add_argument("project", metavar="PROJECT")
     check.add_argument("--at", metavar="TIME", help="moment of the upload (default: now)")
