@@ -43,12 +43,11 @@ _EXPECTED = {
 }
 
 
-def parse_ttl(ttl: str | None) -> str | None:
-    """``none``/``off``/``0`` mean "no validity window"; anything else is a duration."""
+def parse_ttl(ttl: str | None) -> int | None:
+    """Seconds of validity; ``none``/``off``/``0`` mean "no validity window"."""
     if ttl is None or ttl.strip().lower() in ("", "none", "off", "0"):
         return None
-    tokentool.parse_duration(ttl)
-    return ttl
+    return tokentool.parse_duration(ttl)
 
 
 def derive_for(config: Config, project: str, ttl: str | None = "15m") -> Token:
@@ -227,11 +226,15 @@ def verify_rejection(
     )
 
 
+def _built_line(built: Built) -> str:
+    return f"built {built.project} {built.version}: {built.sdist.name}, {built.wheel.name}"
+
+
 def format_upload(report: UploadReport) -> list[str]:
     """Lines for a person: what was built, with which restrictions, and the answer."""
     built = report.built
     lines = [
-        f"built {built.project} {built.version}: {built.sdist.name}, {built.wheel.name}",
+        _built_line(built),
         "derived token restrictions: " + "; ".join(report.restrictions),
     ]
     for file in report.answer.files:
@@ -244,10 +247,9 @@ def format_upload(report: UploadReport) -> list[str]:
 
 
 def format_verify(report: VerifyReport) -> list[str]:
-    built = report.built
     target = f"restricted to {report.other}" if report.case == "project" else "expired"
     return [
-        f"built {built.project} {built.version}: {built.sdist.name}, {built.wheel.name}",
+        _built_line(report.built),
         f"derived token ({target}) restrictions: " + "; ".join(report.restrictions),
         f"offline check: {report.prediction.message}",
         f"index answer: {report.answer.summary}",
