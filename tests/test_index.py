@@ -464,7 +464,7 @@ def pip_install(server: RunningServer, name: str, target: Path) -> subprocess.Co
 def test_pip_installs_from_simple_index(index_server, dists, tmp_path):
     _user, name, _token, _made = owned_project(index_server, dists)
     page = requests.get(index_server.simple_url, timeout=10)
-    assert f'href="{name}/"' in page.text
+    assert f'href="/simple/{name}/"' in page.text
     done = pip_install(index_server, name, tmp_path / "target")
     assert done.returncode == 0, done.stdout + done.stderr
     module = name.replace("-", "_")

@@ -1,19 +1,23 @@
-"""The WSGI application: the ``/legacy/`` upload route in front of pypiserver.
+"""The WSGI application: ``/legacy/`` (uploads) and the read routes of ``_simple.py``.
 
-pypiserver (used as a library, fallback to the real PyPI disabled, its own
-upload route unreachable) serves ``/simple/`` and ``/packages/`` from the
-package folder the upload route writes into. Whatever goes wrong while judging
-an upload becomes a 4xx: a stand-in that answers 500 would make twine retry and
-a negative test pass for the wrong reason.
+Everything read is rendered from the database (``_simple.py``), never from the
+package folder. Whatever goes wrong while judging an upload becomes a 4xx: a
+stand-in that answers 500 would make twine retry and a negative test pass for
+the wrong reason. A failure on the server's side (disk full, a name the
+filesystem refuses, a database error) is the exception: it answers 5xx with a
+reason saying what happened, and is logged.
 """
 
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from tokentool.index._db import Database
+from tokentool.index._simple import NotFound, Reads
+from tokentool.index._store import ServerFault, server_fault
 from tokentool.index._upload import Settings, UploadError, Uploads
 
 log = logging.getLogger("tokentool.index")
@@ -40,28 +44,17 @@ def _answer(
     return [body]
 
 
-def build_pypiserver(db: Database) -> WSGIApp:
-    import pypiserver
-
-    logging.getLogger("pypiserver").setLevel(logging.WARNING)
-    app: WSGIApp = pypiserver.app(
-        roots=[db.packages_dir.resolve()],
-        authenticate=[],
-        password_file=".",
-        disable_fallback=True,
-        fallback_url="http://127.0.0.1:9/",  # never used: fallback is disabled
-        hash_algo="sha256",
-        backend_arg="simple-dir",  # no cache: a renamed-in file is listed at once
-        overwrite=False,
-        cache_control=None,
-    )
-    return app
+def _fault(
+    start_response: StartResponse, method: str, path: str, fault: ServerFault
+) -> list[bytes]:
+    log.error("%s %s %d: %s", method, path, fault.status, fault.message)
+    return _answer(start_response, fault.status, fault.message, [])
 
 
 class IndexApp:
-    def __init__(self, db: Database, settings: Settings, simple: WSGIApp) -> None:
+    def __init__(self, db: Database, settings: Settings) -> None:
         self.uploads = Uploads(db, settings)
-        self.simple = simple
+        self.reads = Reads(db, lambda: settings.site)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO") or "/"
@@ -77,7 +70,11 @@ class IndexApp:
                 return self._upload(environ, start_response)
             if method not in _READ_METHODS:
                 return _answer(start_response, 405, "Method Not Allowed", [("Allow", "GET, HEAD")])
-            return self.simple(environ, start_response)
+            return self.reads(environ, start_response)
+        except NotFound:
+            return _answer(start_response, 404, "Not Found", [])
+        except (OSError, sqlite3.Error) as exc:
+            return _fault(start_response, method, path, server_fault(exc))
         except Exception as exc:
             # Never the exception text: it could quote the request (and so a token).
             log.warning("%s %s: refused after %s", method, path, type(exc).__name__)
@@ -86,6 +83,10 @@ class IndexApp:
     def _upload(self, environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
         try:
             self.uploads.handle(environ)
+        except ServerFault as fault:
+            return _fault(start_response, "POST", "/legacy/", fault)
+        except (OSError, sqlite3.Error) as exc:
+            return _fault(start_response, "POST", "/legacy/", server_fault(exc))
         except UploadError as exc:
             log.info("POST /legacy/ %d", exc.status)
             return _answer(start_response, exc.status, exc.message, [])

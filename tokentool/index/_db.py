@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import os
+import hashlib
 import sqlite3
 import threading
 import time
@@ -71,6 +71,35 @@ CREATE TABLE IF NOT EXISTS files (
     uploaded_by TEXT REFERENCES users(id)
 );
 CREATE INDEX IF NOT EXISTS files_by_release ON files (project_id, canonical_version, packagetype);
+CREATE TABLE IF NOT EXISTS releases (
+    id INTEGER PRIMARY KEY,
+    project_id TEXT NOT NULL REFERENCES projects(id),
+    version TEXT NOT NULL,
+    canonical_version TEXT NOT NULL,
+    requires_python TEXT,
+    is_prerelease INTEGER NOT NULL DEFAULT 0,
+    info TEXT NOT NULL DEFAULT '{}',
+    created REAL NOT NULL,
+    UNIQUE (project_id, canonical_version)
+);
+CREATE TABLE IF NOT EXISTS file_metadata (
+    file_id INTEGER PRIMARY KEY REFERENCES files(id),
+    content BLOB NOT NULL
+);
+"""
+
+#: Columns added to ``files`` after the first schema (ALTER TABLE on older databases).
+_FILE_COLUMNS = {
+    "python_version": "TEXT",
+    "metadata_sha256": "TEXT",
+    "metadata_blake2_256": "TEXT",
+}
+
+#: Releases for files recorded before the releases table existed (no metadata then).
+_BACKFILL_RELEASES = """
+INSERT OR IGNORE INTO releases (project_id, version, canonical_version, created)
+SELECT project_id, min(version), canonical_version, min(uploaded) FROM files
+GROUP BY project_id, canonical_version
 """
 
 
@@ -108,6 +137,40 @@ class NewFile:
     sha256_digest: str
     blake2_256_digest: str
     uploaded_by: str
+    python_version: str | None = None
+    #: The wheel's METADATA (PEP 658), extracted once at upload and served as stored.
+    metadata: bytes | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class NewRelease:
+    """What the first file of a release records about it (warehouse's Release row)."""
+
+    project_id: str
+    version: str
+    canonical_version: str
+    requires_python: str | None
+    is_prerelease: bool
+    info: str  # JSON: the metadata fields of warehouse's JSON API ``info``
+
+
+@dataclasses.dataclass(frozen=True)
+class ServedFile:
+    """One file as the index pages show it: everything comes from its row, nothing re-read."""
+
+    id: int
+    project_id: str
+    filename: str
+    version: str
+    packagetype: str
+    python_version: str | None
+    size: int
+    md5_digest: str
+    sha256_digest: str
+    blake2_256_digest: str
+    uploaded: float
+    requires_python: str | None
+    metadata_sha256: str | None
 
 
 class Database:
@@ -117,9 +180,10 @@ class Database:
         self.data_dir = Path(data_dir)
         self.path = self.data_dir / DB_NAME
         self.packages_dir = self.data_dir / PACKAGES_DIR
-        self.packages_dir.mkdir(parents=True, exist_ok=True)
-        # The database holds every token's root key: only its owner may read it.
-        self.data_dir.chmod(0o700)
+        # The database holds every token's root key: only its owner may read what we
+        # create. A folder that already exists keeps its permissions (it may be shared).
+        make_private_dirs(self.data_dir)
+        make_private_dirs(self.packages_dir)
         if not self.path.exists():
             self.path.touch(mode=0o600)
         self._local = threading.local()
@@ -127,6 +191,7 @@ class Database:
         conn.execute("PRAGMA journal_mode=WAL")
         with self.transaction() as tx:
             tx.executescript_in_tx(_SCHEMA)
+            tx.migrate()
 
     def connection(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -173,6 +238,15 @@ class Tx:
         for statement in script.split(";"):
             if statement.strip():
                 self.conn.execute(statement)
+
+    def migrate(self) -> None:
+        """Bring a database made by an older stand-in up to this schema, in place."""
+        present = {row[1] for row in self.conn.execute("PRAGMA table_info(files)")}
+        missing = [c for c in _FILE_COLUMNS if c not in present]
+        for column in missing:
+            self.conn.execute(f"ALTER TABLE files ADD COLUMN {column} {_FILE_COLUMNS[column]}")
+        if missing:  # files from before releases were recorded: one scan, once
+            self.conn.execute(_BACKFILL_RELEASES)
 
     def _one(self, sql: str, *args: Any) -> tuple[Any, ...] | None:
         row: tuple[Any, ...] | None = self.conn.execute(sql, args).fetchone()
@@ -286,10 +360,15 @@ class Tx:
         return row is not None
 
     def add_file(self, f: NewFile) -> None:
-        self.conn.execute(
+        metadata_sha256 = metadata_blake2 = None
+        if f.metadata is not None:
+            metadata_sha256 = hashlib.sha256(f.metadata).hexdigest()
+            metadata_blake2 = hashlib.blake2b(f.metadata, digest_size=32).hexdigest()
+        cursor = self.conn.execute(
             "INSERT INTO files (project_id, version, canonical_version, packagetype, filename, "
-            "size, md5_digest, sha256_digest, blake2_256_digest, uploaded, uploaded_by) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "size, md5_digest, sha256_digest, blake2_256_digest, uploaded, uploaded_by, "
+            "python_version, metadata_sha256, metadata_blake2_256) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 f.project_id,
                 f.version,
@@ -302,8 +381,104 @@ class Tx:
                 f.blake2_256_digest,
                 time.time(),
                 f.uploaded_by,
+                f.python_version,
+                metadata_sha256,
+                metadata_blake2,
             ),
         )
+        if f.metadata is not None:
+            self.conn.execute(
+                "INSERT INTO file_metadata (file_id, content) VALUES (?, ?)",
+                (cursor.lastrowid, f.metadata),
+            )
+
+    # releases
+    def ensure_release(self, r: NewRelease) -> None:
+        """The first file of a release records its metadata; later files leave it as is."""
+        self.conn.execute(
+            "INSERT OR IGNORE INTO releases (project_id, version, canonical_version, "
+            "requires_python, is_prerelease, info, created) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                r.project_id,
+                r.version,
+                r.canonical_version,
+                r.requires_python,
+                int(r.is_prerelease),
+                r.info,
+                time.time(),
+            ),
+        )
+
+    # serving: each query is answered from an index, whatever the number of projects
+    def project_names(self) -> list[tuple[str, str]]:
+        """(name, normalized name) of every project, by normalized name."""
+        rows = self.conn.execute(
+            "SELECT name, normalized_name FROM projects ORDER BY normalized_name"
+        ).fetchall()
+        return [(str(a), str(b)) for a, b in rows]
+
+    def last_serial(self, project_id: str | None = None) -> int:
+        if project_id is None:
+            row = self._one("SELECT max(id) FROM files")
+        else:
+            row = self._one("SELECT max(id) FROM files WHERE project_id = ?", project_id)
+        return int(row[0]) if row and row[0] is not None else 0
+
+    def served_files(
+        self, project_id: str, canonical_version: str | None = None
+    ) -> list[ServedFile]:
+        sql = (
+            "SELECT f.id, f.project_id, f.filename, r.version, f.packagetype, f.python_version, "
+            "f.size, f.md5_digest, f.sha256_digest, f.blake2_256_digest, f.uploaded, "
+            "r.requires_python, f.metadata_sha256 FROM files f JOIN releases r "
+            "ON r.project_id = f.project_id AND r.canonical_version = f.canonical_version "
+            "WHERE f.project_id = ?"
+        )
+        args: tuple[str, ...] = (project_id,)
+        if canonical_version is not None:
+            sql += " AND f.canonical_version = ?"
+            args += (canonical_version,)
+        return [ServedFile(*row) for row in self.conn.execute(sql, args)]
+
+    def served_file(self, filename: str) -> tuple[ServedFile, str] | None:
+        """A recorded file by name, with its project's normalized name."""
+        row = self._one(
+            "SELECT f.id, f.project_id, f.filename, f.version, f.packagetype, f.python_version, "
+            "f.size, f.md5_digest, f.sha256_digest, f.blake2_256_digest, f.uploaded, "
+            "NULL, f.metadata_sha256, p.normalized_name FROM files f "
+            "JOIN projects p ON p.id = f.project_id WHERE f.filename = ?",
+            filename,
+        )
+        return None if row is None else (ServedFile(*row[:-1]), str(row[-1]))
+
+    def file_metadata(self, file_id: int) -> bytes | None:
+        row = self._one("SELECT content FROM file_metadata WHERE file_id = ?", file_id)
+        return None if row is None else bytes(row[0])
+
+    def releases(self, project_id: str) -> list[tuple[str, str, str | None, bool, str]]:
+        """(version, canonical version, requires_python, is_prerelease, info JSON)."""
+        return [
+            (str(a), str(b), c, bool(d), str(e))
+            for a, b, c, d, e in self.conn.execute(
+                "SELECT version, canonical_version, requires_python, is_prerelease, info "
+                "FROM releases WHERE project_id = ?",
+                (project_id,),
+            )
+        ]
+
+    def roles(self, project_id: str) -> list[tuple[str, str]]:
+        """(role name, username) of every role on the project."""
+        return [
+            (str(a), str(b))
+            for a, b in self.conn.execute(
+                "SELECT r.role_name, u.username FROM roles r JOIN users u ON u.id = r.user_id "
+                "WHERE r.project_id = ?",
+                (project_id,),
+            )
+        ]
+
+    def recorded_filenames(self) -> set[str]:
+        return {str(r[0]) for r in self.conn.execute("SELECT filename FROM files")}
 
     # listing
     def listing(self) -> dict[str, Any]:
@@ -349,6 +524,18 @@ class Tx:
         return {"users": users, "projects": projects, "tokens": tokens}
 
 
-def temp_name(directory: Path, filename: str) -> Path:
-    """A hidden name in the same folder: pypiserver skips dot-files, rename is atomic."""
-    return directory / f".{filename}.{os.getpid()}.{threading.get_ident()}.part"
+def make_private_dirs(path: Path) -> None:
+    """Create ``path`` (and missing parents) readable by its owner only; leave existing ones be."""
+    missing = []
+    current = path
+    while not current.exists():
+        missing.append(current)
+        if current.parent == current:
+            break
+        current = current.parent
+    for folder in reversed(missing):
+        try:
+            folder.mkdir(mode=0o700)
+        except FileExistsError:
+            continue  # created meanwhile by another process: not ours to change
+        folder.chmod(0o700)  # mkdir's mode is filtered by the umask

@@ -62,6 +62,46 @@ def _channel_class() -> type:
     return Channel
 
 
+def make_undumpable() -> None:
+    """No core file and no ptrace/proc access by others: the process holds every root key.
+
+    RLIMIT_CORE 0 everywhere; on Linux also ``prctl(PR_SET_DUMPABLE, 0)``, which
+    also makes ``/proc/<pid>/mem`` and ``environ`` unreadable to same-user processes.
+    """
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_dumpable = 4
+        if libc.prctl(pr_set_dumpable, 0, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_DUMPABLE, 0) failed")
+
+
+def _connection_limit(threads: int) -> int:
+    """As many connections as file descriptors allow (up to 4096), raising the soft limit.
+
+    Idle and slow connections cost a descriptor and a little memory each, never
+    a worker; the limit must be far above what a slowloris client can open
+    cheaply, or the listener stops accepting and everyone is locked out.
+    """
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 4096 + 256
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        new = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
+            soft = new
+        except (ValueError, OSError):
+            pass
+    budget = wanted if soft == resource.RLIM_INFINITY else soft
+    return max(64, min(4096, budget - 64 - 4 * threads))
+
+
 def _stop(_signum: int, _frame: FrameType | None) -> None:
     # waitress' loop turns SystemExit into an orderly shutdown of its threads.
     raise SystemExit(0)
@@ -70,16 +110,19 @@ def _stop(_signum: int, _frame: FrameType | None) -> None:
 def serve(options: ServeOptions) -> int:
     import waitress
 
-    from tokentool.index._app import IndexApp, build_pypiserver
+    from tokentool.index._app import IndexApp
+    from tokentool.index._store import reconcile
 
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(name)s: %(message)s")
+    make_undumpable()
     db = Database(options.data_dir)
+    reconcile(db)  # before the first request: nothing unrecorded is left in the folder
     with db.transaction() as tx:
         tx.set_meta("domain", options.domain)
     settings = Settings(
         max_upload_size=options.max_upload_size, new_project_limit=options.new_project_limit
     )
-    app = IndexApp(db, settings, build_pypiserver(db))
+    app = IndexApp(db, settings)
     server = waitress.create_server(
         app,
         host=options.host,
@@ -87,9 +130,14 @@ def serve(options: ServeOptions) -> int:
         threads=options.threads,
         # The body is buffered by waitress before a worker sees it, so slow clients
         # cost no worker; bodies far beyond the file limit are cut off with a 413.
+        # Files leave through wsgi.file_wrapper, so a slow reader costs no worker
+        # either. Idle connections are closed after channel_timeout; poll() instead
+        # of select() because select() cannot watch more than 1024 descriptors.
         max_request_body_size=options.max_upload_size + 16 * MIB,
         channel_timeout=30,
-        connection_limit=256,
+        cleanup_interval=10,
+        connection_limit=_connection_limit(options.threads),
+        asyncore_use_poll=True,
         backlog=1024,
         expose_tracebacks=False,
         ident="tokentool-index",

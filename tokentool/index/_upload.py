@@ -2,8 +2,9 @@
 
 Each refusal is an ``UploadError`` carrying the status and the exact reason
 phrase. Nothing is written until every check passed; then the file is written
-under a hidden temporary name, renamed into the package folder and recorded in
-one transaction, so a refused or failed upload leaves no project, row or file.
+under a hidden temporary name and linked to its final name inside the
+transaction that records it (``_store.py``), so a refused or failed upload
+leaves no project, row or served file.
 """
 
 from __future__ import annotations
@@ -11,10 +12,8 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
-import hashlib
 import hmac
 import logging
-import os
 import re
 import tarfile
 import time
@@ -22,7 +21,7 @@ import uuid
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import multipart
 from packaging.metadata import Metadata
@@ -37,15 +36,16 @@ from packaging.utils import (
 from packaging.version import Version
 
 import tokentool
-from tokentool.index._db import Database, NewFile, ProjectRow, TokenRow, Tx
+from tokentool.index._db import Database, NewFile, NewRelease, ProjectRow, TokenRow, Tx
 from tokentool.index._forms import FormError, UploadForm, validate_metadata, validate_upload_form
+from tokentool.index._jsonapi import release_info
+from tokentool.index._store import publish, receive, wheel_metadata
 
 log = logging.getLogger("tokentool.index")
 
 MIB = 1024 * 1024
 DEFAULT_MAX_UPLOAD = 100 * MIB
 DEFAULT_NEW_PROJECT_LIMIT = 20
-_CHUNK = MIB
 
 
 class UploadError(Exception):
@@ -253,28 +253,45 @@ class Uploads:
                 f"See {self._help('file-size-limit')} for more information.",
             )
         directory = self.db.packages_dir
-        temp = directory / f".upload-{uuid.uuid4().hex}.part"
         final = directory / filename
-        renamed = False
+        temp, hashes, size = receive(content.file, directory)
+        published = False
         try:
-            hashes, size = _write_hashed(content.file, temp)
             self._check_digests(form, hashes)
-            if self._is_duplicate(self.db.reader(), filename, hashes):
-                return
-            _check_distribution(temp, filename, form.filetype, meta, project_name, normalized)
+            # An identical re-upload skips the file checks (warehouse: _is_duplicate_file
+            # comes first), but answers 200 only once authorized inside the transaction.
+            duplicate = self._is_duplicate(self.db.reader(), filename, hashes)
+            metadata = None
+            if not duplicate:
+                _check_distribution(temp, filename, form.filetype, meta, project_name, normalized)
+                if form.filetype == "bdist_wheel":
+                    metadata = wheel_metadata(temp, filename)
             with self.db.transaction() as tx:
+                # Identity and role again, under the write lock: a token revoked or a
+                # project created by someone else since the first look counts.
+                if tx.token(identity.row.id) is None:
+                    raise self._invalid_auth()
                 project = tx.project(normalized)
                 if project is None:
                     self._check_new_project_rate(tx, identity)
                     project = tx.create_project(form.name, normalized, identity.row.user_id)
-                elif known is None:
-                    # Created by a concurrent upload since the first look: judge again.
+                else:
                     self._authorize(identity, form.name, project, tx)
                 if self._is_duplicate(tx, filename, hashes):
                     return
                 canonical = canonicalize_version(meta.version)
                 if form.filetype == "sdist" and tx.has_sdist(project.id, canonical):
                     raise UploadError(400, "Only one sdist may be uploaded per release.")
+                tx.ensure_release(
+                    NewRelease(
+                        project_id=project.id,
+                        version=str(meta.version),
+                        canonical_version=canonical,
+                        requires_python=str(meta.requires_python) if meta.requires_python else None,
+                        is_prerelease=meta.version.is_prerelease,
+                        info=release_info(meta),
+                    )
+                )
                 tx.add_file(
                     NewFile(
                         project_id=project.id,
@@ -287,12 +304,14 @@ class Uploads:
                         sha256_digest=hashes["sha256"],
                         blake2_256_digest=hashes["blake2_256"],
                         uploaded_by=identity.row.user_id,
+                        python_version=form.pyversion or None,
+                        metadata=metadata,
                     )
                 )
-                os.replace(temp, final)
-                renamed = True
+                publish(temp, final)
+                published = True
         except BaseException:
-            if renamed:
+            if published:  # linked, then the commit failed: the name goes with the row
                 final.unlink(missing_ok=True)
             raise
         finally:
@@ -329,23 +348,6 @@ class Uploads:
             f"{hashes['blake2_256']!r}). See {self._help('file-name-reuse')} "
             "for more information.",
         )
-
-
-def _write_hashed(source: BinaryIO, destination: Path) -> tuple[dict[str, str], int]:
-    hashers = {
-        "md5": hashlib.md5(usedforsecurity=False),
-        "sha256": hashlib.sha256(),
-        "blake2_256": hashlib.blake2b(digest_size=32),
-    }
-    size = 0
-    source.seek(0)
-    with open(destination, "wb") as out:
-        while chunk := source.read(_CHUNK):
-            size += len(chunk)
-            out.write(chunk)
-            for hasher in hashers.values():
-                hasher.update(chunk)
-    return {name: h.hexdigest() for name, h in hashers.items()}, size
 
 
 _EXTENSIONS = {"sdist": (".tar.gz", ".zip"), "bdist_wheel": (".whl",)}
