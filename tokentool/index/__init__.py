@@ -198,8 +198,10 @@ def start_server(
     Its stderr goes to ``<data_dir>/server.log`` (never a pipe nobody reads,
     which could block it).
     """
+    from tokentool.index._db import make_private_dirs
+
     data = Path(data_dir).resolve()
-    data.mkdir(parents=True, exist_ok=True)
+    make_private_dirs(data)  # an existing folder keeps its permissions
     argv = [sys.executable, "-m", "tokentool.index", "serve", "--data-dir", str(data)]
     argv += ["--host", host, "--port", str(port), "--domain", domain]
     if max_upload_size is not None:
