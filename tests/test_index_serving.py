@@ -45,6 +45,7 @@ def post_file(
     name: str,
     version: str,
     filetype: str,
+    upload_name: str | None = None,
     **extra: str,
 ) -> requests.Response:
     data = path.read_bytes()
@@ -62,7 +63,7 @@ def post_file(
     return requests.post(
         server.upload_url,
         data=fields,
-        files={"content": (path.name, data, "application/octet-stream")},
+        files={"content": (upload_name or path.name, data, "application/octet-stream")},
         headers={"Authorization": basic(token)},
         timeout=60,
     )

@@ -17,6 +17,8 @@ from types import FrameType
 from tokentool.index._db import Database
 from tokentool.index._upload import DEFAULT_MAX_UPLOAD, DEFAULT_NEW_PROJECT_LIMIT, MIB, Settings
 
+log = logging.getLogger("tokentool.index")
+
 
 @dataclasses.dataclass(frozen=True)
 class ServeOptions:
@@ -30,21 +32,40 @@ class ServeOptions:
 
 
 def _channel_class() -> type:
-    """waitress' channel with two fixes for malformed requests.
+    """waitress' channel with two fixes for malformed requests and one for full disks.
 
     An unknown Transfer-Encoding gets 400, not 501: any 5xx makes twine retry and
-    reads as "the server broke", while it is the client's fault. And
+    reads as "the server broke", while it is the client's fault. A write failure
+    while waitress spools a large body (disk full) is the server's fault: 5xx with
+    the reason, instead of a reset connection. And
     ``Expect: 100-continue`` on an empty body is ignored: waitress would send
     "100 Continue" and then wait for a body that never comes, until the idle
     timeout.
     """
     from waitress.channel import HTTPChannel
     from waitress.parser import HTTPRequestParser
-    from waitress.utilities import BadRequest, ServerNotImplemented
+    from waitress.utilities import BadRequest, Error, ServerNotImplemented
+
+    class StorageFull(Error):  # type: ignore[misc]
+        code = 507
+        reason = "Insufficient Storage"
 
     class Parser(HTTPRequestParser):  # type: ignore[misc]
         def received(self, data: bytes) -> int:
-            consumed = int(super().received(data))
+            try:
+                consumed = int(super().received(data))
+            except OSError as exc:
+                # waitress spools large bodies to a temporary file: a full disk there
+                # is the server's failure, answered 5xx, not a dropped connection.
+                from tokentool.index._store import server_fault
+
+                fault = server_fault(exc)
+                log.error("receiving a request body: %s", fault.message)
+                self.error = (
+                    StorageFull(fault.message) if fault.status == 507 else Error(fault.message)
+                )
+                self.completed = True
+                return len(data)
             if (
                 self.expect_continue
                 and self.headers_finished

@@ -1,0 +1,382 @@
+"""Faults and hostile clients: crashes, full disks, races, slow and idle connections.
+
+Real server processes on 127.0.0.1 (loopback only), bounded in count and time.
+Two races are made deterministic by running the stand-in in this process and
+doing the other party's step at the exact moment it matters (a hook around the
+receiving of the file, after the first look at the project).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import resource
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from urllib.parse import urljoin
+
+import pytest
+import requests
+from conftest import unique, write_wheel
+from test_index_serving import JSON_V1, archive, basic, post_file, simple_json
+
+from tokentool.index import Index, start_server
+
+
+def recorded(data_dir: Path) -> dict[str, list[str]]:
+    index = Index(data_dir)
+    try:
+        return {p["name"]: p["files"] for p in index.listing()["projects"]}
+    finally:
+        index.close()
+
+
+def all_recorded_files(data_dir: Path) -> set[str]:
+    return {f for files in recorded(data_dir).values() for f in files}
+
+
+# --- server-side failures answer 5xx and leave nothing half-done ---------------------
+
+
+def test_name_too_long_for_storage_is_a_server_error(index_server, tmp_path):
+    name = "long-" + "n" * 250  # the sdist's filename exceeds the filesystem's 255 bytes
+    filename = f"{name.replace('-', '_')}-1.0.tar.gz"
+    token = index_server.mint(unique("user"))
+    sdist = archive(tmp_path / "short.tar.gz", filename[: -len(".tar.gz")], name, "1.0", "x")
+    before = sorted(os.listdir(index_server.data_dir / "packages"))
+    answer = post_file(index_server, token, sdist, name, "1.0", "sdist", upload_name=filename)
+    assert (answer.status_code, answer.reason) == (
+        500,
+        "Internal Server Error: the file name is too long for the server's storage.",
+    )
+    assert name not in recorded(index_server.data_dir)  # no project, no row
+    assert sorted(os.listdir(index_server.data_dir / "packages")) == before
+    log = index_server.log_path.read_text(encoding="utf-8")
+    assert "POST /legacy/ 500: Internal Server Error: the file name is too long" in log
+
+
+def test_write_failure_is_a_server_error(tmp_path):
+    """A file-size limit on the server process stands in for a full disk."""
+    limit = 300 * 1024  # below waitress' in-memory body buffer (512 KiB)
+    old = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, old[1]))
+    try:
+        server = start_server(tmp_path / "data")
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, old)
+    with server:
+        token = server.mint("writer")
+        small = write_wheel(tmp_path, "fits", "1.0")
+        assert post_file(server, token, small, "fits", "1.0", "bdist_wheel").status_code == 200
+        big = write_wheel(tmp_path, "toobig", "1.0", payload=os.urandom(400 * 1024))
+        answer = post_file(server, token, big, "toobig", "1.0", "bdist_wheel")
+        assert answer.status_code == 500
+        assert answer.reason == "Internal Server Error: storage failed (File too large)."
+        # Larger than waitress keeps in memory: its own spooling fails first, same answer.
+        huge = write_wheel(tmp_path, "huge", "1.0", payload=os.urandom(700 * 1024))
+        answer = post_file(server, token, huge, "huge", "1.0", "bdist_wheel")
+        assert answer.status_code == 500
+        assert "storage failed (File too large)" in answer.text
+        assert set(recorded(server.data_dir)) == {"fits"}
+        assert sorted(os.listdir(server.data_dir / "packages")) == [small.name]
+        assert "storage failed" in server.log_path.read_text(encoding="utf-8")
+
+
+# --- crash-safe publishing ------------------------------------------------------------
+
+
+def test_start_removes_leftovers_and_logs_it(tmp_path):
+    data = tmp_path / "data"
+    with start_server(data) as server:
+        token = server.mint("keeper")
+        wheel = write_wheel(tmp_path, "kept", "1.0")
+        assert post_file(server, token, wheel, "kept", "1.0", "bdist_wheel").status_code == 200
+    packages = data / "packages"
+    (packages / ".upload-0123abcd.part").write_bytes(b"half")
+    (packages / "orphan-1.0.tar.gz").write_bytes(b"never recorded")
+    with start_server(data) as server:
+        assert sorted(os.listdir(packages)) == [wheel.name]
+        log = server.log_path.read_text(encoding="utf-8")
+        assert "removed a partial upload: '.upload-0123abcd.part'" in log
+        assert "removed a file without a record: 'orphan-1.0.tar.gz'" in log
+        (entry,) = simple_json(server, "kept")["files"]
+        body = requests.get(urljoin(server.simple_url, entry["url"]), timeout=10).content
+        assert body == wheel.read_bytes()
+
+
+def test_kill9_during_concurrent_uploads_loses_and_leaks_nothing(tmp_path):
+    data = tmp_path / "data"
+    clients, kills = 4, 6
+    rng = random.Random(8)
+    wheels: dict[str, tuple[str, Path]] = {}  # filename -> (project, path)
+    acknowledged: set[str] = set()
+    attempted: set[str] = set()
+    tokens: list[str] = []
+    counter = iter(range(1_000_000))
+    lock = threading.Lock()
+
+    def uploader(server, number: int, stop: threading.Event) -> None:
+        project = f"crash-{number}"
+        with requests.Session() as session:
+            while not stop.is_set():
+                version = f"1.{next(counter)}"
+                folder = tmp_path / "w" / version
+                folder.mkdir(parents=True)
+                wheel = write_wheel(folder, project, version)
+                with lock:
+                    wheels[wheel.name] = (project, wheel)
+                    attempted.add(wheel.name)
+                try:
+                    data_ = wheel.read_bytes()
+                    answer = session.post(
+                        server.upload_url,
+                        data={
+                            ":action": "file_upload",
+                            "protocol_version": "1",
+                            "metadata_version": "2.1",
+                            "name": project,
+                            "version": version,
+                            "filetype": "bdist_wheel",
+                            "pyversion": "py3",
+                            "sha256_digest": hashlib.sha256(data_).hexdigest(),
+                        },
+                        files={"content": (wheel.name, data_, "application/octet-stream")},
+                        headers={"Authorization": basic(tokens[number])},
+                        timeout=30,
+                    )
+                except requests.RequestException:
+                    return  # the server died under us
+                if answer.status_code == 200:
+                    with lock:
+                        acknowledged.add(wheel.name)
+
+    for round_number in range(kills + 1):
+        server = start_server(data, new_project_limit=0, threads=4)
+        if not tokens:
+            tokens.extend(server.mint(f"crasher{n}") for n in range(clients))
+        stop = threading.Event()
+        threads = [
+            threading.Thread(target=uploader, args=(server, n, stop)) for n in range(clients)
+        ]
+        for t in threads:
+            t.start()
+        time.sleep(rng.uniform(0.2, 0.8))
+        if round_number < kills:
+            server.process.send_signal(signal.SIGKILL)
+            server.process.wait(10)
+        stop.set()
+        for t in threads:
+            t.join(60)
+        server.stop()
+
+    with start_server(data) as server:  # the last start reconciles too
+        published = all_recorded_files(data)
+        assert acknowledged, "no upload was acknowledged: the test measured nothing"
+        assert acknowledged <= published  # 0 lost
+        assert published <= attempted
+        folder = set(os.listdir(data / "packages"))
+        assert folder == published  # 0 without a record, 0 leftovers, 0 rows without file
+        for filename in published:
+            project, path = wheels[filename]
+            assert (data / "packages" / filename).read_bytes() == path.read_bytes()
+        for project in {wheels[f][0] for f in published}:
+            listed = {f["filename"] for f in simple_json(server, project)["files"]}
+            assert listed == {f for f in published if wheels[f][0] == project}
+
+
+# --- races decided inside the transaction ---------------------------------------------
+
+
+@pytest.fixture
+def inprocess(tmp_path):
+    """The stand-in's WSGI app under waitress in this process: hooks can reach it."""
+    import waitress
+
+    from tokentool.index._app import IndexApp
+    from tokentool.index._db import Database
+    from tokentool.index._upload import Settings
+
+    db = Database(tmp_path / "data")
+    settings = Settings(new_project_limit=0)
+    server = waitress.create_server(IndexApp(db, settings), host="127.0.0.1", port=0, threads=4)
+    settings.site = f"http://127.0.0.1:{server.effective_port}"
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+
+    class Handle:
+        data_dir = tmp_path / "data"
+        url = settings.site + "/"
+        upload_url = settings.site + "/legacy/"
+        simple_url = settings.site + "/simple/"
+
+        def mint(self, user: str) -> str:
+            index = Index(self.data_dir)
+            try:
+                return index.mint(user)
+            finally:
+                index.close()
+
+    yield Handle()
+    server.close()
+
+
+def _hook_receive(monkeypatch, action) -> None:
+    """Run ``action`` once, as the first upload starts receiving its file."""
+    import tokentool.index._upload as upload_module
+
+    original = upload_module.receive
+    fired = threading.Event()
+
+    def hooked(*args, **kwargs):
+        if not fired.is_set():
+            fired.set()
+            action()
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(upload_module, "receive", hooked)
+
+
+def test_token_revoked_during_upload_commits_nothing(inprocess, tmp_path, monkeypatch):
+    token = inprocess.mint("revokee")
+    import tokentool
+
+    identifier = tokentool.load(token).identifier
+
+    def revoke() -> None:
+        index = Index(inprocess.data_dir)
+        try:
+            index.revoke(identifier)
+        finally:
+            index.close()
+
+    _hook_receive(monkeypatch, revoke)
+    wheel = write_wheel(tmp_path, "revoked", "1.0")
+    answer = post_file(inprocess, token, wheel, "revoked", "1.0", "bdist_wheel")
+    assert answer.status_code == 403
+    assert answer.reason.startswith("Invalid or non-existent authentication information.")
+    assert recorded(inprocess.data_dir) == {}
+    assert os.listdir(inprocess.data_dir / "packages") == []
+
+
+def test_creation_race_with_identical_files_gives_no_200_without_a_role(
+    inprocess, tmp_path, monkeypatch
+):
+    first, second = inprocess.mint("first"), inprocess.mint("second")
+    wheel = write_wheel(tmp_path, "contested", "1.0")
+
+    def rival_creates_it() -> None:
+        answer = post_file(inprocess, first, wheel, "contested", "1.0", "bdist_wheel")
+        assert answer.status_code == 200
+
+    # "second" looks first (no project yet: may create it), then "first" creates it with
+    # the same bytes before "second" records anything.
+    _hook_receive(monkeypatch, rival_creates_it)
+    answer = post_file(inprocess, second, wheel, "contested", "1.0", "bdist_wheel")
+    assert answer.status_code == 403
+    assert answer.reason.startswith("The user 'second' isn't allowed to upload to project")
+    index = Index(inprocess.data_dir)
+    try:
+        (project,) = index.listing()["projects"]
+    finally:
+        index.close()
+    assert project["owners"] == ["first"] and project["files"] == [wheel.name]
+
+
+# --- hostile connections ----------------------------------------------------------------
+
+
+def _raise_fd_limit(wanted: int) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < wanted:
+        target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    if resource.getrlimit(resource.RLIMIT_NOFILE)[0] < wanted:
+        pytest.skip("not enough file descriptors for 1,000 connections")
+
+
+def test_slowloris_and_slow_readers_do_not_deny_service(tmp_path):
+    _raise_fd_limit(2400)
+    with start_server(tmp_path / "data", max_upload_size=64 * 1024 * 1024, threads=4) as server:
+        token = server.mint("big")
+        big = write_wheel(tmp_path, "bigfile", "1.0", payload=os.urandom(24 * 1024 * 1024))
+        assert post_file(server, token, big, "bigfile", "1.0", "bdist_wheel").status_code == 200
+        (entry,) = simple_json(server, "bigfile")["files"]
+        held: list[socket.socket] = []
+        try:
+            # 1,000 connections that never finish their headers (slowloris).
+            for _ in range(1000):
+                sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+                sock.sendall(b"GET /simple/ HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+                held.append(sock)
+            # 12 readers (more than the 4 workers) that ask for 24 MiB and never read.
+            for _ in range(12):
+                sock = socket.socket()
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+                sock.settimeout(10)
+                sock.connect(("127.0.0.1", server.port))
+                sock.sendall(f"GET {entry['url']} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+                held.append(sock)
+            time.sleep(0.5)
+            # Everyone else is still served: a page, an upload and the whole big file.
+            page = requests.get(server.simple_url, headers={"Accept": JSON_V1}, timeout=20)
+            assert page.status_code == 200
+            small = write_wheel(tmp_path, "stillup", "1.0")
+            answer = post_file(server, token, small, "stillup", "1.0", "bdist_wheel")
+            assert answer.status_code == 200
+            body = requests.get(urljoin(server.simple_url, entry["url"]), timeout=60).content
+            assert hashlib.sha256(body).hexdigest() == entry["hashes"]["sha256"]
+        finally:
+            for sock in held:
+                sock.close()
+
+
+# --- the data folder and the process --------------------------------------------------
+
+
+def test_existing_data_dir_keeps_its_permissions(tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o755)
+    Index(shared).close()
+    listed = subprocess.run(
+        [sys.executable, "-m", "tokentool", "index", "list", "--data-dir", str(shared)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o755
+    # What it creates is private: the database, the package folder, a new data folder.
+    assert stat.S_IMODE((shared / "index.sqlite3").stat().st_mode) == 0o600
+    assert stat.S_IMODE((shared / "packages").stat().st_mode) == 0o700
+    fresh = tmp_path / "new" / "deeper"
+    Index(fresh).close()
+    assert stat.S_IMODE(fresh.stat().st_mode) == 0o700
+    assert stat.S_IMODE(fresh.parent.stat().st_mode) == 0o700
+
+
+def test_server_process_cannot_dump_core(index_server):
+    limits = Path(f"/proc/{index_server.process.pid}/limits")
+    if not limits.exists():
+        pytest.skip("no /proc")
+    line = next(x for x in limits.read_text().splitlines() if x.startswith("Max core file size"))
+    assert line.split()[4:6] == ["0", "0"]
+    probe = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import ctypes; from tokentool.index._server import make_undumpable; "
+            "make_undumpable(); print(ctypes.CDLL(None).prctl(3, 0, 0, 0, 0))",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert probe.stdout.strip() == "0", probe.stderr
