@@ -1,13 +1,20 @@
-"""Upload throughput of the stand-in index vs. bare pypiserver, side by side in one run.
+"""The stand-in index vs bare pypiserver and devpi-server, side by side in one run.
 
-Both servers run as real processes on 127.0.0.1 under waitress with the same
-number of threads and receive the same pre-built wheels from the same 8
-concurrent HTTP clients (threads with a requests.Session each; no twine
-processes, so the server is what is measured). The baseline is pypiserver with
-authentication off; the stand-in authenticates every upload with a token,
-evaluates its caveats, validates form, metadata and file and records it in
-SQLite. Rounds alternate between the two on fresh data folders; the median
-round counts. Target: the stand-in keeps >= 0.8x of the baseline's throughput.
+Uploads: all three servers run as real processes on 127.0.0.1 with 8 threads
+and receive the same pre-built wheels from the same 8 concurrent HTTP clients
+(threads with a requests.Session each; no twine processes, so the server is
+what is measured). pypiserver runs with authentication off; devpi-server
+(``devpi-init --no-root-pypi``, offline) gets its login token (X-Devpi-Auth, as
+devpi-client sends it) and a fresh volatile index per round; the stand-in
+authenticates every upload with a token, evaluates its caveats, validates form,
+metadata and file and records it in SQLite. Rounds rotate the order;
+the median round counts. Targets: >= 1.5x pypiserver's and >= devpi-server's
+uploads/s.
+
+Reads: two stand-ins, one with 10 projects and one with 10,000 (seeded through
+the database layer, with real files), answer ``/simple/<p>/`` (pip's Accept
+header, JSON) and ``/pypi/<p>/json`` for random projects, requests alternating
+between them. Target: p99 at 10,000 projects within 2x of p99 at 10.
 
     python benchmarks/bench_index.py [--clients 8] [--uploads 40] [--rounds 3] [--strict]
 """
@@ -18,6 +25,9 @@ import argparse
 import base64
 import hashlib
 import io
+import random
+import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -35,7 +45,13 @@ sys.path.insert(0, str(ROOT))
 
 from tokentool.index import start_server  # noqa: E402
 
-TARGET = 0.8
+TARGET_BARE = 1.5
+TARGET_DEVPI = 1.0
+TARGET_READ = 2.0
+PIP_ACCEPT = (
+    "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html; q=0.1, "
+    "text/html; q=0.01"
+)
 
 
 def wheel_bytes(name: str, version: str, size: int) -> tuple[str, bytes]:
@@ -87,7 +103,9 @@ def form(project: str, version: str, data: bytes) -> dict[str, str]:
 
 
 def run_clients(
-    url: str, jobs: list[list[tuple[str, str, str, bytes]]], auth: Callable[[int], str | None]
+    url: str,
+    jobs: list[list[tuple[str, str, str, bytes]]],
+    auth: Callable[[int], dict[str, str]],
 ) -> tuple[float, list[float]]:
     latencies: list[float] = []
     failures: list[str] = []
@@ -95,7 +113,7 @@ def run_clients(
     barrier = threading.Barrier(len(jobs) + 1)
 
     def client(number: int) -> None:
-        headers = {"Authorization": a} if (a := auth(number)) else {}
+        headers = auth(number)
         mine: list[float] = []
         with requests.Session() as session:
             barrier.wait()
@@ -147,7 +165,7 @@ def start_bare(root: Path, threads: int) -> tuple[subprocess.Popen[str], str]:
 def measure_bare(jobs: list, threads: int, workdir: Path) -> tuple[float, list[float]]:
     process, url = start_bare(workdir / "bare", threads)
     try:
-        return run_clients(url, jobs, lambda _n: None)
+        return run_clients(url, jobs, lambda _n: {})
     finally:
         process.terminate()
         process.wait(15)
@@ -157,15 +175,241 @@ def measure_standin(jobs: list, threads: int, workdir: Path) -> tuple[float, lis
     with start_server(workdir / "standin", new_project_limit=0, threads=threads) as server:
         tokens = [server.mint(f"bench-user{n}") for n in range(len(jobs))]
 
-        def auth(n: int) -> str:
-            return "Basic " + base64.b64encode(f"__token__:{tokens[n]}".encode()).decode()
+        def auth(n: int) -> dict[str, str]:
+            raw = base64.b64encode(f"__token__:{tokens[n]}".encode()).decode()
+            return {"Authorization": f"Basic {raw}"}
 
         return run_clients(server.upload_url, jobs, auth)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Devpi:
+    """One devpi-server for the whole run; each round uploads into a fresh index."""
+
+    def __init__(self, workdir: Path, threads: int) -> None:
+        bindir = Path(sys.executable).parent
+        serverdir = workdir / "devpi"
+        subprocess.run(
+            [
+                str(bindir / "devpi-init"),
+                "--serverdir",
+                str(serverdir),
+                "--no-root-pypi",
+                "--root-passwd",
+                "bench",
+            ],
+            check=True,
+            capture_output=True,
+        )
+        self.url = f"http://127.0.0.1:{free_port()}"
+        self.process = subprocess.Popen(
+            [
+                str(bindir / "devpi-server"),
+                "--serverdir",
+                str(serverdir),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                self.url.rpartition(":")[2],
+                "--threads",
+                str(threads),
+                "--offline-mode",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                requests.get(self.url + "/", timeout=2)
+                break
+            except requests.RequestException:
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    raise SystemExit("devpi-server did not start") from None
+                time.sleep(0.2)
+        login = requests.post(
+            self.url + "/+login",
+            json={"user": "root", "password": "bench"},
+            headers={"Accept": "application/json"},
+            timeout=30,
+        )
+        login.raise_for_status()
+        token = login.json()["result"]["password"]
+        self.auth = {"X-Devpi-Auth": base64.b64encode(f"root:{token}".encode()).decode()}
+        self.rounds = 0
+
+    def new_index(self) -> str:
+        self.rounds += 1
+        name = f"root/bench{self.rounds}"
+        made = requests.put(
+            f"{self.url}/{name}",
+            json={"type": "stage", "bases": [], "volatile": True},
+            headers={**self.auth, "Accept": "application/json"},
+            timeout=30,
+        )
+        made.raise_for_status()
+        return f"{self.url}/{name}/"
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(30)
+
+
+def measure_devpi(devpi: Devpi, jobs: list) -> tuple[float, list[float]]:
+    return run_clients(devpi.new_index(), jobs, lambda _n: devpi.auth)
 
 
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+def bench_uploads(args: argparse.Namespace, workdir: Path) -> bool:
+    jobs = build_jobs(args.clients, args.uploads, args.size)
+    total = args.clients * args.uploads
+    kinds = ["bare", "standin", "devpi"]
+    results: dict[str, list[tuple[float, list[float]]]] = {k: [] for k in kinds}
+    devpi = Devpi(workdir, args.threads)
+    try:
+        for round_number in range(args.rounds):
+            order = kinds[round_number % 3 :] + kinds[: round_number % 3]
+            for kind in order:
+                with tempfile.TemporaryDirectory(prefix="bench-index-") as tmp:
+                    if kind == "bare":
+                        result = measure_bare(jobs, args.threads, Path(tmp))
+                    elif kind == "standin":
+                        result = measure_standin(jobs, args.threads, Path(tmp))
+                    else:
+                        result = measure_devpi(devpi, jobs)
+                results[kind].append(result)
+    finally:
+        devpi.stop()
+
+    def summary(kind: str) -> tuple[float, float, float]:
+        rates = [total / elapsed for elapsed, _ in results[kind]]
+        all_latencies = [lat for _, lats in results[kind] for lat in lats]
+        return (
+            statistics.median(rates),
+            percentile(all_latencies, 0.5),
+            percentile(all_latencies, 0.99),
+        )
+
+    rows = {kind: summary(kind) for kind in kinds}
+    print(
+        f"uploads: {args.clients} clients x {args.uploads} per round, {args.rounds} rounds, "
+        f"~{args.size // 1024} KiB wheels, {args.threads} threads each"
+    )
+    print(f"{'server':<40}{'uploads/s':>12}{'p50 ms':>10}{'p99 ms':>10}")
+    labels = {
+        "bare": "bare pypiserver (auth off)",
+        "devpi": "devpi-server (login token)",
+        "standin": "tokentool stand-in (tokens, SQLite)",
+    }
+    for kind in ("bare", "devpi", "standin"):
+        rate, p50, p99 = rows[kind]
+        print(f"{labels[kind]:<40}{rate:>12.1f}{p50 * 1000:>10.1f}{p99 * 1000:>10.1f}")
+    vs_bare = rows["standin"][0] / rows["bare"][0]
+    vs_devpi = rows["standin"][0] / rows["devpi"][0]
+    met_bare, met_devpi = vs_bare >= TARGET_BARE, vs_devpi >= TARGET_DEVPI
+    print(
+        f"stand-in/pypiserver: {vs_bare:.2f}x (target >= {TARGET_BARE}x: "
+        f"{'met' if met_bare else 'MISSED'})"
+    )
+    print(
+        f"stand-in/devpi-server: {vs_devpi:.2f}x (target >= {TARGET_DEVPI}x: "
+        f"{'met' if met_devpi else 'MISSED'})"
+    )
+    return met_bare and met_devpi
+
+
+def seed(data_dir: Path, projects: int) -> list[str]:
+    """``projects`` projects with one release and one real (tiny) wheel each, in one go."""
+    from tokentool.index._db import Database, NewFile, NewRelease
+
+    db = Database(data_dir)
+    names = []
+    with db.transaction() as tx:
+        user = tx.ensure_user("seed")
+        for n in range(projects):
+            name = f"seeded-{n:05d}"
+            project = tx.create_project(name, name, user)
+            filename = f"seeded_{n:05d}-1.0-py3-none-any.whl"
+            data = f"wheel {n}".encode()
+            (db.packages_dir / filename).write_bytes(data)
+            tx.ensure_release(NewRelease(project.id, "1.0", "1", ">=3.8", False, "{}"))
+            tx.add_file(
+                NewFile(
+                    project_id=project.id,
+                    version="1.0",
+                    canonical_version="1",
+                    packagetype="bdist_wheel",
+                    filename=filename,
+                    size=len(data),
+                    md5_digest=hashlib.md5(data, usedforsecurity=False).hexdigest(),
+                    sha256_digest=hashlib.sha256(data).hexdigest(),
+                    blake2_256_digest=hashlib.blake2b(data, digest_size=32).hexdigest(),
+                    uploaded_by=user,
+                    python_version="py3",
+                    metadata=b"Name: x\n",
+                )
+            )
+            names.append(name)
+    db.close()
+    return names
+
+
+def bench_reads(args: argparse.Namespace, workdir: Path) -> bool:
+    sizes = (10, 10_000)
+    servers = {}
+    names = {}
+    try:
+        for size in sizes:
+            names[size] = seed(workdir / f"reads{size}", size)
+            servers[size] = start_server(workdir / f"reads{size}")
+        rng = random.Random(1)
+        samples: dict[tuple[int, str], list[float]] = {
+            (size, kind): [] for size in sizes for kind in ("simple", "json")
+        }
+        sessions = {size: requests.Session() for size in sizes}
+        for n in range(args.reads + 50):
+            for size in sizes if n % 2 == 0 else sizes[::-1]:
+                server = servers[size]
+                name = rng.choice(names[size])
+                for kind, url, headers in (
+                    ("simple", f"{server.simple_url}{name}/", {"Accept": PIP_ACCEPT}),
+                    ("json", f"{server.url}pypi/{name}/json", {}),
+                ):
+                    started = time.perf_counter()
+                    response = sessions[size].get(url, headers=headers, timeout=30)
+                    elapsed = time.perf_counter() - started
+                    if response.status_code != 200:
+                        raise SystemExit(f"{url}: {response.status_code}")
+                    if n >= 50:  # the first 50 warm up both servers
+                        samples[(size, kind)].append(elapsed)
+    finally:
+        for server in servers.values():
+            server.stop()
+    print(f"\nreads: {args.reads} requests per route and size, one client, alternating")
+    print(f"{'route':<28}{'projects':>10}{'p50 ms':>10}{'p99 ms':>10}")
+    ok = True
+    for kind, label in (("simple", "/simple/<p>/ (JSON)"), ("json", "/pypi/<p>/json")):
+        for size in sizes:
+            values = samples[(size, kind)]
+            p50, p99 = percentile(values, 0.5), percentile(values, 0.99)
+            print(f"{label:<28}{size:>10,}{p50 * 1000:>10.2f}{p99 * 1000:>10.2f}")
+        ratio = percentile(samples[(10_000, kind)], 0.99) / percentile(samples[(10, kind)], 0.99)
+        met = ratio <= TARGET_READ
+        ok &= met or kind != "simple"
+        print(
+            f"  p99 at 10,000 / p99 at 10: {ratio:.2f}x (target <= {TARGET_READ}x: "
+            f"{'met' if met else 'MISSED'})"
+        )
+    return ok
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -174,41 +418,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--uploads", type=int, default=40, help="uploads per client and round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--size", type=int, default=16 * 1024, help="approximate wheel payload")
-    parser.add_argument("--threads", type=int, default=8, help="waitress threads, both servers")
-    parser.add_argument("--strict", action="store_true", help="exit 1 if the target is missed")
+    parser.add_argument("--threads", type=int, default=8, help="server threads, every server")
+    parser.add_argument("--reads", type=int, default=2000, help="read requests per route and size")
+    parser.add_argument("--strict", action="store_true", help="exit 1 if a target is missed")
     args = parser.parse_args(argv)
-
-    jobs = build_jobs(args.clients, args.uploads, args.size)
-    total = args.clients * args.uploads
-    results: dict[str, list[tuple[float, list[float]]]] = {"bare": [], "standin": []}
-    for round_number in range(args.rounds):
-        for kind in ("bare", "standin") if round_number % 2 == 0 else ("standin", "bare"):
-            with tempfile.TemporaryDirectory(prefix="bench-index-") as tmp:
-                measure = measure_bare if kind == "bare" else measure_standin
-                results[kind].append(measure(jobs, args.threads, Path(tmp)))
-
-    def summary(kind: str) -> tuple[float, float, float]:
-        rates = [total / elapsed for elapsed, _ in results[kind]]
-        median_rate = statistics.median(rates)
-        all_latencies = [lat for _, lats in results[kind] for lat in lats]
-        return median_rate, percentile(all_latencies, 0.5), percentile(all_latencies, 0.99)
-
-    bare = summary("bare")
-    standin = summary("standin")
-    ratio = standin[0] / bare[0]
-    print(
-        f"uploads: {args.clients} clients x {args.uploads} per round, {args.rounds} rounds, "
-        f"~{args.size // 1024} KiB wheels, {args.threads} waitress threads"
-    )
-    print(f"{'server':<24}{'uploads/s':>12}{'p50 ms':>10}{'p99 ms':>10}")
-    for label, (rate, p50, p99) in (
-        ("bare pypiserver", bare),
-        ("tokentool stand-in", standin),
-    ):
-        print(f"{label:<24}{rate:>12.1f}{p50 * 1000:>10.1f}{p99 * 1000:>10.1f}")
-    met = ratio >= TARGET
-    print(f"ratio stand-in/bare: {ratio:.2f}x (target >= {TARGET}x: {'met' if met else 'MISSED'})")
-    return 1 if args.strict and not met else 0
+    workdir = Path(tempfile.mkdtemp(prefix="bench-index-"))
+    try:
+        uploads_ok = bench_uploads(args, workdir)
+        reads_ok = bench_reads(args, workdir)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return 1 if args.strict and not (uploads_ok and reads_ok) else 0
 
 
 if __name__ == "__main__":

@@ -477,8 +477,9 @@ class Tx:
             )
         ]
 
-    def recorded_filenames(self) -> set[str]:
-        return {str(r[0]) for r in self.conn.execute("SELECT filename FROM files")}
+    def recorded_sizes(self) -> dict[str, int]:
+        """Every recorded filename and its size: read once, when the server starts."""
+        return {str(r[0]): int(r[1]) for r in self.conn.execute("SELECT filename, size FROM files")}
 
     # listing
     def listing(self) -> dict[str, Any]:

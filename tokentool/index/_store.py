@@ -63,8 +63,10 @@ def server_fault(exc: OSError | sqlite3.Error) -> ServerFault:
 def receive(source: BinaryIO, directory: Path) -> tuple[Path, dict[str, str], int]:
     """Copy the upload to a new hidden file in ``directory``, hashing it on the way.
 
-    The data reaches the disk (fsync) before the caller may record it, so a
-    committed row never points at a file the kernel had not written yet.
+    No fsync: the guarantee is against the process dying (kill -9, OOM), where
+    the kernel keeps what was written, which matches the database's own
+    ``synchronous=NORMAL``; after a power loss ``reconcile`` reports files whose
+    size disagrees with their row.
     """
     temp = directory / f"{TEMP_PREFIX}{uuid.uuid4().hex}{TEMP_SUFFIX}"
     hashers = {
@@ -81,8 +83,6 @@ def receive(source: BinaryIO, directory: Path) -> tuple[Path, dict[str, str], in
                 out.write(chunk)
                 for hasher in hashers.values():
                     hasher.update(chunk)
-            out.flush()
-            os.fsync(out.fileno())
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
@@ -132,7 +132,7 @@ def reconcile(db: Database) -> list[str]:
     they were accepted) and reports rows whose file is missing (never deleted:
     the row is the record of an accepted upload).
     """
-    recorded = db.reader().recorded_filenames()
+    recorded = db.reader().recorded_sizes()
     actions = []
     present = set()
     with os.scandir(db.packages_dir) as entries:
@@ -141,6 +141,12 @@ def reconcile(db: Database) -> list[str]:
                 continue
             if entry.name in recorded:
                 present.add(entry.name)
+                size = entry.stat(follow_symlinks=False).st_size
+                if size != recorded[entry.name]:
+                    actions.append(
+                        f"damaged: {entry.name!r} has {size} bytes, its record says "
+                        f"{recorded[entry.name]} (not served)"
+                    )
                 continue
             what = (
                 "a partial upload"
@@ -149,8 +155,8 @@ def reconcile(db: Database) -> list[str]:
             )
             os.unlink(entry.path)
             actions.append(f"removed {what}: {entry.name!r}")
-    for name in sorted(recorded - present):
+    for name in sorted(set(recorded) - present):
         actions.append(f"missing: {name!r} is recorded but not in the package folder")
     for action in actions:
-        (log.error if action.startswith("missing") else log.warning)("storage: %s", action)
+        (log.warning if action.startswith("removed") else log.error)("storage: %s", action)
     return actions
