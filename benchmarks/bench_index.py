@@ -16,6 +16,10 @@ the database layer, with real files), answer ``/simple/<p>/`` (pip's Accept
 header, JSON) and ``/pypi/<p>/json`` for random projects, requests alternating
 between them. Target: p99 at 10,000 projects within 2x of p99 at 10.
 
+Hostile clients: a project page's p50 for one well-behaved client, idle and
+then with 1,000 slowloris connections and 16 downloads that never read open
+(reported, no target: every request must be answered).
+
     python benchmarks/bench_index.py [--clients 8] [--uploads 40] [--rounds 3] [--strict]
 """
 
@@ -412,6 +416,72 @@ def bench_reads(args: argparse.Namespace, workdir: Path) -> bool:
     return ok
 
 
+def _get_times(session: requests.Session, url: str, count: int) -> list[float]:
+    times = []
+    for _ in range(count):
+        started = time.perf_counter()
+        response = session.get(url, headers={"Accept": PIP_ACCEPT}, timeout=30)
+        times.append(time.perf_counter() - started)
+        if response.status_code != 200:
+            raise SystemExit(f"{url}: {response.status_code}")
+    return times
+
+
+def bench_hostile(args: argparse.Namespace, workdir: Path) -> None:
+    """A project page, idle vs with 1,000 slowloris connections and 16 non-reading downloads."""
+    import os
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 1200 <= hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (1200, hard))
+    names = seed(workdir / "hostile", 10)
+    with start_server(workdir / "hostile", threads=args.threads) as server:
+        page = f"{server.simple_url}{names[0]}/"
+        held: list[socket.socket] = []
+        with requests.Session() as session:
+            idle = _get_times(session, page, 200)
+            try:
+                for _ in range(1000):
+                    sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+                    sock.sendall(b"GET /simple/ HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+                    held.append(sock)
+                # The seeded files are tiny: make one 32 MiB, for readers who never read.
+                data = os.urandom(32 * 1024 * 1024)
+                name = "seeded_00001-1.0-py3-none-any.whl"
+                (workdir / "hostile" / "packages" / name).write_bytes(data)
+                from tokentool.index._db import Database
+
+                db = Database(workdir / "hostile")
+                with db.transaction() as tx:
+                    tx.conn.execute(
+                        "UPDATE files SET size = ?, blake2_256_digest = ? WHERE filename = ?",
+                        (len(data), hashlib.blake2b(data, digest_size=32).hexdigest(), name),
+                    )
+                db.close()
+                listed = session.get(
+                    f"{server.simple_url}{names[1]}/", headers={"Accept": PIP_ACCEPT}, timeout=30
+                ).json()["files"][0]["url"]
+                for _ in range(16):
+                    sock = socket.socket()
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+                    sock.connect(("127.0.0.1", server.port))
+                    sock.sendall(f"GET {listed} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+                    held.append(sock)
+                time.sleep(0.5)
+                hostile = _get_times(session, page, 200)
+            finally:
+                for sock in held:
+                    sock.close()
+    a, b = statistics.median(idle), statistics.median(hostile)
+    print(f"\nhostile clients ({args.threads} threads): /simple/<p>/ with one well-behaved client")
+    print(f"  idle server:{'':<41}p50 {a * 1000:6.2f} ms")
+    print(
+        f"  1,000 slowloris + 16 non-reading 32 MiB downloads: p50 {b * 1000:6.2f} ms "
+        f"({b / a:.2f}x of idle; every request answered)"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=8)
@@ -426,6 +496,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         uploads_ok = bench_uploads(args, workdir)
         reads_ok = bench_reads(args, workdir)
+        bench_hostile(args, workdir)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return 1 if args.strict and not (uploads_ok and reads_ok) else 0

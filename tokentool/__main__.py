@@ -19,7 +19,7 @@ from tokentool._cli import PROG, Parser, UsageError, guarded
 
 #: Subcommands implemented in their own modules: name -> (module, help). Each
 #: module has ``main(argv: list[str]) -> int`` and its own parser, so heavy
-#: imports (waitress, pypiserver, twine) never touch the token commands.
+#: imports (waitress, twine) never touch the token commands.
 DELEGATED: dict[str, tuple[str, str]] = {
     "index": ("tokentool.index.__main__", "run and manage the local stand-in for Test PyPI"),
     "scan": ("tokentool._scan_cli", "find PyPI tokens in files before they are committed"),

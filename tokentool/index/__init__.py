@@ -2,7 +2,7 @@
 
 ``Index`` manages the state (users, tokens, projects) in-process;
 ``start_server`` runs ``tokentool index serve`` as a real subprocess and hands
-back its URLs. Importing this module stays light: waitress and pypiserver are
+back its URLs. Importing this module stays light: waitress and webob are
 imported only by the server process.
 """
 
