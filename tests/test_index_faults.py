@@ -207,7 +207,13 @@ def inprocess(tmp_path):
     settings = Settings(new_project_limit=0)
     server = waitress.create_server(IndexApp(db, settings), host="127.0.0.1", port=0, threads=4)
     settings.site = f"http://127.0.0.1:{server.effective_port}"
-    thread = threading.Thread(target=server.run, daemon=True)
+    def run() -> None:
+        try:
+            server.run()
+        except OSError:  # the teardown closed the sockets under the loop
+            pass
+
+    thread = threading.Thread(target=run, daemon=True)
     thread.start()
 
     class Handle:
@@ -224,7 +230,10 @@ def inprocess(tmp_path):
                 index.close()
 
     yield Handle()
+    server.task_dispatcher.shutdown()
     server.close()
+    thread.join(10)
+    db.close()
 
 
 def _hook_receive(monkeypatch, action) -> None:
@@ -315,13 +324,15 @@ def test_slowloris_and_slow_readers_do_not_deny_service(tmp_path):
                 sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
                 sock.sendall(b"GET /simple/ HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
                 held.append(sock)
-            # 12 readers (more than the 4 workers) that ask for 24 MiB and never read.
-            for _ in range(12):
+            # 12 readers (more than the 4 workers) that ask for 24 MiB and never read,
+            # half of them pipelining a second request behind the first.
+            for n in range(12):
                 sock = socket.socket()
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
                 sock.settimeout(10)
                 sock.connect(("127.0.0.1", server.port))
-                sock.sendall(f"GET {entry['url']} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+                get = f"GET {entry['url']} HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+                sock.sendall(get * (1 + n % 2))
                 held.append(sock)
             time.sleep(0.5)
             # Everyone else is still served: a page, an upload and the whole big file.

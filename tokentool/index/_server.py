@@ -32,7 +32,7 @@ class ServeOptions:
 
 
 def _channel_class() -> type:
-    """waitress' channel with two fixes for malformed requests and one for full disks.
+    """waitress' channel with fixes for malformed requests, full disks and slow readers.
 
     An unknown Transfer-Encoding gets 400, not 501: any 5xx makes twine retry and
     reads as "the server broke", while it is the client's fault. A write failure
@@ -79,6 +79,30 @@ def _channel_class() -> type:
 
     class Channel(HTTPChannel):  # type: ignore[misc]
         parser_class = Parser
+
+        def _flush_outbufs_below_high_watermark(self) -> None:
+            """Never park a worker until a slow reader has read its previous responses.
+
+            waitress waits here (in a worker) when a client pipelines a request behind
+            a response it has not read yet: twelve non-reading clients pipelining two
+            downloads each held every worker. Instead, the requests queued behind are
+            dropped and the connection closes once what was answered is sent; the
+            client reconnects for the rest (HTTP lets a server close after any response).
+            """
+            if self.total_outbufs_len <= self.adj.outbuf_high_watermark:
+                return
+            # Never block on requests_lock: waitress takes it before outbuf_lock
+            # elsewhere, and write_soon calls this holding outbuf_lock.
+            if not self.requests_lock.acquire(blocking=False):
+                super()._flush_outbufs_below_high_watermark()
+                return
+            try:
+                self.close_when_flushed = True
+                for request in self.requests[1:]:
+                    request.close()
+                del self.requests[1:]
+            finally:
+                self.requests_lock.release()
 
     return Channel
 
