@@ -207,6 +207,7 @@ def inprocess(tmp_path):
     settings = Settings(new_project_limit=0)
     server = waitress.create_server(IndexApp(db, settings), host="127.0.0.1", port=0, threads=4)
     settings.site = f"http://127.0.0.1:{server.effective_port}"
+
     def run() -> None:
         try:
             server.run()

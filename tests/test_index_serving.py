@@ -402,3 +402,23 @@ def test_simple_index_lists_every_project_once(index_server):
     names = [p["name"] for p in page["projects"]]
     assert len(names) == len(set(names))
     assert json.loads(json.dumps(page))["meta"]["api-version"] == "1.4"
+
+
+def test_pip_resolves_from_the_pep658_metadata_file(index_server, tmp_path):
+    name = unique("meta")
+    token = index_server.mint(unique("user"))
+    wheel = write_wheel(tmp_path, name, "1.0")
+    assert post_file(index_server, token, wheel, name, "1.0", "bdist_wheel").status_code == 200
+    done = pip(
+        "install",
+        "--dry-run",
+        "--no-deps",
+        "-v",
+        "--no-cache-dir",
+        "--index-url",
+        index_server.simple_url,
+        name,
+    )
+    assert done.returncode == 0, done.stderr
+    assert f"Downloading {wheel.name}.metadata" in done.stdout
+    assert f"Would install {name}-1.0" in done.stdout
