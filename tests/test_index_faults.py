@@ -392,3 +392,18 @@ def test_server_process_cannot_dump_core(index_server):
         timeout=60,
     )
     assert probe.stdout.strip() == "0", probe.stderr
+
+
+def test_identical_file_under_a_new_name_creates_no_project(index_server, tmp_path):
+    owner_token = index_server.mint(unique("owner"))
+    name = unique("orig")
+    wheel = write_wheel(tmp_path, name, "1.0")
+    assert (
+        post_file(index_server, owner_token, wheel, name, "1.0", "bdist_wheel").status_code == 200
+    )
+    other = unique("copycat")
+    answer = post_file(
+        index_server, index_server.mint(unique("copier")), wheel, other, "1.0", "bdist_wheel"
+    )
+    assert answer.status_code == 200  # warehouse: a duplicate file is 200, changing nothing
+    assert other not in recorded(index_server.data_dir)

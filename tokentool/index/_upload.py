@@ -57,6 +57,10 @@ class UploadError(Exception):
         self.message = message
 
 
+class _IdenticalReupload(Exception):
+    """Roll the transaction back and answer 200: the file is already there, unchanged."""
+
+
 @dataclasses.dataclass
 class Settings:
     """What the operator chose; ``site`` is known only once the port is bound."""
@@ -278,7 +282,9 @@ class Uploads:
                 else:
                     self._authorize(identity, form.name, project, tx)
                 if self._is_duplicate(tx, filename, hashes):
-                    return
+                    # warehouse: request.tm.doom(), then 200: a project created just
+                    # now for an identical re-upload is rolled back with the rest.
+                    raise _IdenticalReupload
                 canonical = canonicalize_version(meta.version)
                 if form.filetype == "sdist" and tx.has_sdist(project.id, canonical):
                     raise UploadError(400, "Only one sdist may be uploaded per release.")
@@ -310,6 +316,8 @@ class Uploads:
                 )
                 publish(temp, final)
                 published = True
+        except _IdenticalReupload:
+            return
         except BaseException:
             if published:  # linked, then the commit failed: the name goes with the row
                 final.unlink(missing_ok=True)
