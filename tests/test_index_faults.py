@@ -407,3 +407,21 @@ def test_identical_file_under_a_new_name_creates_no_project(index_server, tmp_pa
     )
     assert answer.status_code == 200  # warehouse: a duplicate file is 200, changing nothing
     assert other not in recorded(index_server.data_dir)
+
+
+def test_an_unrecorded_file_in_the_way_is_never_overwritten(index_server, tmp_path):
+    name = unique("inway")
+    token = index_server.mint(unique("user"))
+    wheel = write_wheel(tmp_path, name, "1.0")
+    in_the_way = index_server.data_dir / "packages" / wheel.name
+    in_the_way.write_bytes(b"not the upload")  # as a crash before commit could leave it
+    try:
+        answer = post_file(index_server, token, wheel, name, "1.0", "bdist_wheel")
+        assert (answer.status_code, answer.reason) == (
+            500,
+            "Internal Server Error: a file of that name is in storage without a record.",
+        )
+        assert in_the_way.read_bytes() == b"not the upload"
+        assert name not in recorded(index_server.data_dir)
+    finally:
+        in_the_way.unlink()

@@ -17,6 +17,13 @@ project page costs the same with ten projects or ten thousand; nothing lists
 the folder and nothing is hashed when read. A file is sent with waitress'
 ``wsgi.file_wrapper``: the worker hands the open file to the event loop and is
 free again, whatever the reader's speed.
+
+Own rendering rather than ``simple-repository``'s serializers: those put the
+filename and project name into the HTML unescaped, do not offer warehouse's
+content negotiation (their parser raises on a malformed q-value), and would
+bring httpx and aiosqlite into the server for about a hundred lines of
+templates. The pages follow warehouse's templates; ``Accept`` is judged by
+webob, the library warehouse itself uses for it.
 """
 
 from __future__ import annotations
