@@ -425,3 +425,34 @@ def test_an_unrecorded_file_in_the_way_is_never_overwritten(index_server, tmp_pa
         assert name not in recorded(index_server.data_dir)
     finally:
         in_the_way.unlink()
+
+
+def test_a_database_from_before_releases_is_upgraded_in_place(tmp_path):
+    import sqlite3
+
+    data = tmp_path / "data"
+    with start_server(data) as server:
+        token = server.mint("early")
+        wheel = write_wheel(tmp_path, "early", "1.0")
+        assert post_file(server, token, wheel, "early", "1.0", "bdist_wheel").status_code == 200
+    # Back to the first schema: no releases, no stored metadata, no extra columns.
+    conn = sqlite3.connect(data / "index.sqlite3")
+    conn.execute("DROP TABLE releases")
+    conn.execute("DROP TABLE file_metadata")
+    for column in ("python_version", "metadata_sha256", "metadata_blake2_256"):
+        conn.execute(f"ALTER TABLE files DROP COLUMN {column}")
+    conn.commit()
+    conn.close()
+    with start_server(data) as server:
+        (entry,) = simple_json(server, "early")["files"]
+        assert entry["filename"] == wheel.name and entry["core-metadata"] is False
+        api = requests.get(f"{server.url}pypi/early/json", timeout=10).json()
+        assert api["info"]["version"] == "1.0" and list(api["releases"]) == ["1.0"]
+        body = requests.get(urljoin(server.simple_url, entry["url"]), timeout=10).content
+        assert body == wheel.read_bytes()
+        second = write_wheel(tmp_path, "early", "2.0")
+        assert post_file(server, token, second, "early", "2.0", "bdist_wheel").status_code == 200
+        assert (
+            requests.get(f"{server.url}pypi/early/json", timeout=10).json()["info"]["version"]
+            == "2.0"
+        )
