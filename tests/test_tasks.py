@@ -112,7 +112,9 @@ def test_verify_rejection_passes_on_the_standin(
 ) -> None:
     ran = _ok(invoke(workdir, "verify-rejection", "--project", "task-verify", "--case", case), raw)
     lines = ran.stdout.strip().splitlines()
-    assert lines[-3] == f"offline check: Invalid API Token: {reason}"
+    assert f"offline check: Invalid API Token: {reason}" in lines
+    assert lines[-3].startswith("index answer for task_verify-")
+    assert lines[-3].endswith(f"-py3-none-any.whl: 403 Invalid API Token: {reason}")
     assert lines[-2] == f"index answer: 403 Invalid API Token: {reason}"
     assert lines[-1] == f"refused as expected: 403 Invalid API Token: {reason}"
 
@@ -172,14 +174,15 @@ def test_configuration_errors(tmp_path: Path, raw: str, standin: RunningServer) 
     _fails(
         invoke(tmp_path, *upload),
         raw,
-        "error: TOKEN is not set: put your user-wide token in .env (see .env.example) "
-        "or in the environment",
+        "error: no token found: set TOKEN in .env (see .env.example) or in the environment, "
+        "or keep it where twine looks for https://test.pypi.org/legacy/ "
+        "(keyring, ~/.pypirc, TWINE_PASSWORD)",
     )
     write_env(tmp_path, TOKEN="pypi-" + raw[5:60])
     _fails(
         invoke(tmp_path, *upload),
         raw,
-        "error: TOKEN from .env is not usable: the token could not be decoded: "
+        "error: the token from TOKEN in .env is not usable: the token could not be decoded: "
         "it is truncated or corrupted",
     )
     write_env(tmp_path, TOKEN="secret-password")
@@ -187,7 +190,7 @@ def test_configuration_errors(tmp_path: Path, raw: str, standin: RunningServer) 
     _fails(
         ran,
         raw,
-        "error: TOKEN from .env is not usable: this is not a PyPI token: "
+        "error: the token from TOKEN in .env is not usable: this is not a PyPI token: "
         "it does not start with 'pypi-'",
     )
     assert "secret-password" not in ran.output
@@ -210,8 +213,8 @@ def test_configuration_errors(tmp_path: Path, raw: str, standin: RunningServer) 
     _fails(
         invoke(tmp_path, *upload, "--index-url", "https://test.pypi.org/legacy/"),
         raw,
-        "error: the token was issued by localhost, not by test.pypi.org, but INDEX_URL points "
-        "at test.pypi.org (https://test.pypi.org/legacy/): test.pypi.org would refuse it",
+        "error: the token was issued by localhost, not by test.pypi.org, but the repository URL "
+        "points at test.pypi.org (https://test.pypi.org/legacy/): test.pypi.org would refuse it",
     )
 
 
@@ -222,7 +225,7 @@ def test_public_site_guards(tmp_path: Path) -> None:
     _fails(  # INDEX_URL defaults to Test PyPI
         invoke(tmp_path, "verify-rejection", "-p", "g"),
         prod,
-        "error: the token was issued by pypi.org but INDEX_URL points at test.pypi.org "
+        "error: the token was issued by pypi.org but the repository URL points at test.pypi.org "
         "(https://test.pypi.org/legacy/): a pypi.org token only works on pypi.org",
     )
     prod_url = "https://upload.pypi.org/legacy/"
@@ -236,7 +239,7 @@ def test_public_site_guards(tmp_path: Path) -> None:
     _fails(
         invoke(tmp_path, "upload", "-p", "g", "--allow-production"),
         test,
-        "error: the token was issued by test.pypi.org but INDEX_URL points at pypi.org "
+        "error: the token was issued by test.pypi.org but the repository URL points at pypi.org "
         f"({prod_url}): a test.pypi.org token only works on test.pypi.org",
     )
 
@@ -269,7 +272,7 @@ def test_build_task(tmp_path: Path) -> None:
     _fails(
         invoke(tmp_path, "build", "--project", "Task_Build", "--version", "2.0"),
         None,
-        f"error: output folder {Path('dist') / 'Task_Build-2.0'} is not empty: give a fresh one",
+        f"error: output folder {out} is not empty: give a fresh one",
     )
 
 
@@ -282,14 +285,14 @@ def test_token_task_prints_only_the_derived_token(workdir: Path, raw: str) -> No
     assert derived.project_names() == frozenset({"piped"})
     start, end = derived.window() or (0, 0)
     assert end - start == 3600
-    assert ran.stderr.startswith("restrictions: ")
+    assert ran.stderr.startswith("token from: TOKEN in .env\nrestrictions: ")
     assert_no_token(ran.stderr, raw, derived.dump())
 
 
 def test_inspect_task(workdir: Path, raw: str, standin: RunningServer) -> None:
     ran = _ok(invoke(workdir, "inspect"), raw)
     token = tokentool.load(raw)
-    assert "token from:  .env" in ran.stdout
+    assert "token from:  TOKEN in .env" in ran.stdout
     assert f"identifier:  {token.identifier}" in ran.stdout
     assert "issuer:      other" in ran.stdout
     assert f"index:       {standin.upload_url} (the token's issuer matches)" in ran.stdout
@@ -298,11 +301,11 @@ def test_inspect_task(workdir: Path, raw: str, standin: RunningServer) -> None:
 def test_list_and_help() -> None:
     ran = invoke(Path.cwd(), "--list")
     assert ran.returncode == 0
-    for name in ("build", "demo", "index", "inspect", "token", "upload", "verify-rejection"):
+    for name in ("build", "cycle", "demo", "index", "inspect", "token", "upload", "verify-rejection"):
         line = next(x for x in ran.stdout.splitlines() if x.strip().startswith(name + " "))
         assert len(line.split(None, 1)[1]) > 10, line
     assert "Default task: demo" in ran.stdout
-    for name in ("build", "upload", "verify-rejection", "token", "inspect", "index"):
+    for name in ("build", "cycle", "upload", "verify-rejection", "token", "inspect", "index"):
         help_text = invoke(Path.cwd(), "--help", name).stdout
         options = help_text.split("Options:", 1)[1]
         entries = re.findall(r"^  (-\S.*?)(?=^  -|\Z)", options, re.MULTILINE | re.DOTALL)
