@@ -301,7 +301,16 @@ def test_inspect_task(workdir: Path, raw: str, standin: RunningServer) -> None:
 def test_list_and_help() -> None:
     ran = invoke(Path.cwd(), "--list")
     assert ran.returncode == 0
-    for name in ("build", "cycle", "demo", "index", "inspect", "token", "upload", "verify-rejection"):
+    for name in (
+        "build",
+        "cycle",
+        "demo",
+        "index",
+        "inspect",
+        "token",
+        "upload",
+        "verify-rejection",
+    ):
         line = next(x for x in ran.stdout.splitlines() if x.strip().startswith(name + " "))
         assert len(line.split(None, 1)[1]) > 10, line
     assert "Default task: demo" in ran.stdout
@@ -400,3 +409,73 @@ def test_index_task_serves_in_the_foreground(tmp_path: Path) -> None:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(15) == 0
         proc.stdout.close()
+
+
+def test_a_subfolder_run_uses_the_root_env(workdir: Path, raw: str) -> None:
+    deep = workdir / "src" / "pkg"
+    deep.mkdir(parents=True)
+    invoke(workdir, "--list")  # writes the project's one-line tasks.py at the root
+    ran = _ok(invoke(deep, "inspect"), raw)
+    assert f"token from:  TOKEN in {workdir / '.env'}" in ran.stdout
+    ran = _ok(invoke(deep, "build", "-p", "from-sub", "--version", "1.0"), raw)
+    assert (workdir / "dist" / "from-sub-1.0").is_dir()
+    assert not (deep / "dist").exists()
+
+
+def test_cycle_runs_upload_then_verify_with_one_set_of_options(workdir: Path, raw: str) -> None:
+    ran = _ok(invoke(workdir, "cycle", "--project", "task-cycle", "--read-timeout", "30"), raw)
+    out = ran.stdout
+    assert out.index("== upload") < out.index("accepted: both files uploaded")
+    assert out.index("accepted: both files uploaded") < out.index("== verify-rejection")
+    assert re.search(r"^built task-cycle \S+: task_cycle-", out, re.MULTILINE)
+    assert "only for project(s) named task-cycle-elsewhere" in out
+    assert out.strip().splitlines()[-1] == (
+        "refused as expected: 403 Invalid API Token: "
+        "project-scoped token is not valid for project: 'task-cycle'"
+    )
+
+
+def test_token_from_pypirc_is_used_and_named(tmp_path: Path, raw: str, standin: RunningServer):
+    (tmp_path / ".pypirc").write_text(
+        "[distutils]\nindex-servers = standin\n"
+        f"[standin]\nrepository = {standin.upload_url}\nusername = __token__\npassword = {raw}\n"
+    )
+    write_env(tmp_path, REPOSITORY_URL=standin.upload_url)
+    ran = _ok(invoke(tmp_path, "upload", "-p", "task-pypirc"), raw)  # HOME is tmp_path
+    assert ran.stdout.startswith("token from: ~/.pypirc [standin]\n"), ran.stdout
+    assert "accepted: both files uploaded" in ran.stdout
+
+
+def test_tokentool_commands_find_the_same_root(workdir: Path, raw: str) -> None:
+    """`tokentool upload|verify-rejection|cycle` for people who do not use invoke."""
+    deep = workdir / "docs"
+    deep.mkdir()
+    (workdir / "pyproject.toml").write_text("[project]\nname = 'x'\n")
+    tool = str(INVOKE.parent / "tokentool")
+    env = clean_environ(HOME=str(workdir))
+
+    def run(*args: str) -> Ran:
+        proc = subprocess.run(
+            [tool, *args], cwd=deep, env=env, capture_output=True, text=True, timeout=120
+        )
+        return Ran(proc.returncode, proc.stdout, proc.stderr)
+
+    ran = _ok(run("cycle", "-p", "cli-cycle", "--connect-timeout", "5"), raw)
+    assert "index answer for cli_cycle-" in ran.stdout
+    assert ran.stdout.strip().endswith("not valid for project: 'cli-cycle'")
+    bad = run("upload", "-p", "cli-up", "--repository-url", "https://test.pypi.org/simple/")
+    assert bad.returncode == 2
+    assert bad.stderr.strip() == (
+        "tokentool: error: https://test.pypi.org/simple/ is the simple index that pip reads; "
+        "the upload URL ends in /legacy/ (e.g. https://test.pypi.org/legacy/)"
+    )
+    ran = run("verify-rejection", "-p", "cli-v", "--case", "expired")
+    _ok(ran, raw)
+    assert ran.stdout.strip().endswith(
+        "refused as expected: 403 Invalid API Token: token is expired"
+    )
+    # The stand-in's data folder is found from the root too.
+    mint = run("index", "mint", "--user", "carol")
+    assert mint.returncode == 0, mint.output
+    assert (workdir / ".tokentool" / "index").is_dir()
+    assert not (deep / ".tokentool").exists()
