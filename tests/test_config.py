@@ -9,6 +9,7 @@ import pytest
 from _tasks_helpers import mint_raw, write_env
 
 import tokentool
+from tokentool.exceptions import ConfigError
 from tokentool.workflow import (
     DEFAULT_INDEX_URL,
     check_destination,
@@ -16,7 +17,6 @@ from tokentool.workflow import (
     site_of,
 )
 from tokentool.workflow import load_config as _load_config
-from tokentool.exceptions import ConfigError
 
 RAW = mint_raw()
 
@@ -203,7 +203,8 @@ LOCAL = tokentool.load(mint_raw("localhost"))
             LOCAL,
             "https://test.pypi.org/legacy/",
             "the token was issued by localhost, not by test.pypi.org, but the repository URL "
-            "points at test.pypi.org (https://test.pypi.org/legacy/): test.pypi.org would refuse it",
+            "points at test.pypi.org (https://test.pypi.org/legacy/): "
+            "test.pypi.org would refuse it",
         ),
         (
             LOCAL,

@@ -115,7 +115,7 @@ def test_another_interpreter_rebuilds(project: Path) -> None:
     ran = make(project, "venv", f"PYTHON={other}", f"INSTALL={GOOD}")
     assert ran.returncode == 0, ran.output
     assert f"make: creating .venv with {other}" in ran.stderr
-    assert f"version={other[len('python'):]} " in (project / ".venv/.tokentool-stamp").read_text()
+    assert f"version={other[len('python') :]} " in (project / ".venv/.tokentool-stamp").read_text()
 
 
 def test_help_lists_the_targets(project: Path) -> None:

@@ -112,24 +112,39 @@ def test_no_source_and_no_prompt_is_one_sentence(tmp_path: Path, ring: MemoryKey
 
 def test_keyring_is_asked_for_the_repository_url_only(tmp_path: Path, ring: MemoryKeyring) -> None:
     ring.store[("https://upload.pypi.org/legacy/", "__token__")] = T["keyring"]
-    with pytest.raises(ConfigError, match="^no token found"):
+    with pytest.raises(ConfigError, match=r"^no token found"):
         load_config(None, {}, index_url=URL, pypirc=None)
     ring.store[(URL, "__token__")] = T["keyring"]
     config = load_config(None, {}, index_url=URL, pypirc=None)
     assert (config.token.dump(), config.source) == (T["keyring"], f"keyring ({URL}, __token__)")
-    with pytest.raises(ConfigError, match="^no token found"):
+    with pytest.raises(ConfigError, match=r"^no token found"):
         load_config(None, {}, index_url=URL, pypirc=None, keyring=False)
 
 
-def test_a_failing_keyring_is_named_not_quoted(tmp_path: Path) -> None:
+def test_a_failing_keyring_is_named_not_quoted_and_passed_over(tmp_path: Path) -> None:
     saved = keyring.get_keyring()
     keyring.set_keyring(MemoryKeyring(fail=True))
     try:
-        with pytest.raises(ConfigError) as info:
-            load_config(None, {}, index_url=URL, pypirc=None)
+        config = load_config(None, {"TWINE_PASSWORD": T["twine"]}, index_url=URL, pypirc=None)
     finally:
         keyring.set_keyring(saved)
-    assert str(info.value).startswith("keyring could not be read (RuntimeError)")
+    assert config.source == "TWINE_PASSWORD in the environment"
+    assert config.warnings == (
+        "warning: keyring could not be read (RuntimeError); skipped it "
+        "(PYTHON_KEYRING_BACKEND=keyring.backends.null.Keyring turns it off)",
+    )
+
+
+def test_no_keyring_backend_is_not_an_error() -> None:
+    from keyring.backends import fail
+
+    saved = keyring.get_keyring()
+    keyring.set_keyring(fail.Keyring())
+    try:
+        config = load_config(None, {"TWINE_PASSWORD": T["twine"]}, index_url=URL, pypirc=None)
+    finally:
+        keyring.set_keyring(saved)
+    assert (config.source, config.warnings) == ("TWINE_PASSWORD in the environment", ())
 
 
 def test_pypirc_section_must_match_the_url(tmp_path: Path) -> None:
@@ -138,7 +153,7 @@ def test_pypirc_section_must_match_the_url(tmp_path: Path) -> None:
         "[distutils]\nindex-servers = other\n"
         f"[other]\nrepository = https://elsewhere.example/legacy/\npassword = {T['pypirc']}\n",
     )
-    with pytest.raises(ConfigError, match="^no token found"):
+    with pytest.raises(ConfigError, match=r"^no token found"):
         load_config(None, {}, index_url=LOCAL_URL, pypirc=pypirc, keyring=False)
     found = load_config(
         None, {}, index_url="HTTPS://elsewhere.example/legacy", pypirc=pypirc, keyring=False

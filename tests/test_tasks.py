@@ -479,3 +479,12 @@ def test_tokentool_commands_find_the_same_root(workdir: Path, raw: str) -> None:
     assert mint.returncode == 0, mint.output
     assert (workdir / ".tokentool" / "index").is_dir()
     assert not (deep / ".tokentool").exists()
+
+
+def test_chained_tasks_warn_that_options_bind_to_the_task_before(workdir: Path, raw: str) -> None:
+    ran = _ok(invoke(workdir, "upload", "verify-rejection", "--project", "task-chain"), raw)
+    warning = (
+        "warning: Invoke gives each option to the task before it; for one set of options "
+        "use: invoke cycle --project=NAME"
+    )
+    assert ran.stderr.count(warning) == 1, ran.stderr

@@ -65,9 +65,9 @@ def _errors() -> Iterator[None]:
     except Exit:
         raise
     except (Exception, KeyboardInterrupt) as exc:
-        from tokentool._cli import describe
+        from tokentool.workflow import describe_failure
 
-        message, code = describe(exc)
+        message, code = describe_failure(exc)
         if code == 70 and os.environ.get("TOKENTOOL_DEBUG"):
             raise
         raise Exit(f"error: {message}", code=130 if code == 130 else 1) from None
@@ -90,7 +90,24 @@ def _say(line: str) -> None:
 def _config(c: Context, repository_url: str | None, index_url: str | None = None) -> Config:
     from tokentool.workflow import settings
 
+    _warn_if_chained()
     return settings(_root(c), repository_url, index_url)
+
+
+_warned: list[bool] = []
+
+
+def _warn_if_chained(argv: list[str] | None = None) -> None:
+    """``invoke upload verify-rejection --project=x`` gives ``--project`` to the last task only."""
+    words = set(sys.argv[1:] if argv is None else argv)
+    chained = len(words & {"upload", "verify-rejection", "cycle", "token", "inspect"}) > 1
+    if chained and not _warned:
+        _warned.append(True)
+        print(
+            "warning: Invoke gives each option to the task before it; for one set of "
+            "options use: invoke cycle --project=NAME",
+            file=sys.stderr,
+        )
 
 
 def _timeouts(connect: float, read: float) -> Timeouts:

@@ -181,7 +181,16 @@ def load_config(
         or settings.get("INDEX_URL")
         or DEFAULT_INDEX_URL
     )
-    found = find_token(url, environ, values, shown, pypirc=pypirc, keyring=keyring, prompt=prompt)
+    found = find_token(
+        url,
+        environ,
+        values,
+        shown,
+        pypirc=pypirc,
+        keyring=keyring,
+        prompt=prompt,
+        warnings=warnings,
+    )
     if found is None:
         raise ConfigError(
             f"no token found: set TOKEN in {shown} (see .env.example) or in the environment, "

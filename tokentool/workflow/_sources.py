@@ -64,19 +64,28 @@ def same_url(a: str, b: str) -> bool:
     return key(a) == key(b)
 
 
-def from_keyring(url: str) -> str | None:
-    """twine's lookup: ``keyring.get_password(<repository URL>, "__token__")``."""
+def from_keyring(url: str, warnings: list[str]) -> str | None:
+    """twine's lookup: ``keyring.get_password(<repository URL>, "__token__")``.
+
+    As in twine, no keyring (not installed, or no backend) means "not there",
+    and a failing backend is reported and passed over; its message is not
+    shown, as it may quote stored data.
+    """
     try:
         import keyring
+        from keyring.errors import NoKeyringError
     except ImportError:  # keyring is optional, as it is for twine
         return None
     try:
         value = keyring.get_password(url, KEYRING_USERNAME)
-    except Exception as exc:  # any backend may fail; its message may quote stored data
-        raise ConfigError(
-            f"keyring could not be read ({type(exc).__name__}); set "
-            "PYTHON_KEYRING_BACKEND=keyring.backends.null.Keyring to skip it"
-        ) from None
+    except NoKeyringError:
+        return None
+    except Exception as exc:
+        warnings.append(
+            f"warning: keyring could not be read ({type(exc).__name__}); skipped it "
+            "(PYTHON_KEYRING_BACKEND=keyring.backends.null.Keyring turns it off)"
+        )
+        return None
     return value or None
 
 
@@ -113,14 +122,16 @@ def find_token(
     pypirc: Path | None = DEFAULT_PYPIRC,
     keyring: bool = True,
     prompt: Callable[[], str] | None = None,
+    warnings: list[str] | None = None,
 ) -> Found | None:
     """The first source in the documented order that holds a token for ``url``."""
+    warnings = [] if warnings is None else warnings
     if environ.get("TOKEN", "").strip():
         return Found(environ["TOKEN"].strip(), "TOKEN in the environment")
     if dotenv.get("TOKEN", "").strip():
         return Found(dotenv["TOKEN"].strip(), f"TOKEN in {dotenv_name}")
     if keyring:
-        value = from_keyring(url)
+        value = from_keyring(url, warnings)
         if value:
             return Found(value.strip(), f"keyring ({url}, {KEYRING_USERNAME})")
     if pypirc is not None:
