@@ -13,6 +13,7 @@ import pytest
 from _tasks_helpers import (
     INVOKE,
     ROOT,
+    TASKS_LINE,
     PypiServer,
     Ran,
     assert_no_token,
@@ -394,21 +395,43 @@ def _demo_project() -> str:
 
 
 def test_index_task_serves_in_the_foreground(tmp_path: Path) -> None:
-    argv = [str(INVOKE), "--search-root", str(ROOT), "index", "--port", "0", "--data-dir", "d"]
+    """From a subfolder: data in the root's .tokentool/index; the URL and a mint hint printed."""
+    (tmp_path / "tasks.py").write_text(TASKS_LINE)
+    (tmp_path / "sub").mkdir()
+    argv = [str(INVOKE), "index", "--port", "0"]
     proc = subprocess.Popen(
-        argv, cwd=tmp_path, env=clean_environ(), stdout=subprocess.PIPE, text=True
+        argv,
+        cwd=tmp_path / "sub",
+        env=clean_environ(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         line = proc.stdout.readline()
         match = re.fullmatch(r"Serving on (http://127\.0\.0\.1:\d+/)\n", line)
         assert match, line
+        data = tmp_path / ".tokentool" / "index"
+        assert [proc.stderr.readline(), proc.stderr.readline()] == [
+            f"upload URL: {match[1]}legacy/ (REPOSITORY_URL in .env)\n",
+            f"mint a token: tokentool index mint --user NAME --data-dir {data}\n",
+        ]
         with urllib.request.urlopen(match[1] + "simple/", timeout=10) as response:
             assert response.status == 200
-        assert (tmp_path / "d").is_dir()
+        assert data.is_dir()
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(15) == 0
         proc.stdout.close()
+        proc.stderr.close()
+
+
+def test_one_default_port() -> None:
+    from tokentool.index.__main__ import build_parser
+
+    assert build_parser().parse_args(["serve"]).port == 8080
+    help_text = invoke(ROOT, "--help", "index").stdout
+    assert "default 8080" in help_text
 
 
 def test_a_subfolder_run_uses_the_root_env(workdir: Path, raw: str) -> None:
