@@ -306,3 +306,18 @@ def test_an_echoing_index_gets_no_token_printed() -> None:
     assert "Echo Basic …(redacted) raw …(redacted) \\x1b[2J" in text
     assert "\x1b" not in text
     assert_no_token(text, raw)
+
+
+def test_a_missing_extra_is_named() -> None:
+    from tokentool.workflow import describe_failure
+
+    for module, extra in (("twine", "upload"), ("waitress", "index"), ("dotenv", "upload")):
+        exc = ModuleNotFoundError(f"No module named '{module}'", name=module)
+        assert describe_failure(exc) == (
+            f"{module} is not installed: this needs pip install 'tokentool[{extra}]'",
+            2,
+        )
+    assert describe_failure(ValueError("pypi-AgEIsecret")) == (
+        "internal error (ValueError); rerun with TOKENTOOL_DEBUG=1",
+        70,
+    )

@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING
 
 from invoke import Context, Exit, task
 
+from tokentool._root import DEFAULT_PORT
+
 if TYPE_CHECKING:
     from tokentool.workflow import Config, Timeouts
 
@@ -296,11 +298,11 @@ def inspect(c: Context, repository_url: str | None = None, index_url: str | None
         "data-dir": "where the stand-in keeps accounts, tokens and packages "
         "(default: .tokentool/index in the project root)",
         "host": "address to listen on (default 127.0.0.1)",
-        "port": "port to listen on (default 8080; 0 picks a free one)",
+        "port": f"port to listen on (default {DEFAULT_PORT}; 0 picks a free one)",
     }
 )
 def index(
-    c: Context, data_dir: str | None = None, host: str = "127.0.0.1", port: int = 8080
+    c: Context, data_dir: str | None = None, host: str = "127.0.0.1", port: int = DEFAULT_PORT
 ) -> None:
     """Run the local stand-in for Test PyPI in the foreground (Ctrl-C stops it).
 

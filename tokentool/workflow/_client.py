@@ -27,6 +27,7 @@ from typing import Any
 import requests
 
 from tokentool._escape import escape
+from tokentool.exceptions import ConfigError
 from tokentool.token import Token
 
 __all__ = ["Answer", "FileAnswer", "Timeouts", "scrub", "upload_files"]
@@ -54,8 +55,6 @@ class Timeouts:
         for name in ("connect", "read"):
             value = getattr(self, name)
             if not value > 0:
-                from tokentool.exceptions import ConfigError
-
                 raise ConfigError(f"--{name}-timeout must be a positive number of seconds")
 
 
