@@ -63,6 +63,7 @@ def invoke(cwd: Path, *args: str, env: dict[str, str] | None = None, timeout: in
     proc = subprocess.run(
         argv,
         cwd=cwd,
+        stdin=subprocess.DEVNULL,  # never the hidden prompt of a developer's terminal
         env=clean_environ(HOME=str(cwd)) if env is None else env,
         capture_output=True,
         text=True,

@@ -479,7 +479,13 @@ def test_tokentool_commands_find_the_same_root(workdir: Path, raw: str) -> None:
 
     def run(*args: str) -> Ran:
         proc = subprocess.run(
-            [tool, *args], cwd=deep, env=env, capture_output=True, text=True, timeout=120
+            [tool, *args],
+            cwd=deep,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            stdin=subprocess.DEVNULL,
         )
         return Ran(proc.returncode, proc.stdout, proc.stderr)
 
@@ -511,3 +517,39 @@ def test_chained_tasks_warn_that_options_bind_to_the_task_before(workdir: Path, 
         "use: invoke cycle --project=NAME"
     )
     assert ran.stderr.count(warning) == 1, ran.stderr
+
+
+def test_hidden_prompt_when_no_source_has_a_token(tmp_path: Path, raw: str) -> None:
+    """At a terminal, with no token anywhere: a prompt that echoes nothing, named as the source."""
+    import os
+    import pty
+    import select
+    import time
+
+    (tmp_path / "tasks.py").write_text(TASKS_LINE)
+    env = clean_environ(HOME=str(tmp_path))
+    pid, fd = pty.fork()
+    if pid == 0:  # child: the pty is its terminal
+        os.chdir(tmp_path)
+        os.execve(str(INVOKE), [str(INVOKE), "inspect"], env)
+    screen = b""
+
+    def read_until(marker: bytes, timeout: float = 60) -> None:
+        nonlocal screen
+        deadline = time.monotonic() + timeout
+        while marker not in screen and time.monotonic() < deadline:
+            if select.select([fd], [], [], 0.2)[0]:
+                try:
+                    screen += os.read(fd, 4096)
+                except OSError:
+                    break
+
+    read_until(b"input hidden")
+    os.write(fd, raw.encode() + b"\n")
+    read_until(b"index:")
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    assert b"PyPI token (input hidden): " in screen
+    assert b"token from:  the prompt" in screen
+    assert raw.encode() not in screen and raw[-30:].encode() not in screen
+    assert os.waitstatus_to_exitcode(status) == 0
