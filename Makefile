@@ -1,41 +1,46 @@
-# Two commands on a fresh machine: `make demo` and `make test`.
-# Every target bootstraps .venv first; it is rebuilt only when pyproject.toml changes.
+# Two commands on a fresh machine: `make demo` and `make test`. `make help` lists the rest.
+#
+# PYTHON picks the interpreter .venv is built with (default python3; it must be
+# >= 3.10): make PYTHON=python3.12 test. Every target first runs tools/venv.sh,
+# which checks the interpreter before creating anything, rebuilds .venv when
+# PYTHON or pyproject.toml changes, and trusts .venv only once its install
+# finished (a stamp written last).
 
-PYTHON ?= python3
-VENV   := .venv
-BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
+PYTHON  ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+# What tools/venv.sh installs: every extra (upload workflow, stand-in, tests, lint).
+INSTALL ?= -e '.[dev]'
 
-.PHONY: venv demo test lint pytest bench clean walkthrough
+.PHONY: help venv demo test lint pytest bench clean walkthrough
 
-venv: $(STAMP)
+help:  ## list the targets
+	@echo "make targets (PYTHON=$(PYTHON); set PYTHON=/path/to/python3.10+ to change it):"
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z]+):.*## /  \1\t/' | expand -t 16
 
-$(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+venv:  ## create or repair .venv (pip install -e '.[dev]')
+	@sh tools/venv.sh "$(PYTHON)" "$(VENV)" $(INSTALL)
 
-demo: $(STAMP)
-	$(BIN)/invoke --search-root $(CURDIR) demo
+demo: venv  ## the whole upload flow on a throwaway local stand-in
+	$(BIN)/invoke demo
 
-walkthrough: $(STAMP)
+walkthrough: venv  ## a tour of restrict, inspect and check on a throwaway token
 	$(BIN)/tokentool walkthrough
 
-# ruff check, ruff format --check, no-pypi-tokens and no-dotenv: .pre-commit-config.yaml
+# no-pypi-tokens, no-dotenv, ruff check, ruff format --check: .pre-commit-config.yaml
 # (local hooks from .venv; git-tracked files only, as the commit hook sees them).
-lint: $(STAMP)
+lint: venv  ## the pre-commit hooks on every tracked file
 	$(BIN)/pre-commit run --all-files
 
-pytest: $(STAMP)
+pytest: venv  ## the test suite
 	$(BIN)/pytest
 
-test: lint pytest
+test: lint pytest  ## lint, then the test suite (what CI runs)
 
-bench: $(STAMP)
+bench: venv  ## the benchmarks, side by side (figures: benchmarks/README.md)
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
-clean:
+clean:  ## remove .venv and every generated file
 	rm -rf $(VENV) dist build .pytest_cache .ruff_cache .hypothesis .tokentool benchmarks/.data
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -4,11 +4,11 @@ Both run against one local stand-in (a real ``tokentool index serve`` process),
 with a user-wide token minted as the account page would, and both are timed as
 a user would type them: separate processes, cold interpreters.
 
-toolkit, 1 command:  ``invoke upload -p NAME verify-rejection -p NAME`` (invoke runs
-                     both tasks in one process)
+toolkit, 1 command:  ``invoke cycle -p NAME`` (upload, then verify-rejection, in one
+                     process)
 toolkit, 2 commands: ``invoke upload -p NAME``, then ``invoke verify-rejection -p NAME``
                      (each builds, derives and uploads in-process; the token is read
-                     from a 0600 ``.env`` in the working directory)
+                     from a 0600 ``.env`` next to the project's one-line ``tasks.py``)
 seed:                ``python -m build``, ``python tutorial.py NAME < token``,
                      ``twine upload dist/*``, ``python tutorial.py OTHER < token``,
                      ``twine upload dist/*`` (expected 403): five processes, the token
@@ -54,11 +54,11 @@ def _run(argv: list[str], cwd: Path, env: dict[str, str], stdin: str | None = No
 
 
 def toolkit_cycle(work: Path, env: dict[str, str], one_command: bool) -> float:
-    invoke = [str(BIN / "invoke"), "--search-root", str(ROOT)]
+    invoke = [str(BIN / "invoke")]
     upload, verify = ["upload", "-p", PROJECT], ["verify-rejection", "-p", PROJECT]
     started = time.perf_counter()
     if one_command:
-        runs = [_run([*invoke, *upload, *verify], work, env)]
+        runs = [_run([*invoke, "cycle", "-p", PROJECT], work, env)]
     else:
         runs = [_run([*invoke, *upload], work, env), _run([*invoke, *verify], work, env)]
     elapsed = time.perf_counter() - started
@@ -103,7 +103,7 @@ def seed_cycle(
     work: Path, env: dict[str, str], raw: str, upload_url: str, n: str, house: Path | None
 ) -> float:
     project = work / f"seed-{n}"
-    shutil.copytree(ROOT / "sample_project", project)
+    shutil.copytree(ROOT / "tokentool" / "workflow" / "sample", project)
     pyproject = project / "pyproject.toml"
     text = pyproject.read_text()
     text = text.replace('name = "tokentool-sample"', f'name = "{PROJECT}"')
@@ -137,7 +137,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
-    env = {k: v for k, v in os.environ.items() if k not in ("TOKEN", "INDEX_URL", "PYPI_USERNAME")}
+    read = ("TOKEN", "INDEX_URL", "REPOSITORY_URL", "PYPI_USERNAME")
+    env = {k: v for k, v in os.environ.items() if k not in read}
+    env["PYTHON_KEYRING_BACKEND"] = "keyring.backends.null.Keyring"
     env = {k: v for k, v in env.items() if not k.startswith("TWINE_")}
     house = wheelhouse()
     times: dict[str, list[float]] = {"one": [], "two": [], "seed": [], "seed-noiso": []}
@@ -148,7 +150,8 @@ def main() -> int:
             env_file = work / ".env"
             fd = os.open(env_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as stream:
-                stream.write(f"TOKEN={raw}\nINDEX_URL={server.upload_url}\n")
+                stream.write(f"TOKEN={raw}\nREPOSITORY_URL={server.upload_url}\n")
+            (work / "tasks.py").write_text("from tokentool.tasks import *  # noqa: F403\n")
             url = server.upload_url
             # Warm-up (file-system caches; the project exists from then on), not counted.
             toolkit_cycle(work, env, True)
@@ -160,7 +163,7 @@ def main() -> int:
                     times["seed"].append(seed_cycle(work, env, raw, url, f"{n}", house))
                 times["seed-noiso"].append(seed_cycle(work, env, raw, url, f"{n}n", None))
     labels = {
-        "one": "toolkit: invoke upload ... verify-rejection ... (1 process)",
+        "one": "toolkit: invoke cycle (1 process)",
         "two": "toolkit: invoke upload; invoke verify-rejection (2 processes)",
         "seed": "seed as published: python -m build (isolated), tutorial.py x2, twine x2",
         "seed-noiso": "seed with python -m build --no-isolation, tutorial.py x2, twine x2",

@@ -37,20 +37,34 @@ def write_env(directory: Path, mode: int = 0o600, **values: str) -> Path:
     return path
 
 
+#: What a user's own tasks.py holds (and this repository's).
+TASKS_LINE = "from tokentool.tasks import *  # noqa: F403\n"
+_READ = ("TOKEN", "INDEX_URL", "REPOSITORY_URL", "PYPI_USERNAME", "TWINE_PASSWORD", "CI")
+
+
 def clean_environ(**extra: str) -> dict[str, str]:
-    """The test process's environment without the variables the tasks read."""
-    env = {k: v for k, v in os.environ.items() if k not in ("TOKEN", "INDEX_URL", "PYPI_USERNAME")}
+    """The test process's environment without the variables the tasks read, and no keyring."""
+    env = {k: v for k, v in os.environ.items() if k not in _READ}
+    env["PYTHON_KEYRING_BACKEND"] = "keyring.backends.null.Keyring"
     env.update(extra)
     return env
 
 
 def invoke(cwd: Path, *args: str, env: dict[str, str] | None = None, timeout: int = 120) -> Ran:
-    """Run the real ``invoke`` program on the repository's tasks.py, from ``cwd``."""
-    argv = [str(INVOKE), "--search-root", str(ROOT), *args]
+    """Run the real ``invoke`` program from ``cwd``, in a project whose tasks.py is one line.
+
+    ``cwd`` (or a folder above it) holds the project's ``tasks.py``; one is
+    written in ``cwd`` if none is there. ``HOME`` is ``cwd`` unless ``env``
+    says otherwise, so no real ``~/.pypirc`` is read.
+    """
+    if not any((folder / "tasks.py").is_file() for folder in (cwd, *cwd.parents)):
+        (cwd / "tasks.py").write_text(TASKS_LINE, encoding="utf-8")
+    argv = [str(INVOKE), *args]
     proc = subprocess.run(
         argv,
         cwd=cwd,
-        env=clean_environ() if env is None else env,
+        stdin=subprocess.DEVNULL,  # never the hidden prompt of a developer's terminal
+        env=clean_environ(HOME=str(cwd)) if env is None else env,
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -9,16 +9,23 @@ import pytest
 from _tasks_helpers import mint_raw, write_env
 
 import tokentool
-from tokentool._config import (
+from tokentool.exceptions import ConfigError
+from tokentool.workflow import (
     DEFAULT_INDEX_URL,
     check_destination,
     default_project,
-    load_config,
     site_of,
 )
-from tokentool.exceptions import ConfigError
+from tokentool.workflow import load_config as _load_config
 
 RAW = mint_raw()
+
+
+def load_config(*args, **kwargs):
+    """Only the given file and environment: no keyring, no ~/.pypirc (test_sources covers them)."""
+    kwargs.setdefault("pypirc", None)
+    kwargs.setdefault("keyring", False)
+    return _load_config(*args, **kwargs)
 
 
 def test_reads_every_key_from_env_file(tmp_path: Path) -> None:
@@ -27,7 +34,7 @@ def test_reads_every_key_from_env_file(tmp_path: Path) -> None:
     assert config.token.dump() == RAW
     assert config.index_url == "http://127.0.0.1:9/legacy/"
     assert config.username == "al"
-    assert config.source == str(env)
+    assert config.source == f"TOKEN in {env}"
     assert config.warnings == ()
 
 
@@ -51,7 +58,7 @@ def test_environment_wins_over_file_and_options_win_over_both(tmp_path: Path) ->
         "http://environ/",
         "e",
     )
-    assert config.source == "the environment"
+    assert config.source == "TOKEN in the environment"
     config = load_config(env, environ, index_url="http://option/legacy", username="o")
     assert (config.index_url, config.username) == ("http://option/legacy/", "o")
 
@@ -68,8 +75,9 @@ def test_missing_token(tmp_path: Path, content: str) -> None:
     with pytest.raises(ConfigError) as info:
         load_config(env, {})
     assert str(info.value) == (
-        f"TOKEN is not set: put your user-wide token in {env} (see .env.example) "
-        "or in the environment"
+        f"no token found: set TOKEN in {env} (see .env.example) or in the environment, "
+        "or keep it where twine looks for https://test.pypi.org/legacy/ "
+        "(keyring, ~/.pypirc, TWINE_PASSWORD)"
     )
 
 
@@ -84,7 +92,7 @@ def test_malformed_token(tmp_path: Path, value: str, reason: str) -> None:
     env = write_env(tmp_path, TOKEN=value)
     with pytest.raises(ConfigError) as info:
         load_config(env, {})
-    assert str(info.value) == f"TOKEN from {env} is not usable: {reason}"
+    assert str(info.value) == f"the token from TOKEN in {env} is not usable: {reason}"
     assert "pypi-Ag" not in str(info.value)
 
 
@@ -113,11 +121,11 @@ def test_warns_when_readable_by_others(tmp_path: Path, mode: int) -> None:
 @pytest.mark.parametrize(
     ("url", "message"),
     [
-        ("ftp://x/", "INDEX_URL must be an http(s) URL, got 'ftp://x/'"),
-        ("not a url", "INDEX_URL must be an http(s) URL, got 'not a url'"),
+        ("ftp://x/", "the repository URL must be an http(s) URL, got 'ftp://x/'"),
+        ("not a url", "the repository URL must be an http(s) URL, got 'not a url'"),
         (
             "https://u:p@test.pypi.org/legacy/",
-            "INDEX_URL must not contain credentials: the token is sent separately",
+            "the repository URL must not contain credentials: the token is sent separately",
         ),
     ],
 )
@@ -176,26 +184,33 @@ LOCAL = tokentool.load(mint_raw("localhost"))
         (
             PROD,
             "https://test.pypi.org/legacy/",
-            "the token was issued by pypi.org but INDEX_URL points at test.pypi.org "
+            "the token was issued by pypi.org but the repository URL points at test.pypi.org "
             "(https://test.pypi.org/legacy/): a pypi.org token only works on pypi.org",
         ),
         (
             TEST,
             "https://upload.pypi.org/legacy/",
-            "the token was issued by test.pypi.org but INDEX_URL points at pypi.org "
+            "the token was issued by test.pypi.org but the repository URL points at pypi.org "
             "(https://upload.pypi.org/legacy/): a test.pypi.org token only works on test.pypi.org",
         ),
         (
             TEST,
             "http://127.0.0.1:8080/legacy/",
-            "the token was issued by test.pypi.org but INDEX_URL points at 127.0.0.1 "
+            "the token was issued by test.pypi.org but the repository URL points at 127.0.0.1 "
             "(http://127.0.0.1:8080/legacy/): a test.pypi.org token only works on test.pypi.org",
         ),
         (
             LOCAL,
             "https://test.pypi.org/legacy/",
-            "the token was issued by localhost, not by test.pypi.org, but INDEX_URL points at "
-            "test.pypi.org (https://test.pypi.org/legacy/): test.pypi.org would refuse it",
+            "the token was issued by localhost, not by test.pypi.org, but the repository URL "
+            "points at test.pypi.org (https://test.pypi.org/legacy/): "
+            "test.pypi.org would refuse it",
+        ),
+        (
+            LOCAL,
+            "https://pypi.example.com/legacy/",
+            "the token was issued by localhost but the repository URL points at "
+            "pypi.example.com: pass --allow-other-host to send it there",
         ),
         (
             PROD,
@@ -217,8 +232,54 @@ def test_destination_refused(token: tokentool.Token, url: str, message: str) -> 
         (TEST, "https://test.pypi.org/legacy/", False),
         (PROD, "https://upload.pypi.org/legacy/", True),
         (LOCAL, "http://127.0.0.1:8080/legacy/", False),
-        (LOCAL, "https://pypi.example.com/legacy/", False),
+        (LOCAL, "http://localhost:8080/legacy/", False),
+        (LOCAL, "http://[::1]:8080/legacy/", False),
     ],
 )
 def test_destination_allowed(token: tokentool.Token, url: str, allow: bool) -> None:
     check_destination(token, url, allow_production=allow)
+
+
+def test_private_token_goes_elsewhere_only_when_allowed() -> None:
+    check_destination(LOCAL, "https://pypi.example.com/legacy/", allow_other_host=True)
+    private = tokentool.load(mint_raw("pypi.example.com"))
+    check_destination(private, "https://PYPI.example.com./legacy/")
+    with pytest.raises(ConfigError, match="pass --allow-other-host"):
+        check_destination(private, "https://evil.example.net/legacy/")
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        (
+            "http://test.pypi.org/legacy/",
+            "refusing to send a token in clear text to test.pypi.org: use "
+            "https://test.pypi.org/legacy/",
+        ),
+        (
+            "http://upload.pypi.org/legacy/",
+            "refusing to send a token in clear text to pypi.org: use "
+            "https://upload.pypi.org/legacy/",
+        ),
+        (
+            "https://test.pypi.org/simple/",
+            "https://test.pypi.org/simple/ is the simple index that pip reads; the upload URL "
+            "ends in /legacy/ (e.g. https://test.pypi.org/legacy/)",
+        ),
+        (
+            "http://127.0.0.1:8080/simple",
+            "http://127.0.0.1:8080/simple/ is the simple index that pip reads; the upload URL "
+            "ends in /legacy/ (e.g. http://127.0.0.1:8080/legacy/)",
+        ),
+    ],
+)
+def test_url_guards(url: str, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(None, {"TOKEN": RAW}, index_url=url)
+    assert str(info.value) == message
+
+
+def test_repository_url_is_read_and_wins_over_its_old_name(tmp_path: Path) -> None:
+    env = write_env(tmp_path, TOKEN=RAW, INDEX_URL="http://old/", REPOSITORY_URL="http://new/")
+    assert load_config(env, {}).index_url == "http://new/"
+    assert load_config(env, {"REPOSITORY_URL": "http://env/"}).index_url == "http://env/"

@@ -13,6 +13,7 @@ import pytest
 from _tasks_helpers import (
     INVOKE,
     ROOT,
+    TASKS_LINE,
     PypiServer,
     Ran,
     assert_no_token,
@@ -112,7 +113,9 @@ def test_verify_rejection_passes_on_the_standin(
 ) -> None:
     ran = _ok(invoke(workdir, "verify-rejection", "--project", "task-verify", "--case", case), raw)
     lines = ran.stdout.strip().splitlines()
-    assert lines[-3] == f"offline check: Invalid API Token: {reason}"
+    assert f"offline check: Invalid API Token: {reason}" in lines
+    assert lines[-3].startswith("index answer for task_verify-")
+    assert lines[-3].endswith(f"-py3-none-any.whl: 403 Invalid API Token: {reason}")
     assert lines[-2] == f"index answer: 403 Invalid API Token: {reason}"
     assert lines[-1] == f"refused as expected: 403 Invalid API Token: {reason}"
 
@@ -172,14 +175,15 @@ def test_configuration_errors(tmp_path: Path, raw: str, standin: RunningServer) 
     _fails(
         invoke(tmp_path, *upload),
         raw,
-        "error: TOKEN is not set: put your user-wide token in .env (see .env.example) "
-        "or in the environment",
+        "error: no token found: set TOKEN in .env (see .env.example) or in the environment, "
+        "or keep it where twine looks for https://test.pypi.org/legacy/ "
+        "(keyring, ~/.pypirc, TWINE_PASSWORD)",
     )
     write_env(tmp_path, TOKEN="pypi-" + raw[5:60])
     _fails(
         invoke(tmp_path, *upload),
         raw,
-        "error: TOKEN from .env is not usable: the token could not be decoded: "
+        "error: the token from TOKEN in .env is not usable: the token could not be decoded: "
         "it is truncated or corrupted",
     )
     write_env(tmp_path, TOKEN="secret-password")
@@ -187,7 +191,7 @@ def test_configuration_errors(tmp_path: Path, raw: str, standin: RunningServer) 
     _fails(
         ran,
         raw,
-        "error: TOKEN from .env is not usable: this is not a PyPI token: "
+        "error: the token from TOKEN in .env is not usable: this is not a PyPI token: "
         "it does not start with 'pypi-'",
     )
     assert "secret-password" not in ran.output
@@ -210,8 +214,8 @@ def test_configuration_errors(tmp_path: Path, raw: str, standin: RunningServer) 
     _fails(
         invoke(tmp_path, *upload, "--index-url", "https://test.pypi.org/legacy/"),
         raw,
-        "error: the token was issued by localhost, not by test.pypi.org, but INDEX_URL points "
-        "at test.pypi.org (https://test.pypi.org/legacy/): test.pypi.org would refuse it",
+        "error: the token was issued by localhost, not by test.pypi.org, but the repository URL "
+        "points at test.pypi.org (https://test.pypi.org/legacy/): test.pypi.org would refuse it",
     )
 
 
@@ -222,7 +226,7 @@ def test_public_site_guards(tmp_path: Path) -> None:
     _fails(  # INDEX_URL defaults to Test PyPI
         invoke(tmp_path, "verify-rejection", "-p", "g"),
         prod,
-        "error: the token was issued by pypi.org but INDEX_URL points at test.pypi.org "
+        "error: the token was issued by pypi.org but the repository URL points at test.pypi.org "
         "(https://test.pypi.org/legacy/): a pypi.org token only works on pypi.org",
     )
     prod_url = "https://upload.pypi.org/legacy/"
@@ -236,7 +240,7 @@ def test_public_site_guards(tmp_path: Path) -> None:
     _fails(
         invoke(tmp_path, "upload", "-p", "g", "--allow-production"),
         test,
-        "error: the token was issued by test.pypi.org but INDEX_URL points at pypi.org "
+        "error: the token was issued by test.pypi.org but the repository URL points at pypi.org "
         f"({prod_url}): a test.pypi.org token only works on test.pypi.org",
     )
 
@@ -269,7 +273,7 @@ def test_build_task(tmp_path: Path) -> None:
     _fails(
         invoke(tmp_path, "build", "--project", "Task_Build", "--version", "2.0"),
         None,
-        f"error: output folder {Path('dist') / 'Task_Build-2.0'} is not empty: give a fresh one",
+        f"error: output folder {out} is not empty: give a fresh one",
     )
 
 
@@ -282,14 +286,14 @@ def test_token_task_prints_only_the_derived_token(workdir: Path, raw: str) -> No
     assert derived.project_names() == frozenset({"piped"})
     start, end = derived.window() or (0, 0)
     assert end - start == 3600
-    assert ran.stderr.startswith("restrictions: ")
+    assert ran.stderr.startswith("token from: TOKEN in .env\nrestrictions: ")
     assert_no_token(ran.stderr, raw, derived.dump())
 
 
 def test_inspect_task(workdir: Path, raw: str, standin: RunningServer) -> None:
     ran = _ok(invoke(workdir, "inspect"), raw)
     token = tokentool.load(raw)
-    assert "token from:  .env" in ran.stdout
+    assert "token from:  TOKEN in .env" in ran.stdout
     assert f"identifier:  {token.identifier}" in ran.stdout
     assert "issuer:      other" in ran.stdout
     assert f"index:       {standin.upload_url} (the token's issuer matches)" in ran.stdout
@@ -298,11 +302,20 @@ def test_inspect_task(workdir: Path, raw: str, standin: RunningServer) -> None:
 def test_list_and_help() -> None:
     ran = invoke(Path.cwd(), "--list")
     assert ran.returncode == 0
-    for name in ("build", "demo", "index", "inspect", "token", "upload", "verify-rejection"):
+    for name in (
+        "build",
+        "cycle",
+        "demo",
+        "index",
+        "inspect",
+        "token",
+        "upload",
+        "verify-rejection",
+    ):
         line = next(x for x in ran.stdout.splitlines() if x.strip().startswith(name + " "))
         assert len(line.split(None, 1)[1]) > 10, line
     assert "Default task: demo" in ran.stdout
-    for name in ("build", "upload", "verify-rejection", "token", "inspect", "index"):
+    for name in ("build", "cycle", "upload", "verify-rejection", "token", "inspect", "index"):
         help_text = invoke(Path.cwd(), "--help", name).stdout
         options = help_text.split("Options:", 1)[1]
         entries = re.findall(r"^  (-\S.*?)(?=^  -|\Z)", options, re.MULTILINE | re.DOTALL)
@@ -382,18 +395,161 @@ def _demo_project() -> str:
 
 
 def test_index_task_serves_in_the_foreground(tmp_path: Path) -> None:
-    argv = [str(INVOKE), "--search-root", str(ROOT), "index", "--port", "0", "--data-dir", "d"]
+    """From a subfolder: data in the root's .tokentool/index; the URL and a mint hint printed."""
+    (tmp_path / "tasks.py").write_text(TASKS_LINE)
+    (tmp_path / "sub").mkdir()
+    argv = [str(INVOKE), "index", "--port", "0"]
     proc = subprocess.Popen(
-        argv, cwd=tmp_path, env=clean_environ(), stdout=subprocess.PIPE, text=True
+        argv,
+        cwd=tmp_path / "sub",
+        env=clean_environ(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         line = proc.stdout.readline()
         match = re.fullmatch(r"Serving on (http://127\.0\.0\.1:\d+/)\n", line)
         assert match, line
+        data = tmp_path / ".tokentool" / "index"
+        assert [proc.stderr.readline(), proc.stderr.readline()] == [
+            f"upload URL: {match[1]}legacy/ (REPOSITORY_URL in .env)\n",
+            f"mint a token: tokentool index mint --user NAME --data-dir {data}\n",
+        ]
         with urllib.request.urlopen(match[1] + "simple/", timeout=10) as response:
             assert response.status == 200
-        assert (tmp_path / "d").is_dir()
+        assert data.is_dir()
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(15) == 0
         proc.stdout.close()
+        proc.stderr.close()
+
+
+def test_one_default_port() -> None:
+    from tokentool.index.__main__ import build_parser
+
+    assert build_parser().parse_args(["serve"]).port == 8080
+    help_text = invoke(ROOT, "--help", "index").stdout
+    assert "default 8080" in help_text
+
+
+def test_a_subfolder_run_uses_the_root_env(workdir: Path, raw: str) -> None:
+    deep = workdir / "src" / "pkg"
+    deep.mkdir(parents=True)
+    invoke(workdir, "--list")  # writes the project's one-line tasks.py at the root
+    ran = _ok(invoke(deep, "inspect"), raw)
+    assert f"token from:  TOKEN in {workdir / '.env'}" in ran.stdout
+    ran = _ok(invoke(deep, "build", "-p", "from-sub", "--version", "1.0"), raw)
+    assert (workdir / "dist" / "from-sub-1.0").is_dir()
+    assert not (deep / "dist").exists()
+
+
+def test_cycle_runs_upload_then_verify_with_one_set_of_options(workdir: Path, raw: str) -> None:
+    ran = _ok(invoke(workdir, "cycle", "--project", "task-cycle", "--read-timeout", "30"), raw)
+    out = ran.stdout
+    assert out.index("== upload") < out.index("accepted: both files uploaded")
+    assert out.index("accepted: both files uploaded") < out.index("== verify-rejection")
+    assert re.search(r"^built task-cycle \S+: task_cycle-", out, re.MULTILINE)
+    assert "only for project(s) named task-cycle-elsewhere" in out
+    assert out.strip().splitlines()[-1] == (
+        "refused as expected: 403 Invalid API Token: "
+        "project-scoped token is not valid for project: 'task-cycle'"
+    )
+
+
+def test_token_from_pypirc_is_used_and_named(tmp_path: Path, raw: str, standin: RunningServer):
+    (tmp_path / ".pypirc").write_text(
+        "[distutils]\nindex-servers = standin\n"
+        f"[standin]\nrepository = {standin.upload_url}\nusername = __token__\npassword = {raw}\n"
+    )
+    write_env(tmp_path, REPOSITORY_URL=standin.upload_url)
+    ran = _ok(invoke(tmp_path, "upload", "-p", "task-pypirc"), raw)  # HOME is tmp_path
+    assert ran.stdout.startswith("token from: ~/.pypirc [standin]\n"), ran.stdout
+    assert "accepted: both files uploaded" in ran.stdout
+
+
+def test_tokentool_commands_find_the_same_root(workdir: Path, raw: str) -> None:
+    """`tokentool upload|verify-rejection|cycle` for people who do not use invoke."""
+    deep = workdir / "docs"
+    deep.mkdir()
+    (workdir / "pyproject.toml").write_text("[project]\nname = 'x'\n")
+    tool = str(INVOKE.parent / "tokentool")
+    env = clean_environ(HOME=str(workdir))
+
+    def run(*args: str) -> Ran:
+        proc = subprocess.run(
+            [tool, *args],
+            cwd=deep,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            stdin=subprocess.DEVNULL,
+        )
+        return Ran(proc.returncode, proc.stdout, proc.stderr)
+
+    ran = _ok(run("cycle", "-p", "cli-cycle", "--connect-timeout", "5"), raw)
+    assert "index answer for cli_cycle-" in ran.stdout
+    assert ran.stdout.strip().endswith("not valid for project: 'cli-cycle'")
+    bad = run("upload", "-p", "cli-up", "--repository-url", "https://test.pypi.org/simple/")
+    assert bad.returncode == 2
+    assert bad.stderr.strip() == (
+        "tokentool: error: https://test.pypi.org/simple/ is the simple index that pip reads; "
+        "the upload URL ends in /legacy/ (e.g. https://test.pypi.org/legacy/)"
+    )
+    ran = run("verify-rejection", "-p", "cli-v", "--case", "expired")
+    _ok(ran, raw)
+    assert ran.stdout.strip().endswith(
+        "refused as expected: 403 Invalid API Token: token is expired"
+    )
+    # The stand-in's data folder is found from the root too.
+    mint = run("index", "mint", "--user", "carol")
+    assert mint.returncode == 0, mint.output
+    assert (workdir / ".tokentool" / "index").is_dir()
+    assert not (deep / ".tokentool").exists()
+
+
+def test_chained_tasks_warn_that_options_bind_to_the_task_before(workdir: Path, raw: str) -> None:
+    ran = _ok(invoke(workdir, "upload", "verify-rejection", "--project", "task-chain"), raw)
+    warning = (
+        "warning: Invoke gives each option to the task before it; for one set of options "
+        "use: invoke cycle --project=NAME"
+    )
+    assert ran.stderr.count(warning) == 1, ran.stderr
+
+
+def test_hidden_prompt_when_no_source_has_a_token(tmp_path: Path, raw: str) -> None:
+    """At a terminal, with no token anywhere: a prompt that echoes nothing, named as the source."""
+    import os
+    import pty
+    import select
+    import time
+
+    (tmp_path / "tasks.py").write_text(TASKS_LINE)
+    env = clean_environ(HOME=str(tmp_path))
+    pid, fd = pty.fork()
+    if pid == 0:  # child: the pty is its terminal
+        os.chdir(tmp_path)
+        os.execve(str(INVOKE), [str(INVOKE), "inspect"], env)
+    screen = b""
+
+    def read_until(marker: bytes, timeout: float = 60) -> None:
+        nonlocal screen
+        deadline = time.monotonic() + timeout
+        while marker not in screen and time.monotonic() < deadline:
+            if select.select([fd], [], [], 0.2)[0]:
+                try:
+                    screen += os.read(fd, 4096)
+                except OSError:
+                    break
+
+    read_until(b"input hidden")
+    os.write(fd, raw.encode() + b"\n")
+    read_until(b"index:")
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    assert b"PyPI token (input hidden): " in screen
+    assert b"token from:  the prompt" in screen
+    assert raw.encode() not in screen and raw[-30:].encode() not in screen
+    assert os.waitstatus_to_exitcode(status) == 0

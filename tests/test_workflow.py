@@ -11,11 +11,22 @@ import pytest
 from _tasks_helpers import PypiServer, closed_port, mint_raw, simple_listing
 
 from tokentool import workflow
-from tokentool._build import SAMPLE_DIR, BuildError, build_sample, check_version, new_version
-from tokentool._config import Config, load_config
-from tokentool._upload import Answer, FileAnswer
 from tokentool.exceptions import ConfigError
-from tokentool.workflow import Outcome, _classify
+from tokentool.workflow import (
+    Answer,
+    BuildError,
+    Config,
+    FileAnswer,
+    Outcome,
+    build_sample,
+    check_version,
+    load_config,
+    new_version,
+    sample_files,
+)
+from tokentool.workflow._flow import _classify
+
+SAMPLE_DIR = Path(str(sample_files()))
 
 
 def _tree_digest(root: Path) -> dict[str, str]:
@@ -175,3 +186,138 @@ def test_verify_rejection_argument_errors() -> None:
         workflow.verify_rejection(config, "p", other="P")
     with pytest.raises(ConfigError, match=r"^--other only applies to --case=project$"):
         workflow.verify_rejection(config, "p", other="q", case="expired")
+
+
+def test_per_file_answers_name_their_file_wheel_first(permissive: PypiServer) -> None:
+    lines: list[str] = []
+    report = workflow.upload(_config(permissive.url), "wf-order", progress=lines.append)
+    wheel, sdist = report.built.wheel.name, report.built.sdist.name
+    assert [f.filename for f in report.answer.files] == [wheel, sdist]
+    url = f"{permissive.url}"
+    assert lines[-4:] == [
+        f"uploading {wheel} to {url}",
+        f"index answer for {wheel}: 200 OK",
+        f"uploading {sdist} to {url}",
+        f"index answer for {sdist}: 200 OK",
+    ]
+    assert lines[0] == "token from: TOKEN in the environment"
+
+
+class _Mute:
+    """An index that accepts connections, reads, and never answers."""
+
+    def __init__(self) -> None:
+        import socket
+        import threading
+
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/legacy/"
+        self.conns: list[socket.socket] = []
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.conns.append(conn)
+
+    def close(self) -> None:
+        self.sock.close()
+        for conn in self.conns:
+            conn.close()
+
+
+def test_a_mute_index_times_out_with_one_sentence() -> None:
+    mute = _Mute()
+    try:
+        lines: list[str] = []
+        report = workflow.upload(
+            _config(mute.url),
+            "wf-mute",
+            timeouts=workflow.Timeouts(connect=5, read=0.5),
+            progress=lines.append,
+        )
+    finally:
+        mute.close()
+    sentence = (
+        f"index did not answer: {mute.url} accepted the connection but sent no answer "
+        "within 0.5 s (raise it with --read-timeout=SECONDS)"
+    )
+    assert not report.ok
+    assert report.answer.error == sentence
+    assert report.message.endswith(f"failed: {sentence}")
+    assert lines[-1].endswith(sentence)
+
+
+def test_timeouts_must_be_positive() -> None:
+    with pytest.raises(ConfigError, match=r"^--read-timeout must be a positive number"):
+        workflow.Timeouts(read=0)
+
+
+class _Echo:
+    """An index whose reason phrase repeats the Authorization header, with a control character."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                auth = self.headers.get("Authorization", "")
+                raw = ""
+                if auth.startswith("Basic "):
+                    import base64
+
+                    raw = base64.b64decode(auth[6:]).decode().partition(":")[2]
+                self.send_response(403, f"Echo {auth} raw {raw} \x1b[2J")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/legacy/"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_an_echoing_index_gets_no_token_printed() -> None:
+    from _tasks_helpers import assert_no_token
+
+    echo = _Echo()
+    raw = mint_raw()
+    try:
+        lines: list[str] = []
+        config = load_config(None, {"TOKEN": raw, "INDEX_URL": echo.url})
+        report = workflow.verify_rejection(config, "wf-echo", progress=lines.append)
+    finally:
+        echo.close()
+    text = "\n".join([*lines, report.message, repr(report)])
+    assert "Echo Basic …(redacted) raw …(redacted) \\x1b[2J" in text
+    assert "\x1b" not in text
+    assert_no_token(text, raw)
+
+
+def test_a_missing_extra_is_named() -> None:
+    from tokentool.workflow import describe_failure
+
+    for module, extra in (("twine", "upload"), ("waitress", "index"), ("dotenv", "upload")):
+        exc = ModuleNotFoundError(f"No module named '{module}'", name=module)
+        assert describe_failure(exc) == (
+            f"{module} is not installed: this needs pip install 'tokentool[{extra}]'",
+            2,
+        )
+    assert describe_failure(ValueError("pypi-AgEIsecret")) == (
+        "internal error (ValueError); rerun with TOKENTOOL_DEBUG=1",
+        70,
+    )

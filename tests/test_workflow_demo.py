@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import io
+import os
 import subprocess
 
 import pytest
-from _tasks_helpers import TOKEN_LIKE, assert_no_token
+from _tasks_helpers import TOKEN_LIKE, assert_no_token, mint_raw
 
-from tokentool import _demo
+from tokentool.workflow import _demo
 
 
 @pytest.mark.slow
@@ -20,11 +21,15 @@ def test_demo_children_never_see_a_token(monkeypatch: pytest.MonkeyPatch) -> Non
     class Recording(real):  # type: ignore[valid-type,misc]
         def __init__(self, args, *rest, **kwargs):
             argv = [args] if isinstance(args, str) else [str(a) for a in args]
-            seen.append((argv, dict(kwargs.get("env") or {})))
+            env = kwargs.get("env")
+            seen.append((argv, dict(os.environ if env is None else env)))
             super().__init__(args, *rest, **kwargs)
 
-    for key in ("TOKEN", "INDEX_URL", "PYPI_USERNAME"):
-        monkeypatch.delenv(key, raising=False)
+    exported = mint_raw()
+    # A user who exported their token: no child may inherit it.
+    monkeypatch.setenv("TOKEN", exported)
+    monkeypatch.setenv("TWINE_PASSWORD", exported)
+    monkeypatch.setenv("PYPI_USERNAME", "someone")
     monkeypatch.setattr(subprocess, "Popen", Recording)
     out = io.StringIO()
     assert _demo.run(out), out.getvalue()
@@ -33,6 +38,7 @@ def test_demo_children_never_see_a_token(monkeypatch: pytest.MonkeyPatch) -> Non
     assert any(" -m pip --python " in c for c in commands), commands
     assert any("import importlib.metadata as m, tokentool_sample" in c for c in commands)
     for argv, env in seen:
+        assert "TOKEN" not in env and "TWINE_PASSWORD" not in env, argv
         assert not any(TOKEN_LIKE.search(a) for a in argv), argv
         assert not any(TOKEN_LIKE.search(v) for v in env.values())
     assert_no_token(out.getvalue())

@@ -16,13 +16,23 @@ from collections.abc import Callable, Sequence
 from typing import NoReturn, TextIO
 
 from tokentool._cli import PROG, Parser, UsageError, guarded
+from tokentool._explain import format_explanation
 
-#: Subcommands implemented in their own modules: name -> (module, help). Each
-#: module has ``main(argv: list[str]) -> int`` and its own parser, so heavy
-#: imports (waitress, twine) never touch the token commands.
+#: Subcommands implemented in their own modules: name -> (module[:function], help).
+#: Each has ``main(argv: list[str]) -> int`` (or the named function) and its own
+#: parser, so heavy imports (waitress, twine) never touch the token commands.
 DELEGATED: dict[str, tuple[str, str]] = {
     "index": ("tokentool.index.__main__", "run and manage the local stand-in for Test PyPI"),
     "scan": ("tokentool._scan_cli", "find PyPI tokens in files before they are committed"),
+    "upload": (
+        "tokentool.workflow._cli:upload_main",
+        "build a throwaway project, upload it with a token restricted to it",
+    ),
+    "verify-rejection": (
+        "tokentool.workflow._cli:verify_main",
+        "prove the index refuses a token restricted elsewhere (exit 0 if it does)",
+    ),
+    "cycle": ("tokentool.workflow._cli:cycle_main", "upload, then verify-rejection"),
 }
 
 
@@ -49,7 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Read, explain and derive restricted PyPI API tokens. " + _token_arg_help(),
         epilog="Example: tokentool restrict my-project --ttl 15m < token.txt",
     )
-    parser.add_argument("--version", action="version", version="%(prog)s 0.1.0")
+    from tokentool import __version__
+
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
 
     restrict = sub.add_parser(
@@ -158,23 +170,6 @@ def cmd_restrict(args: argparse.Namespace, stdin: TextIO | None) -> int:
     return 0
 
 
-def format_explanation(info: dict[str, object]) -> str:
-    lines = [
-        f"prefix:      {info['prefix']}",
-        f"domain:      {info['domain'] or '(none)'}",
-        f"issuer:      {info['issuer']}",
-        f"identifier:  {info['identifier']}",
-    ]
-    summary = info["summary"]
-    assert isinstance(summary, list)
-    if summary:
-        lines.append("restrictions:")
-        lines += [f"  - {line}" for line in summary]
-    else:
-        lines.append("restrictions: none (can upload to every project its user owns)")
-    return "\n".join(lines)
-
-
 def cmd_inspect(args: argparse.Namespace, stdin: TextIO | None) -> int:
     import tokentool
 
@@ -212,8 +207,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, TextIO | None], int]] = {
 def main(argv: Sequence[str] | None = None, stdin: TextIO | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in DELEGATED:
-        module = importlib.import_module(DELEGATED[argv[0]][0])
-        return int(module.main(argv[1:]))
+        module, _, function = DELEGATED[argv[0]][0].partition(":")
+        return int(getattr(importlib.import_module(module), function or "main")(argv[1:]))
     parser = build_parser()
 
     def run() -> int:

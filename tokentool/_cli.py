@@ -17,6 +17,11 @@ from typing import NoReturn
 from tokentool.exceptions import TokenError
 
 PROG = "tokentool"
+#: Modules of the optional stacks -> the extra that installs them (pyproject.toml).
+EXTRA_OF = {
+    **dict.fromkeys(("dotenv", "build", "twine", "requests", "invoke", "flit_core"), "upload"),
+    **dict.fromkeys(("waitress", "webob", "multipart"), "index"),
+}
 
 
 class UsageError(Exception):
@@ -34,21 +39,45 @@ def fail(message: str, code: int = 2) -> int:
     return code
 
 
+def describe(exc: BaseException) -> tuple[str, int]:
+    """The one sentence and exit code for any failure, shared by the CLI, the tasks and the demo.
+
+    Only the toolkit's own messages (worded never to hold a token) are shown;
+    any other exception is named by its type alone, because a library's
+    message may quote its input, and the input may be a token.
+    """
+    from tokentool._escape import escape
+
+    if isinstance(exc, (UsageError, TokenError)):
+        return escape(str(exc)), 2
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted", 130
+    if isinstance(exc, ModuleNotFoundError) and exc.name:
+        top = exc.name.partition(".")[0]
+        extra = EXTRA_OF.get(top)
+        if extra:
+            return (
+                f"{top} is not installed: this needs pip install 'tokentool[{extra}]'",
+                2,
+            )
+    if isinstance(exc, OSError):
+        where = f" ({escape(exc.filename)})" if exc.filename else ""
+        return f"{exc.strerror or type(exc).__name__}{where}", 2
+    return f"internal error ({type(exc).__name__}); rerun with TOKENTOOL_DEBUG=1", 70
+
+
 def guarded(run: Callable[[], int]) -> int:
     """Run a command, turning every failure into one line and an exit code."""
     try:
         return run()
-    except (UsageError, TokenError) as exc:
-        return fail(str(exc))
-    except KeyboardInterrupt:
-        return fail("interrupted", 130)
     except BrokenPipeError:
         # The reader went away (`| head`): nothing left to tell anyone.
         return 1
-    except OSError as exc:
-        where = f" ({exc.filename})" if exc.filename else ""
-        return fail(f"{exc.strerror or type(exc).__name__}{where}")
     except Exception as exc:
-        if os.environ.get("TOKENTOOL_DEBUG"):
+        if os.environ.get("TOKENTOOL_DEBUG") and not isinstance(
+            exc, (UsageError, TokenError, OSError)
+        ):
             raise
-        return fail(f"internal error ({type(exc).__name__}); rerun with TOKENTOOL_DEBUG=1", 70)
+        return fail(*describe(exc))
+    except KeyboardInterrupt as exc:
+        return fail(*describe(exc))

@@ -20,6 +20,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
+from tokentool._children import child_environ
 from tokentool.exceptions import TokenError
 
 __all__ = [
@@ -213,7 +214,12 @@ def start_server(
     log_path = data / "server.log"
     with open(log_path, "a", encoding="utf-8") as log:
         process = subprocess.Popen(
-            argv, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL, text=True
+            argv,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            env=child_environ(),  # no TOKEN / TWINE_PASSWORD for the stand-in
         )
     assert process.stdout is not None
     lines: queue.Queue[str] = queue.Queue()

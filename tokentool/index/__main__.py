@@ -40,6 +40,7 @@ def _port(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from tokentool._root import DEFAULT_PORT
     from tokentool.index import DEFAULT_DATA_DIR, DEFAULT_DOMAIN
 
     parser = Parser(
@@ -52,8 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument(
             "--data-dir",
             type=Path,
-            default=DEFAULT_DATA_DIR,
-            help=f"state folder (default: {DEFAULT_DATA_DIR})",
+            default=None,
+            help=f"state folder (default: {DEFAULT_DATA_DIR} in the project root, the "
+            "nearest folder above holding tasks.py, else pyproject.toml)",
         )
 
     serve = sub.add_parser(
@@ -65,7 +67,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     data_dir(serve)
     serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=_port, default=0, help="0 picks a free port (default)")
+    serve.add_argument(
+        "--port",
+        type=_port,
+        default=DEFAULT_PORT,
+        help=f"default {DEFAULT_PORT}; 0 picks a free one",
+    )
     serve.add_argument(
         "--domain", default=DEFAULT_DOMAIN, help="macaroon location of minted tokens"
     )
@@ -114,17 +121,22 @@ def _print_listing(data: dict[str, object]) -> None:
     projects = data["projects"]
     tokens = data["tokens"]
     assert isinstance(users, list) and isinstance(projects, list) and isinstance(tokens, list)
-    print(f"domain: {data['domain']}")
+    from tokentool._escape import escape as e  # names come from whoever registered them
+
+    print(f"domain: {e(data['domain'])}")
     print("users:" + ("" if users else " none"))
     for u in users:
-        print(f"  {u['username']} ({u['id']})")
+        print(f"  {e(u['username'])} ({u['id']})")
     print("projects:" + ("" if projects else " none"))
     for p in projects:
-        owners = ", ".join(p["owners"]) or "nobody"
-        print(f"  {p['name']} ({p['id']}) owners: {owners}; files: {len(p['files'])}")
+        owners = ", ".join(e(o) for o in p["owners"]) or "nobody"
+        print(f"  {e(p['name'])} ({p['id']}) owners: {owners}; files: {len(p['files'])}")
     print("tokens:" + ("" if tokens else " none"))
     for t in tokens:
-        print(f"  {t['identifier']} user={t['user']} scope={t['scope']} {t['description']!r}")
+        print(
+            f"  {t['identifier']} user={e(t['user'])} scope={e(t['scope'])} "
+            f"{e(repr(t['description']))}"
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -137,6 +149,11 @@ def _run(parser: argparse.ArgumentParser, argv: list[str]) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return 2
+    if args.data_dir is None:
+        from tokentool._root import find_root
+        from tokentool.index import DEFAULT_DATA_DIR
+
+        args.data_dir = find_root() / DEFAULT_DATA_DIR
     if args.command == "serve":
         from tokentool.index._server import ServeOptions, serve
 

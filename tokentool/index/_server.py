@@ -195,6 +195,13 @@ def serve(options: ServeOptions) -> int:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     print(f"Serving on http://{shown}:{port}/", flush=True)
+    # For a person at the terminal (stderr: a parent reads only the line above).
+    print(
+        f"upload URL: http://{shown}:{port}/legacy/ (REPOSITORY_URL in .env)\n"
+        f"mint a token: tokentool index mint --user NAME --data-dir {options.data_dir}",
+        file=sys.stderr,
+        flush=True,
+    )
     try:
         server.run()
     finally:

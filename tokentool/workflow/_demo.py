@@ -2,10 +2,13 @@
 
 Everything is throwaway (a stand-in on a free loopback port, a temporary data
 folder, a token minted as the account page would), yet the upload and the two
-refusals run through the same ``load_config`` + ``workflow`` code that a
-user's ``.env`` drives: the demo writes its own ``.env`` in its temporary
-folder and ignores the user's file and environment entirely. It passes only if
-every step passed, and the last step installs what was uploaded with pip.
+refusals run through the same ``load_config`` + ``upload``/``verify_rejection``
+code that a user's ``.env`` drives: the demo writes its own ``.env`` in its
+temporary folder and ignores the user's file, environment and stores entirely.
+Each step is a plain function; ``run`` strings them together, and passes only
+if every step passed, the last one installing what was uploaded with pip.
+Children (the stand-in, pip, the fresh interpreter) get only the environment
+they need, never a token.
 """
 
 from __future__ import annotations
@@ -19,13 +22,27 @@ import time
 import venv
 from collections.abc import Callable
 from pathlib import Path
-from typing import TextIO, TypeVar
+from typing import TYPE_CHECKING, TextIO, TypeVar
 
-from tokentool._build import SAMPLE_MODULE
-from tokentool._config import KEYS, Config, load_config
-from tokentool.exceptions import TokenError
+from tokentool._children import child_environ
+from tokentool._cli import describe
+from tokentool.workflow._build import SAMPLE_MODULE
+from tokentool.workflow._config import Config, load_config
+from tokentool.workflow._flow import upload, verify_rejection
 
-__all__ = ["DEMO_USER", "Step", "run"]
+if TYPE_CHECKING:
+    from tokentool.index import RunningServer
+
+__all__ = [
+    "DEMO_USER",
+    "Step",
+    "mint_config",
+    "pip_install",
+    "run",
+    "start_standin",
+    "upload_step",
+    "verify_step",
+]
 
 DEMO_USER = "demo"
 T = TypeVar("T")
@@ -50,10 +67,8 @@ class _Steps:
         started = time.perf_counter()
         try:
             ok, detail, value = action()
-        except TokenError as exc:
-            ok, detail, value = False, f"error: {exc}", None
-        except (OSError, subprocess.SubprocessError) as exc:
-            ok, detail, value = False, f"error: {type(exc).__name__}: {exc}", None
+        except Exception as exc:  # the shared failure path words it; never a traceback
+            ok, detail, value = False, f"error: {describe(exc)[0]}", None
         self.steps.append(Step(name, ok, time.perf_counter() - started, detail))
         self.out.write(f"[{'PASS' if ok else 'FAIL'}] {name}\n")
         for line in detail.splitlines():
@@ -85,7 +100,37 @@ def _write_env(path: Path, values: dict[str, str]) -> None:
     os.replace(tmp, path)
 
 
-def _pip_install(simple_url: str, project: str, version: str, where: Path) -> tuple[bool, str]:
+def start_standin(data: Path) -> RunningServer:
+    """A stand-in on a free loopback port, its data in ``data``."""
+    from tokentool.index import start_server
+
+    return start_server(data, host="127.0.0.1", port=0)
+
+
+def mint_config(server: RunningServer, root: Path) -> Config:
+    """Mint a user-wide token and load it from a private ``.env`` the way a user's is loaded.
+
+    Only that ``.env`` counts: not the user's environment, keyring or ``~/.pypirc``.
+    """
+    raw = server.mint(DEMO_USER, description="tokentool demo")
+    env = root / ".env"
+    _write_env(env, {"TOKEN": raw, "REPOSITORY_URL": server.upload_url, "PYPI_USERNAME": DEMO_USER})
+    return load_config(env, {}, pypirc=None, keyring=False)
+
+
+def upload_step(config: Config, project: str) -> tuple[bool, str, str]:
+    lines: list[str] = []
+    report = upload(config, project, progress=lines.append)
+    return report.ok, "\n".join([*lines, report.message]), report.built.version
+
+
+def verify_step(config: Config, project: str, case: str) -> tuple[bool, str, None]:
+    lines: list[str] = []
+    report = verify_rejection(config, project, case=case, progress=lines.append)
+    return report.ok, "\n".join([*lines, report.message]), None
+
+
+def pip_install(simple_url: str, project: str, version: str, where: Path) -> tuple[bool, str]:
     """Install the upload into a fresh environment with pip, then import it there."""
     venv.EnvBuilder(with_pip=False, symlinks=os.name != "nt").create(where)
     python = where / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
@@ -110,6 +155,7 @@ def _pip_install(simple_url: str, project: str, version: str, where: Path) -> tu
         text=True,
         timeout=120,
         check=False,
+        env=child_environ(),
     )
     if install.returncode != 0:
         last = (install.stderr.strip().splitlines() or ["no output"])[-1]
@@ -125,6 +171,7 @@ def _pip_install(simple_url: str, project: str, version: str, where: Path) -> tu
         text=True,
         timeout=60,
         check=False,
+        env=child_environ(),
     )
     if check.returncode != 0 or check.stdout.split() != [version, SAMPLE_MODULE]:
         return False, f"import {SAMPLE_MODULE} failed after install: {check.stderr.strip()[-200:]}"
@@ -133,16 +180,12 @@ def _pip_install(simple_url: str, project: str, version: str, where: Path) -> tu
 
 def run(out: TextIO) -> bool:
     """Run the demo; ``True`` only if every step passed."""
-    from tokentool import workflow
-    from tokentool.index import start_server
-
     steps = _Steps(out)
     with tempfile.TemporaryDirectory(prefix="tokentool-demo-") as tmp:
         root = Path(tmp)
-        data = root / "index"
 
-        def start() -> tuple[bool, str, object]:
-            server = start_server(data, host="127.0.0.1", port=0)
+        def start() -> tuple[bool, str, RunningServer]:
+            server = start_standin(root / "index")
             return True, f"stand-in listening on {server.url} (data in a temporary folder)", server
 
         server = steps.run("start the stand-in index", start)
@@ -151,15 +194,7 @@ def run(out: TextIO) -> bool:
         try:
 
             def mint() -> tuple[bool, str, Config]:
-                raw = server.mint(DEMO_USER, description="tokentool demo")
-                env = root / ".env"
-                _write_env(
-                    env,
-                    {"TOKEN": raw, "INDEX_URL": server.upload_url, "PYPI_USERNAME": DEMO_USER},
-                )
-                # The user's own variables must not leak into the demo's configuration.
-                clean = {k: v for k, v in os.environ.items() if k not in KEYS}
-                config = load_config(env, clean)
+                config = mint_config(server, root)
                 summary = "; ".join(config.token.explain()["summary"])
                 return True, f"user-wide token for '{DEMO_USER}': {summary}", config
 
@@ -167,26 +202,22 @@ def run(out: TextIO) -> bool:
             if config is None:
                 return steps.summary()
             project = config.project_or_default(None)
-
-            def upload() -> tuple[bool, str, str]:
-                report = workflow.upload(config, project)
-                return report.ok, "\n".join(workflow.format_upload(report)), report.built.version
-
-            version = steps.run(f"upload {project} with a project-restricted token", upload)
+            version = steps.run(
+                f"upload {project} with a project-restricted token",
+                lambda: upload_step(config, project),
+            )
             for case, label in (
                 ("project", "token for another project is refused"),
                 ("expired", "expired token is refused"),
             ):
-
-                def verify(case: str = case) -> tuple[bool, str, None]:
-                    report = workflow.verify_rejection(config, project, case=case)
-                    return report.ok, "\n".join(workflow.format_verify(report)), None
-
-                steps.run(f"verify-rejection --case={case}: {label}", verify)
+                steps.run(
+                    f"verify-rejection --case={case}: {label}",
+                    lambda case=case: verify_step(config, project, case),
+                )
             if version is not None:
 
                 def install() -> tuple[bool, str, None]:
-                    ok, detail = _pip_install(server.simple_url, project, version, root / "venv")
+                    ok, detail = pip_install(server.simple_url, project, version, root / "venv")
                     return ok, detail, None
 
                 steps.run("pip install the upload and import it", install)

@@ -1,10 +1,11 @@
 """The seed tutorial's manual flow as functions: build, derive, upload, prove a refusal.
 
-The Invoke tasks and the demo call these with a ``Config``; nothing here reads
-``.env`` or prints, so the demo drives exactly the code a user's ``.env`` does,
-and every outcome comes back as data the caller words. The one rule that
-matters most lives in ``verify_rejection``: it passes only when the index
-refused *because of the restriction*, never on any other failure.
+The Invoke tasks, the ``tokentool upload|verify-rejection`` commands and the
+demo call these with a ``Config``; nothing here reads ``.env`` or prints. Each
+step is told to ``progress`` (one line, already escaped) as it happens, and
+the outcome comes back as data the caller words. The one rule that matters
+most lives in ``verify_rejection``: it passes only when the index refused
+*because of the restriction*, never on any other failure.
 """
 
 from __future__ import annotations
@@ -13,27 +14,16 @@ import dataclasses
 import enum
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import tokentool
-from tokentool._build import Built, build_sample
-from tokentool._config import Config, check_destination, site_of
-from tokentool._upload import Answer, upload_files
+from tokentool._escape import escape
 from tokentool.exceptions import ConfigError
 from tokentool.token import Token, Verdict
-
-__all__ = [
-    "CASES",
-    "Outcome",
-    "UploadReport",
-    "VerifyReport",
-    "default_other",
-    "derive_for",
-    "parse_ttl",
-    "upload",
-    "verify_rejection",
-    "view_url",
-]
+from tokentool.workflow._build import Built, build_sample
+from tokentool.workflow._client import Answer, Timeouts, upload_files
+from tokentool.workflow._config import Config, check_destination, site_of
 
 CASES = ("project", "expired")
 #: Reason each case must be refused with (warehouse's words, see the reference).
@@ -41,6 +31,11 @@ _EXPECTED = {
     "project": "project-scoped token is not valid for project: {project!r}",
     "expired": "token is expired",
 }
+Progress = Callable[[str], None]
+
+
+def _silent(_line: str) -> None:
+    pass
 
 
 def parse_ttl(ttl: str | None) -> int | None:
@@ -64,6 +59,10 @@ def view_url(index_url: str, project: str, version: str) -> str:
     return f"{base}simple/{tokentool.normalize_project(project)}/"
 
 
+def built_line(built: Built) -> str:
+    return f"built {built.project} {built.version}: {built.sdist.name}, {built.wheel.name}"
+
+
 @dataclasses.dataclass(frozen=True)
 class UploadReport:
     """What ``upload`` did. The files were built in a temporary folder, gone by now."""
@@ -73,10 +72,19 @@ class UploadReport:
     answer: Answer
     view: str
     seconds: float
+    source: str = ""
 
     @property
     def ok(self) -> bool:
         return self.answer.accepted
+
+    @property
+    def message(self) -> str:
+        """The verdict, one line."""
+        if self.ok:
+            return f"accepted: both files uploaded; see {escape(self.view)}"
+        built = self.built
+        return f"upload of {built.project} {built.version} failed: {self.answer.summary}"
 
 
 def upload(
@@ -86,17 +94,37 @@ def upload(
     version: str | None = None,
     ttl: str | None = "15m",
     allow_production: bool = False,
+    allow_other_host: bool = False,
+    timeouts: Timeouts | None = None,
+    progress: Progress = _silent,
 ) -> UploadReport:
     """Build, derive a token restricted to ``project``, upload both files with it."""
     started = time.perf_counter()
-    check_destination(config.token, config.index_url, allow_production=allow_production)
+    check_destination(
+        config.token,
+        config.index_url,
+        allow_production=allow_production,
+        allow_other_host=allow_other_host,
+    )
+    progress(f"token from: {escape(config.source)}")
     derived = derive_for(config, project, ttl)
+    restrictions = tuple(derived.explain()["summary"])
     with tempfile.TemporaryDirectory(prefix="tokentool-upload-") as tmp:
         built = build_sample(project, Path(tmp) / "dist", version)
-        answer = upload_files(built.files, derived, config.index_url)
-    restrictions = tuple(derived.explain()["summary"])
+        progress(built_line(built))
+        progress("derived token restrictions: " + "; ".join(restrictions))
+        answer = upload_files(
+            built.files,
+            derived,
+            config.index_url,
+            timeouts=timeouts,
+            progress=progress,
+            secrets=(config.token.dump(),),
+        )
     view = view_url(config.index_url, project, built.version)
-    return UploadReport(built, restrictions, answer, view, time.perf_counter() - started)
+    return UploadReport(
+        built, restrictions, answer, view, time.perf_counter() - started, config.source
+    )
 
 
 class Outcome(enum.Enum):
@@ -119,6 +147,7 @@ class VerifyReport:
     answer: Answer
     outcome: Outcome
     seconds: float
+    source: str = ""
 
     @property
     def ok(self) -> bool:
@@ -163,6 +192,20 @@ def _classify(answer: Answer, expected_reason: str) -> Outcome:
     return Outcome.REFUSED_OTHERWISE
 
 
+def _before_upload(
+    config: Config, project: str, derived: Token, case: str, timeouts: Timeouts | None
+) -> None:
+    """The seam for checks that must pass before ``verify_rejection`` sends anything.
+
+    Empty today. The lead plugs in here, in this order: a quota guard
+    (``project_exists`` via ``/pypi/NAME/json``: a first upload of a new name
+    counts against the index's new-project quota) and the calibrated
+    wrong-digest probe of ``tokentool/_probe.py`` (issue 10), which proves the
+    index judges tokens before it is trusted to judge this one. Either raises
+    ``ConfigError`` (one sentence) to stop the run before the upload.
+    """
+
+
 def verify_rejection(
     config: Config,
     project: str,
@@ -171,6 +214,9 @@ def verify_rejection(
     case: str = "project",
     version: str | None = None,
     allow_production: bool = False,
+    allow_other_host: bool = False,
+    timeouts: Timeouts | None = None,
+    progress: Progress = _silent,
 ) -> VerifyReport:
     """Prove the index refuses a token whose restriction excludes this upload.
 
@@ -179,8 +225,13 @@ def verify_rejection(
     """
     started = time.perf_counter()
     if case not in CASES:
-        raise ConfigError(f"unknown case {case!r}: use one of {', '.join(CASES)}")
-    check_destination(config.token, config.index_url, allow_production=allow_production)
+        raise ConfigError(f"unknown case {escape(repr(case))}: use one of {', '.join(CASES)}")
+    check_destination(
+        config.token,
+        config.index_url,
+        allow_production=allow_production,
+        allow_other_host=allow_other_host,
+    )
     tokentool.normalize_project(project)
     now = int(time.time())
     if case == "project":
@@ -210,48 +261,32 @@ def verify_rejection(
             f"the derived token would not be refused for {project!r} with {expected!r} "
             f"(offline check: {prediction.message}); the base token cannot show this case"
         )
+    progress(f"token from: {escape(config.source)}")
+    restrictions = tuple(derived.explain()["summary"])
+    _before_upload(config, project, derived, case, timeouts)
     with tempfile.TemporaryDirectory(prefix="tokentool-verify-") as tmp:
         built = build_sample(project, Path(tmp) / "dist", version)
-        answer = upload_files(built.files, derived, config.index_url)
+        progress(built_line(built))
+        target = f"restricted to {other}" if case == "project" else "expired"
+        progress(f"derived token ({target}) restrictions: " + "; ".join(restrictions))
+        progress(f"offline check: {prediction.message}")
+        answer = upload_files(
+            built.files,
+            derived,
+            config.index_url,
+            timeouts=timeouts,
+            progress=progress,
+            secrets=(config.token.dump(),),
+        )
     return VerifyReport(
         built,
         case,
         other,
-        tuple(derived.explain()["summary"]),
+        restrictions,
         prediction,
         expected,
         answer,
         _classify(answer, expected),
         time.perf_counter() - started,
+        config.source,
     )
-
-
-def _built_line(built: Built) -> str:
-    return f"built {built.project} {built.version}: {built.sdist.name}, {built.wheel.name}"
-
-
-def format_upload(report: UploadReport) -> list[str]:
-    """Lines for a person: what was built, with which restrictions, and the answer."""
-    built = report.built
-    lines = [
-        _built_line(built),
-        "derived token restrictions: " + "; ".join(report.restrictions),
-    ]
-    for file in report.answer.files:
-        lines.append(f"index answer for {file.filename}: {file.status} {file.reason}".rstrip())
-    if report.ok:
-        lines.append(f"accepted: both files uploaded; see {report.view}")
-    else:
-        lines.append(f"upload of {built.project} {built.version} failed: {report.answer.summary}")
-    return lines
-
-
-def format_verify(report: VerifyReport) -> list[str]:
-    target = f"restricted to {report.other}" if report.case == "project" else "expired"
-    return [
-        _built_line(report.built),
-        f"derived token ({target}) restrictions: " + "; ".join(report.restrictions),
-        f"offline check: {report.prediction.message}",
-        f"index answer: {report.answer.summary}",
-        report.message,
-    ]

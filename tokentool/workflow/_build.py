@@ -1,8 +1,9 @@
 """Build the bundled throwaway project under any name, offline.
 
 The seed tutorial hand-writes a ``setup.py`` per project name; here the one
-bundled ``sample_project/`` is copied and its name and version rewritten in the
-copy, so the sources in the repository never change. ``build`` drives the
+sample project bundled in the package (``tokentool/workflow/sample/``, read with
+``importlib.resources`` so it works from a wheel, a zip or a checkout) is copied
+and its name and version rewritten in the copy, so the sources never change. ``build`` drives the
 backend without an isolated environment: flit_core is a dependency of the
 toolkit, so nothing is downloaded. pyproject_hooks' own hook script runs in
 this process rather than in a child: the backend is our pinned flit_core, and a
@@ -13,11 +14,11 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import importlib.resources
 import io
 import os
 import re
 import runpy
-import shutil
 import sys
 import tempfile
 import time
@@ -31,10 +32,21 @@ from packaging.version import InvalidVersion, Version
 import tokentool
 from tokentool.exceptions import TokenError
 
-__all__ = ["SAMPLE_DIR", "SAMPLE_MODULE", "BuildError", "Built", "build_sample", "new_version"]
+if sys.version_info >= (3, 11):
+    from importlib.resources.abc import Traversable
+else:  # pragma: no cover - Python 3.10
+    from importlib.abc import Traversable
 
-#: The bundled sources: next to the package in a checkout.
-SAMPLE_DIR = Path(__file__).resolve().parent.parent / "sample_project"
+__all__ = [
+    "SAMPLE_MODULE",
+    "BuildError",
+    "Built",
+    "build_sample",
+    "check_version",
+    "new_version",
+    "sample_files",
+]
+
 #: Import name of the sample; fixed so an installed upload can be imported whatever its name.
 SAMPLE_MODULE = "tokentool_sample"
 _NAME_LINE = re.compile(r'^name = "tokentool-sample"$', re.MULTILINE)
@@ -76,11 +88,28 @@ def check_version(version: str) -> str:
     return str(parsed)
 
 
-def _prepare_sources(project: str, version: str, workdir: Path, sample: Path) -> Path:
+def sample_files() -> Traversable:
+    """The bundled sample project, wherever the package was installed from."""
+    return importlib.resources.files("tokentool.workflow") / "sample"
+
+
+def _copy_tree(source: Traversable, dest: Path) -> None:
+    """Copy a resource folder: works for any loader, unlike ``as_file`` on 3.10/3.11."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for child in source.iterdir():
+        if child.name in ("__pycache__", "dist", "build") or child.name.endswith(
+            (".egg-info", ".pyc")
+        ):
+            continue
+        if child.is_dir():
+            _copy_tree(child, dest / child.name)
+        else:
+            (dest / child.name).write_bytes(child.read_bytes())
+
+
+def _prepare_sources(project: str, version: str, workdir: Path, sample: Traversable) -> Path:
     src = workdir / "src"
-    shutil.copytree(
-        sample, src, ignore=shutil.ignore_patterns("__pycache__", "dist", "build", "*.egg-info")
-    )
+    _copy_tree(sample, src)
     pyproject = src / "pyproject.toml"
     text = pyproject.read_text(encoding="utf-8")
     text, names = _NAME_LINE.subn(f"name = {_toml_string(project)}", text, count=1)
@@ -131,7 +160,7 @@ def build_sample(
     outdir: Path,
     version: str | None = None,
     *,
-    sample: Path = SAMPLE_DIR,
+    sample: Traversable | None = None,
 ) -> Built:
     """Build an sdist and a wheel of ``sample`` named ``project`` into ``outdir``.
 
@@ -142,8 +171,11 @@ def build_sample(
     version = check_version(version) if version is not None else new_version()
     if outdir.exists() and any(outdir.iterdir()):
         raise BuildError(f"output folder {outdir} is not empty: give a fresh one")
+    sample = sample_files() if sample is None else sample
     if not (sample / "pyproject.toml").is_file():
-        raise BuildError(f"the bundled sample project is missing: {sample}/pyproject.toml")
+        raise BuildError(
+            f"the bundled sample project is missing: {sample}/pyproject.toml; reinstall tokentool"
+        )
     outdir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="tokentool-build-") as tmp:
         src = _prepare_sources(project, version, Path(tmp), sample)

@@ -1,0 +1,327 @@
+"""Invoke tasks: the seed tutorial's manual flow as commands, for any project.
+
+A project's own ``tasks.py`` is one line, ``from tokentool.tasks import *``
+(this repository's too). Thin on purpose: options in, ``tokentool.workflow``
+out. The project root is the folder holding that ``tasks.py`` (where Invoke
+found it): its ``.env``, ``dist/`` and ``.tokentool/`` are used from any
+subfolder. Tasks never run a shell command with a token in it (``--echo``
+shows nothing secret), print each step as it happens, and import the toolkit
+only when a task runs, so ``invoke --list`` stays instant. ``invoke --help
+TASK`` for every option.
+
+The whole cycle: ``invoke cycle --project=NAME``; the whole demo on a
+throwaway stand-in: ``invoke`` (``make demo``).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from invoke import Context, Exit, task
+
+from tokentool._root import DEFAULT_PORT
+
+if TYPE_CHECKING:
+    from tokentool.workflow import Config, Timeouts
+
+__all__ = ["build", "cycle", "demo", "index", "inspect", "token", "upload", "verify_rejection"]
+
+_URL_HELP = (
+    "upload URL, as twine's --repository-url; overrides REPOSITORY_URL "
+    "(default https://test.pypi.org/legacy/)"
+)
+_OLD_URL_HELP = "old name of --repository-url"
+_PROJECT_HELP = "project name (default: test-<PYPI_USERNAME>-<YYYY-MM-DD>)"
+_VERSION_HELP = "version to build (default: a new 0.0.<microseconds> on every run)"
+_TTL_HELP = "validity of the derived token, e.g. 15m, 2h; 'none' for no window"
+_PROD_HELP = "allow uploading the throwaway project to production pypi.org"
+_HOST_HELP = "send a private index's token to a host other than the one it names"
+_CONNECT_HELP = "seconds to wait for a connection to the index (default 10)"
+_READ_HELP = "seconds to wait for the index's answer to each file (default 60)"
+_OTHER_HELP = "project the wrong token is restricted to (default: NAME-elsewhere)"
+_CASE_HELP = "'project' (token for another project) or 'expired' (window in the past)"
+
+_SEND_HELP = {
+    "project": _PROJECT_HELP,
+    "version": _VERSION_HELP,
+    "repository-url": _URL_HELP,
+    "index-url": _OLD_URL_HELP,
+    "allow-production": _PROD_HELP,
+    "allow-other-host": _HOST_HELP,
+    "connect-timeout": _CONNECT_HELP,
+    "read-timeout": _READ_HELP,
+}
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    """The toolkit's one failure path (``describe_failure``), as Invoke's ``Exit``."""
+    import os
+
+    try:
+        yield
+    except Exit:
+        raise
+    except (Exception, KeyboardInterrupt) as exc:
+        from tokentool.workflow import describe_failure
+
+        message, code = describe_failure(exc)
+        if code == 70 and os.environ.get("TOKENTOOL_DEBUG"):
+            raise
+        raise Exit(f"error: {message}", code=130 if code == 130 else 1) from None
+
+
+def _root(c: Context) -> Path:
+    """The folder Invoke loaded ``tasks.py`` from, else the same search by hand."""
+    prefix = getattr(c.config, "_project_prefix", None)
+    if prefix:
+        return Path(prefix)
+    from tokentool.workflow import find_root
+
+    return find_root()
+
+
+def _say(line: str) -> None:
+    print(line, flush=True)
+
+
+def _config(c: Context, repository_url: str | None, index_url: str | None = None) -> Config:
+    from tokentool.workflow import settings
+
+    _warn_if_chained()
+    return settings(_root(c), repository_url, index_url)
+
+
+_warned: list[bool] = []
+
+
+def _warn_if_chained(argv: list[str] | None = None) -> None:
+    """``invoke upload verify-rejection --project=x`` gives ``--project`` to the last task only."""
+    words = set(sys.argv[1:] if argv is None else argv)
+    chained = len(words & {"upload", "verify-rejection", "cycle", "token", "inspect"}) > 1
+    if chained and not _warned:
+        _warned.append(True)
+        print(
+            "warning: Invoke gives each option to the task before it; for one set of "
+            "options use: invoke cycle --project=NAME",
+            file=sys.stderr,
+        )
+
+
+def _timeouts(connect: float, read: float) -> Timeouts:
+    from tokentool.workflow import Timeouts
+
+    return Timeouts(float(connect), float(read))
+
+
+@task(help={"project": "project name to build under (required)", "version": _VERSION_HELP})
+def build(c: Context, project: str, version: str | None = None) -> None:
+    """Build the bundled sample project as NAME: an sdist and a wheel in the root's dist/."""
+    with _errors():
+        from tokentool.workflow import build_sample, check_version, new_version
+
+        version = check_version(version) if version else new_version()
+        outdir = Path("dist") / f"{project}-{version}"
+        built = build_sample(project, _root(c) / outdir, version)
+        _say(f"built {built.project} {built.version} into {outdir}/:")
+        for file in built.files:
+            _say(f"  {file.name}")
+
+
+def _upload(c: Context, project: str | None, version: str | None, ttl: str, **send: object) -> None:
+    from tokentool import workflow
+
+    config = _config(c, send.pop("repository_url"), send.pop("index_url"))  # type: ignore[arg-type]
+    timeouts = _timeouts(send.pop("connect_timeout"), send.pop("read_timeout"))  # type: ignore[arg-type]
+    name = config.project_or_default(project)
+    report = workflow.upload(
+        config, name, version=version, ttl=ttl, timeouts=timeouts, progress=_say, **send
+    )
+    if not report.ok:
+        raise Exit(f"error: {report.message}", code=1)
+    _say(report.message)
+
+
+def _verify(
+    c: Context,
+    project: str | None,
+    version: str | None,
+    other: str | None,
+    case: str,
+    **send: object,
+) -> None:
+    from tokentool import workflow
+
+    config = _config(c, send.pop("repository_url"), send.pop("index_url"))  # type: ignore[arg-type]
+    timeouts = _timeouts(send.pop("connect_timeout"), send.pop("read_timeout"))  # type: ignore[arg-type]
+    name = config.project_or_default(project)
+    report = workflow.verify_rejection(
+        config,
+        name,
+        other=other,
+        case=case,
+        version=version,
+        timeouts=timeouts,
+        progress=_say,
+        **send,  # type: ignore[arg-type]
+    )
+    _say(f"index answer: {report.answer.summary}")
+    if not report.ok:
+        # The verdict line stands alone: "SECURITY: ..." must not read "error: SECURITY".
+        raise Exit(report.message, code=1)
+    _say(report.message)
+
+
+@task(help={**_SEND_HELP, "ttl": _TTL_HELP})
+def upload(
+    c: Context,
+    project: str | None = None,
+    version: str | None = None,
+    ttl: str = "15m",
+    repository_url: str | None = None,
+    index_url: str | None = None,
+    allow_production: bool = False,
+    allow_other_host: bool = False,
+    connect_timeout: float = 10.0,
+    read_timeout: float = 60.0,
+) -> None:
+    """Build NAME, derive a token restricted to it, upload both files with that token."""
+    with _errors():
+        _upload(
+            c,
+            project,
+            version,
+            ttl,
+            repository_url=repository_url,
+            index_url=index_url,
+            allow_production=allow_production,
+            allow_other_host=allow_other_host,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+        )
+
+
+@task(name="verify-rejection", help={**_SEND_HELP, "other": _OTHER_HELP, "case": _CASE_HELP})
+def verify_rejection(
+    c: Context,
+    project: str | None = None,
+    other: str | None = None,
+    case: str = "project",
+    version: str | None = None,
+    repository_url: str | None = None,
+    index_url: str | None = None,
+    allow_production: bool = False,
+    allow_other_host: bool = False,
+    connect_timeout: float = 10.0,
+    read_timeout: float = 60.0,
+) -> None:
+    """Prove the index refuses an upload of NAME with a token restricted elsewhere (exit 0)."""
+    with _errors():
+        _verify(
+            c,
+            project,
+            version,
+            other,
+            case,
+            repository_url=repository_url,
+            index_url=index_url,
+            allow_production=allow_production,
+            allow_other_host=allow_other_host,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+        )
+
+
+@task(help={**_SEND_HELP, "ttl": _TTL_HELP, "other": _OTHER_HELP, "case": _CASE_HELP})
+def cycle(
+    c: Context,
+    project: str | None = None,
+    version: str | None = None,
+    ttl: str = "15m",
+    other: str | None = None,
+    case: str = "project",
+    repository_url: str | None = None,
+    index_url: str | None = None,
+    allow_production: bool = False,
+    allow_other_host: bool = False,
+    connect_timeout: float = 10.0,
+    read_timeout: float = 60.0,
+) -> None:
+    """Upload NAME, then verify-rejection on NAME: the whole check, one set of options."""
+    send = {
+        "repository_url": repository_url,
+        "index_url": index_url,
+        "allow_production": allow_production,
+        "allow_other_host": allow_other_host,
+        "connect_timeout": connect_timeout,
+        "read_timeout": read_timeout,
+    }
+    with _errors():
+        _say("== upload")
+        _upload(c, project, version, ttl, **send)
+        _say("== verify-rejection")
+        _verify(c, project, None, other, case, **send)
+
+
+@task(help={"project": _PROJECT_HELP, "ttl": _TTL_HELP, "repository-url": _URL_HELP})
+def token(
+    c: Context, project: str | None = None, ttl: str = "15m", repository_url: str | None = None
+) -> None:
+    """Print a token restricted to NAME on stdout (source and restrictions on stderr)."""
+    with _errors():
+        from tokentool import workflow
+
+        config = _config(c, repository_url)
+        name = config.project_or_default(project)
+        derived = workflow.derive_for(config, name, ttl)
+        print(f"token from: {config.source}", file=sys.stderr)
+        print("restrictions: " + "; ".join(derived.explain()["summary"]), file=sys.stderr)
+        sys.stdout.write(derived.dump() + "\n")
+
+
+@task(help={"repository-url": _URL_HELP, "index-url": _OLD_URL_HELP})
+def inspect(c: Context, repository_url: str | None = None, index_url: str | None = None) -> None:
+    """Where the token comes from and what it is (issuer, restrictions), never the token."""
+    with _errors():
+        from tokentool import workflow
+
+        for line in workflow.inspect_lines(_config(c, repository_url, index_url)):
+            _say(line)
+
+
+@task(
+    help={
+        "data-dir": "where the stand-in keeps accounts, tokens and packages "
+        "(default: .tokentool/index in the project root)",
+        "host": "address to listen on (default 127.0.0.1)",
+        "port": f"port to listen on (default {DEFAULT_PORT}; 0 picks a free one)",
+    }
+)
+def index(
+    c: Context, data_dir: str | None = None, host: str = "127.0.0.1", port: int = DEFAULT_PORT
+) -> None:
+    """Run the local stand-in for Test PyPI in the foreground (Ctrl-C stops it).
+
+    It prints its upload URL (REPOSITORY_URL for .env) and how to mint a token.
+    """
+    with _errors():
+        from tokentool import workflow
+
+        folder = data_dir or str(_root(c) / ".tokentool" / "index")
+        code = workflow.serve_index(folder, host, port)
+        if code:
+            raise Exit(code=code)
+
+
+@task(default=True)
+def demo(c: Context) -> None:
+    """The whole flow on a throwaway stand-in: upload, two refusals, pip install (make demo)."""
+    with _errors():
+        from tokentool import workflow
+
+        if not workflow.run_demo(sys.stdout):
+            raise Exit(code=1)

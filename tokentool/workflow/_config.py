@@ -1,0 +1,275 @@
+"""Where the tasks and commands get the token, the repository URL and the project name.
+
+Settings other than the token: options > real environment > the root's
+``.env``: a one-off ``REPOSITORY_URL=... invoke upload`` must beat the file,
+and a flag must beat both. The token has its own numbered precedence
+(``_sources``), which starts with the same two and goes on to the stores
+twine reads. The file is read without interpolation because a token is
+opaque text; ``$`` in it must never be expanded. Every failure is a
+``ConfigError`` worded as one sentence that names the variable or the store,
+never its value.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import ipaddress
+import os
+import stat
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from dotenv import dotenv_values
+
+import tokentool
+from tokentool._escape import escape
+from tokentool.exceptions import ConfigError, TokenError
+from tokentool.token import Token
+from tokentool.workflow._sources import DEFAULT_PYPIRC, find_token
+
+__all__ = [
+    "DEFAULT_INDEX_URL",
+    "KEYS",
+    "PRODUCTION_HOSTS",
+    "TEST_HOSTS",
+    "Config",
+    "check_destination",
+    "check_url",
+    "default_project",
+    "load_config",
+    "site_of",
+]
+
+DEFAULT_INDEX_URL = "https://test.pypi.org/legacy/"
+#: Every variable the tasks read; documented in .env.example. INDEX_URL is the
+#: old name of REPOSITORY_URL (twine's name), still read.
+KEYS = ("TOKEN", "REPOSITORY_URL", "INDEX_URL", "PYPI_USERNAME")
+#: Hosts that belong to each public site (upload URL and web front end).
+PRODUCTION_HOSTS = frozenset({"pypi.org", "www.pypi.org", "upload.pypi.org"})
+TEST_HOSTS = frozenset({"test.pypi.org", "upload.test.pypi.org"})
+_LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain"})
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Resolved settings. ``repr`` shows the token only in redacted form (Token's own repr).
+
+    ``source`` names where the token came from (``TOKEN in .env``, ``keyring
+    (...)``, ...): every report prints it.
+    """
+
+    token: Token
+    index_url: str
+    username: str | None
+    source: str
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def repository_url(self) -> str:
+        return self.index_url
+
+    def project_or_default(self, project: str | None, today: datetime.date | None = None) -> str:
+        """The project the user named, else the seed's ``test-<username>-<YYYY-MM-DD>``."""
+        if project:
+            tokentool.normalize_project(project)
+            return project
+        if not self.username:
+            raise ConfigError(
+                "no project name: pass --project=NAME or set PYPI_USERNAME in .env "
+                "for the default test-<username>-<date>"
+            )
+        return default_project(self.username, today)
+
+
+def default_project(username: str, today: datetime.date | None = None) -> str:
+    day = (today or datetime.date.today()).isoformat()
+    name = f"test-{username}-{day}"
+    try:
+        tokentool.normalize_project(name)
+    except TokenError:
+        raise ConfigError(
+            f"PYPI_USERNAME {escape(repr(username))} does not make a valid project name "
+            f"({escape(repr(name))})"
+        ) from None
+    return name
+
+
+def _read_env_file(path: Path, shown: str) -> tuple[dict[str, str], list[str]]:
+    warnings: list[str] = []
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        return {}, warnings
+    except OSError as exc:
+        raise ConfigError(f"cannot read {shown}: {exc.strerror or type(exc).__name__}") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise ConfigError(f"cannot read {shown}: it is not a regular file")
+    if info.st_mode & (stat.S_IRGRP | stat.S_IROTH):
+        warnings.append(
+            f"warning: {shown} is readable by other users and holds a live token; "
+            f"run: chmod 600 {shown}"
+        )
+    try:
+        with path.open(encoding="utf-8") as stream:
+            values = dotenv_values(stream=stream, interpolate=False)
+    except UnicodeDecodeError:
+        raise ConfigError(f"cannot read {shown}: it is not UTF-8 text") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {shown}: {exc.strerror or type(exc).__name__}") from None
+    except Exception as exc:
+        # A parser's message may quote the line, and the line may be the token.
+        raise ConfigError(f"cannot read {shown} ({type(exc).__name__})") from None
+    return {k: v for k, v in values.items() if k in KEYS and v is not None}, warnings
+
+
+def check_url(url: str) -> str:
+    """The upload URL, refused when a token sent there could only fail or leak."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"the repository URL must be an http(s) URL, got {escape(repr(url))}")
+    if parts.username or parts.password:
+        # The token goes in the Authorization header; credentials in the URL would be logged.
+        raise ConfigError(
+            "the repository URL must not contain credentials: the token is sent separately"
+        )
+    url = url if url.endswith("/") else url + "/"
+    if parts.path.rstrip("/").endswith("/simple") or parts.path.rstrip("/") == "simple":
+        raise ConfigError(
+            f"{escape(url)} is the simple index that pip reads; the upload URL ends in "
+            f"/legacy/ (e.g. {url[: -len('simple/')]}legacy/)"
+        )
+    site = site_of(url)
+    if site != "other" and parts.scheme != "https":
+        raise ConfigError(
+            f"refusing to send a token in clear text to {site}: use "
+            f"https://{parts.netloc}{parts.path or '/'}"
+        )
+    return url
+
+
+def _relative(path: Path) -> str:
+    """How a file is named in messages: relative to cwd when it is below it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def load_config(
+    env_file: Path | None = Path(".env"),
+    environ: Mapping[str, str] | None = None,
+    *,
+    index_url: str | None = None,
+    username: str | None = None,
+    pypirc: Path | None = DEFAULT_PYPIRC,
+    keyring: bool = True,
+    prompt: Callable[[], str] | None = None,
+) -> Config:
+    """Resolve the settings; the token by the precedence in ``_sources``."""
+    environ = os.environ if environ is None else environ
+    shown = _relative(env_file) if env_file is not None else ".env"
+    values, warnings = _read_env_file(env_file, shown) if env_file is not None else ({}, [])
+    settings = dict(values)
+    for key in KEYS:
+        if key != "TOKEN" and environ.get(key):
+            settings[key] = environ[key]
+    url = check_url(
+        index_url
+        or settings.get("REPOSITORY_URL")
+        or settings.get("INDEX_URL")
+        or DEFAULT_INDEX_URL
+    )
+    found = find_token(
+        url,
+        environ,
+        values,
+        shown,
+        pypirc=pypirc,
+        keyring=keyring,
+        prompt=prompt,
+        warnings=warnings,
+    )
+    if found is None:
+        raise ConfigError(
+            f"no token found: set TOKEN in {shown} (see .env.example) or in the environment, "
+            f"or keep it where twine looks for {url} (keyring, ~/.pypirc, TWINE_PASSWORD)"
+        )
+    try:
+        token = tokentool.load(found.raw)
+    except TokenError as exc:
+        raise ConfigError(f"the token from {found.source} is not usable: {exc}") from None
+    user = username or settings.get("PYPI_USERNAME") or None
+    return Config(token, url, user, found.source, tuple(warnings))
+
+
+def site_of(url: str) -> str:
+    """``pypi.org``, ``test.pypi.org`` or ``other``, comparable with ``Token.issuer``."""
+    host = (urlsplit(url).hostname or "").lower().rstrip(".")
+    if host in PRODUCTION_HOSTS:
+        return "pypi.org"
+    if host in TEST_HOSTS:
+        return "test.pypi.org"
+    return "other"
+
+
+def _is_loopback(host: str) -> bool:
+    if host in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _same_host(domain: str, url: str) -> bool:
+    """Is ``url`` on the host named by a token's location (``localhost`` is any loopback)?"""
+    host = (urlsplit(url).hostname or "").lower().rstrip(".")
+    wanted = (urlsplit(f"//{domain}").hostname or domain).lower().rstrip(".")
+    return host == wanted or (_is_loopback(host) and _is_loopback(wanted))
+
+
+def check_destination(
+    token: Token,
+    index_url: str,
+    *,
+    allow_production: bool = False,
+    allow_other_host: bool = False,
+) -> None:
+    """Refuse uploads that can only fail (wrong issuer), leak, or that a test run must not do.
+
+    A token only authenticates on the site whose database holds its root key,
+    so a pypi.org token sent to test.pypi.org can only come back 403 — after
+    having been sent to the wrong site. A private index's token goes only to
+    the host its location names, unless the user says otherwise.
+    """
+    site = site_of(index_url)
+    issuer = token.issuer
+    if issuer != "other" and site != issuer:
+        where = site if site != "other" else escape(urlsplit(index_url).hostname)
+        raise ConfigError(
+            f"the token was issued by {issuer} but the repository URL points at {where} "
+            f"({escape(index_url)}): a {issuer} token only works on {issuer}"
+        )
+    if issuer == "other" and site != "other":
+        raise ConfigError(
+            f"the token was issued by {escape(token.domain or 'an unknown site')}, not by "
+            f"{site}, but the repository URL points at {site} ({escape(index_url)}): "
+            f"{site} would refuse it"
+        )
+    if (
+        issuer == "other"
+        and token.domain
+        and not allow_other_host
+        and not _same_host(token.domain, index_url)
+    ):
+        raise ConfigError(
+            f"the token was issued by {escape(token.domain)} but the repository URL points at "
+            f"{escape(urlsplit(index_url).hostname)}: pass --allow-other-host to send it there"
+        )
+    if site == "pypi.org" and not allow_production:
+        raise ConfigError(
+            "refusing to upload a throwaway test project to production pypi.org "
+            f"({escape(index_url)}); pass --allow-production if you really mean it"
+        )
