@@ -23,6 +23,10 @@ from tokentool._cli import PROG, Parser, UsageError, guarded
 DELEGATED: dict[str, tuple[str, str]] = {
     "index": ("tokentool.index.__main__", "run and manage the local stand-in for Test PyPI"),
     "scan": ("tokentool._scan_cli", "find PyPI tokens in files before they are committed"),
+    "probe": (
+        "tokentool._probe_cli",
+        "ask an index whether it would accept the token; publishes nothing",
+    ),
 }
 
 
