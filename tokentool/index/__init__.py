@@ -63,9 +63,9 @@ class Index:
 
         Project-scoped tokens are only issued for a project the user has a role
         on, like on the site. The caveats are stored with the token's row, as
-        warehouse does, and judged again after the token's own. ``unverified_email``
-        and ``no_2fa`` set the user's standing (both given or not: the user is
-        in good standing), which uploads are then refused for.
+        warehouse does, and judged again after the token's own. Each mint states
+        the user's standing: ``unverified_email`` and ``no_2fa`` make uploads
+        fail as on the site; without them the user has both.
         """
         import tokentool
         from tokentool.index._auth import minted_caveats
