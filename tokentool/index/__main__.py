@@ -98,7 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
     mint.add_argument(
         "--unverified-email",
         action="store_true",
-        help="the user has no verified primary e-mail (uploads are refused, as on the site); each mint sets the user's standing",
+        help="the user has no verified primary e-mail (uploads are refused, as on the "
+        "site); each mint sets the user's standing",
     )
     mint.add_argument(
         "--no-2fa",
