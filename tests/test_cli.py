@@ -13,6 +13,7 @@ import sys
 import uuid
 from pathlib import Path
 
+import pymacaroons
 import pytest
 
 import tokentool
@@ -315,3 +316,15 @@ def test_terminal_input_is_hidden(raw: str) -> None:
     assert b"PyPI token (input hidden): " in screen
     assert raw.encode() not in screen and raw[5:25].encode() not in screen
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_check_gives_a_verdict_on_caveats_test_pypi_cannot_read(raw: str) -> None:
+    """A BOM caveat used to read as valid and pass; Test PyPI stops judging there."""
+    macaroon = pymacaroons.Macaroon.deserialize(raw.partition("-")[2])
+    macaroon.add_first_party_caveat('\ufeff[1, ["a"]]'.encode())
+    bom = "pypi-" + macaroon.serialize()
+    assert run(["check", "a", "--user-id", USER], bom) == (
+        1,
+        "",
+        "refused: Invalid API Token: unknown error\n",
+    )

@@ -13,8 +13,7 @@ signature, then the ACL) followed by ``_ensure_user_can_upload``.
 
 Where warehouse's code raises something nobody catches, the stand-in answers
 500 as warehouse does (a V1 macaroon; an identifier Python's ``uuid`` reads
-but PostgreSQL does not; a Basic header that is not ASCII; a reason whose
-``%`` breaks pyramid's formatting).
+but PostgreSQL does not; a reason whose ``%`` breaks pyramid's formatting).
 """
 
 from __future__ import annotations
@@ -74,10 +73,12 @@ def _basic_credentials(header: str) -> tuple[str, str] | None:
     if method.lower() != "basic":
         return None
     try:
-        raw = base64.b64decode(auth.strip())
+        # pyramid's b64decode: base64.b64decode(bytes_(v)), bytes_ encoding latin-1,
+        # so characters outside the alphabet (even non-ASCII ones) are skipped.
+        raw = base64.b64decode(auth.strip().encode("latin-1"))
     except binascii.Error:
         return None
-    except ValueError:  # a non-ASCII str: pyramid catches only binascii.Error
+    except ValueError:  # beyond latin-1 (no WSGI header is): uncaught in pyramid
         raise server_error() from None
     try:
         text = raw.decode("utf-8")
