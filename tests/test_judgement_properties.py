@@ -255,3 +255,28 @@ def test_over_http_the_status_line_carries_the_verdict(http_world, caveats, brok
         timeout=30,
     )
     assert f"{response.status_code} {response.reason}" == status_line(status, message)
+
+
+# --- the stackless JSON reader accepts exactly what json.loads accepts ---------------------
+
+json_ish = st.one_of(
+    json_values.map(json.dumps),
+    st.text(alphabet='[]{}",:0123456789.eE+-tuflsnaINy \\\t\n\ufeff\x00', max_size=30),
+    st.lists(json_values, max_size=3).map(lambda v: json.dumps(v, indent=1)),
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(text=json_ish)
+def test_the_stackless_reader_agrees_with_json_loads(text: str) -> None:
+    from tokentool.restrictions import _Break, _loads
+
+    try:
+        want = repr(json.loads(text))
+    except ValueError:
+        want = "error"
+    try:
+        got = repr(_loads(text))
+    except _Break:
+        got = "error"
+    assert got == want
