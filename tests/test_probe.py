@@ -191,6 +191,28 @@ def test_json_api_url():
         _probe.json_api_url("ftp://x/legacy/", "x")
 
 
+def test_json_api_of_pypi_org_is_beside_its_upload_host():
+    assert (
+        _probe.json_api_url("https://upload.pypi.org/legacy/", "x")
+        == "https://pypi.org/pypi/x/json"
+    )
+
+
+def test_a_public_sites_token_goes_to_that_site_only(dists):
+    import uuid
+
+    made = dists(unique())
+    for site, url in (
+        ("pypi.org", "https://test.pypi.org/legacy/"),
+        ("test.pypi.org", "http://127.0.0.1:9/legacy/"),
+    ):
+        token = tokentool.mint(
+            domain=site, identifier=str(uuid.uuid4()), key=os.urandom(32), user_id=str(uuid.uuid4())
+        )
+        with pytest.raises(_probe.ProbeError, match=f"issued by {site}; it is not sent to"):
+            _probe.probe(url, token, "x", made.wheel)
+
+
 def test_a_missing_project_is_not_probed(json_api, dists):
     made = dists("missing")
     result = _probe.probe(json_api, _user_token(), "missing", made.wheel)

@@ -114,9 +114,24 @@ def json_api_url(repository_url: str, name: str) -> str:
     path = parts.path.rstrip("/")
     if path.endswith("/legacy") or path == "legacy":
         path = path[: -len("legacy")].rstrip("/")
-    return urlunsplit(
-        (parts.scheme, parts.netloc, f"{path}/pypi/{quote(name, safe='')}/json", "", "")
-    )
+    # pypi.org takes uploads on upload.pypi.org and answers the JSON API on pypi.org.
+    netloc = "pypi.org" if parts.netloc == "upload.pypi.org" else parts.netloc
+    return urlunsplit((parts.scheme, netloc, f"{path}/pypi/{quote(name, safe='')}/json", "", ""))
+
+
+#: Hosts a token of each public site may be sent to.
+_SITE_HOSTS = {"pypi.org": {"pypi.org", "upload.pypi.org"}, "test.pypi.org": {"test.pypi.org"}}
+
+
+def _check_destination(macaroon: pymacaroons.Macaroon, repository_url: str) -> None:
+    """A token a public site issued goes to that site only (elsewhere it would leak)."""
+    issuer = macaroon.location or ""
+    host = (urlsplit(repository_url).hostname or "").lower()
+    allowed = _SITE_HOSTS.get(issuer)
+    if allowed is not None and host not in allowed:
+        raise ProbeError(
+            f"the token was issued by {issuer}; it is not sent to {host or 'that URL'}"
+        )
 
 
 def _safe_url(url: str) -> str:
@@ -344,6 +359,8 @@ def probe(
     except Exception:
         raise ProbeError(f"invalid project name: {project!r}") from None
     macaroon = _macaroon(token)
+    json_api_url(repository_url, project)  # an http(s) URL, or ProbeError
+    _check_destination(macaroon, repository_url)
     upload = _describe_file(project, Path(dist))
     url = repository_url
     try:
