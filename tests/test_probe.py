@@ -119,6 +119,7 @@ def test_bare_pypiserver_is_inconclusive(tmp_path, dists):
     assert (result.outcome, result.kind) == ("inconclusive", "calibration")
     assert "an unknown token" in result.detail and "as warehouse does" in result.detail
     assert token[5:] not in result.detail
+    assert os.listdir(packages) == []  # the control carried no file: nothing stored
 
 
 def _user_token() -> str:

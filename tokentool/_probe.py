@@ -12,13 +12,14 @@ real file carrying a deliberately wrong digest is answered:
 * ``400 The digest supplied does not match ...`` when the token would be
   accepted, and nothing is published.
 
-Two controls first prove the index judges in that order: the same request with
-an unknown token must get ``403 Invalid or non-existent authentication
-information``, and with the user's own token carrying a broken signature
-``403 Invalid API Token: signatures do not match`` (or its caveats' reasons).
-An index answering either otherwise cannot be probed: the result is
-inconclusive and says why. Every request carries the wrong digest, so even a
-permissive index stores nothing.
+Two controls first prove the index judges in that order: a request with an
+unknown token must get ``403 Invalid or non-existent authentication
+information`` (sent without metadata or file: warehouse looks at the identity
+first, and an index that takes any token has nothing to store), and the full
+request with the user's own token carrying a broken signature ``403 Invalid API
+Token: signatures do not match`` (or its caveats' reasons). An index answering
+either otherwise cannot be probed: the result is inconclusive and says why.
+Every upload carries the wrong digest.
 
 This module is self-contained (``requests`` only) so that tasks and commands
 can build on it; no message it produces contains the token.
@@ -28,8 +29,10 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import html
 import http
 import os
+import re
 import uuid
 from pathlib import Path
 from typing import Any
@@ -169,9 +172,13 @@ def _read_answer(response: Any) -> Answer:
     except ValueError:
         generic = ""
     if not reason or reason == generic:
-        # Not warehouse's style (the reason in the status line): the body's first line.
-        lines = body.decode("utf-8", "replace").strip().splitlines()
-        reason = lines[0] if lines else reason
+        # Not warehouse's style (the reason in the status line): the body, as text.
+        text = body.decode("utf-8", "replace")
+        if text.lstrip().startswith("<"):
+            text = re.sub(r"<(script|style)\b.*?</\1>|<!--.*?-->|<[^>]*>", " ", text, flags=re.S)
+            text = html.unescape(text)
+        text = " ".join(text.split())
+        reason = text[:300] if text else reason
     return Answer(status, _printable(reason)[:2000])
 
 
@@ -256,12 +263,26 @@ def _describe_file(project: str, path: Path) -> _Upload:
     return _Upload(fields, filename, path)
 
 
-def _send(url: str, upload: _Upload, token: str, timeout: tuple[float, float]) -> Answer:
+def _send(
+    url: str, upload: _Upload, token: str, timeout: tuple[float, float], *, bare: bool = False
+) -> Answer:
+    """POST the wrong-digest upload; ``bare``: the form alone, no metadata and no file.
+
+    Warehouse looks at the identity before the form, so a bare request with an
+    unknown token gets the same 403 as a full one, while an index that takes
+    any token cannot store anything from it.
+    """
     with _session() as session, open(upload.path, "rb") as content:
+        if bare:
+            fields = {k: upload.fields[k] for k in (":action", "protocol_version")}
+            files = None
+        else:
+            fields = upload.fields
+            files = {"content": (upload.filename, content, "application/octet-stream")}
         response = session.post(
             url,
-            data=upload.fields,
-            files={"content": (upload.filename, content, "application/octet-stream")},
+            data=fields,
+            files=files,
             auth=("__token__", token),
             timeout=timeout,
             stream=True,
@@ -382,7 +403,7 @@ def probe(
     answers: list[Answer] = []
     for what, sent in steps:
         try:
-            answers.append(_send(url, upload, sent, timeout))
+            answers.append(_send(url, upload, sent, timeout, bare=not answers))
         except Exception as exc:
             return ProbeResult(INCONCLUSIVE, _connection_problem(exc, url), "unreachable")
         if len(answers) == 1:
@@ -409,9 +430,9 @@ def probe(
 def _uncalibrated(what: str, answer: Answer, expected: str) -> ProbeResult:
     return ProbeResult(
         INCONCLUSIVE,
-        f"the index answered {what} with {answer.status} {answer.reason!s} instead of "
-        f"{expected}: it does not judge tokens before files as warehouse does, so a probe "
-        "cannot tell what it would do",
+        f'the index answered {what} with "{answer.status} {answer.reason}" where warehouse '
+        f'answers "{expected}": it does not judge tokens before files as warehouse does, '
+        "so a probe cannot tell what it would do",
         "calibration",
         answer.status,
     )
