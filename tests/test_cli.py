@@ -328,3 +328,15 @@ def test_check_gives_a_verdict_on_caveats_test_pypi_cannot_read(raw: str) -> Non
         "",
         "refused: Invalid API Token: unknown error\n",
     )
+
+
+def test_inspect_explains_caveats_test_pypi_cannot_read(raw: str) -> None:
+    macaroon = pymacaroons.Macaroon.deserialize(raw.partition("-")[2])
+    macaroon.add_first_party_caveat('[1, ["a"]')
+    macaroon.add_first_party_caveat("[9]")
+    code, out, _ = run(["inspect"], "pypi-" + macaroon.serialize())
+    assert code == 0
+    assert out.endswith(
+        "  - unreadable caveat (it is not JSON); Test PyPI stops judging the token here\n"
+        "  - unreadable caveat (caveat has unknown tag: 9)\n"
+    )
