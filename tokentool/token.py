@@ -247,7 +247,7 @@ class _Fresh:
 _FRESH_PROJECT: Any = _Fresh()
 _FRESH_USER: Any = _Fresh()
 #: Bound on the IDs tried per unknown (a token naming more is judged undecided).
-_MAX_CANDIDATES = 64
+_MAX_CANDIDATES = 8
 
 
 def _result(caveats: Sequence[Restriction], context: Context) -> tuple[int, str, tuple[str, ...]]:
