@@ -343,3 +343,43 @@ def test_account_checks_come_in_warehouses_order(index_server, dists):
         "email address. Please add a verified primary email before attempting to upload to "
         f"PyPI. See {index_server.url.rstrip('/')}/help/#verified-email for more information."
     )
+
+
+def test_authentication_details_over_http(index_server, dists):
+    """waitress hands the header over as sent: the in-process answers hold on the wire."""
+    import hashlib
+
+    import requests
+
+    user, name = unique("user"), unique()
+    token = index_server.mint(user)
+    assert twine_upload(index_server.upload_url, token, dists(name).wheel).returncode == 0
+    wheel = dists(name, "2.0").wheel
+    data = wheel.read_bytes()
+    fields = {
+        ":action": "file_upload",
+        "protocol_version": "1",
+        "metadata_version": "2.1",
+        "name": name,
+        "version": "2.0",
+        "filetype": "bdist_wheel",
+        "pyversion": "py3",
+        "sha256_digest": hashlib.sha256(b"wrong" + data).hexdigest(),  # nothing is stored
+    }
+
+    def status(authorization: str) -> str:
+        response = requests.post(
+            index_server.upload_url,
+            data=fields,
+            files={"content": (wheel.name, data, "application/octet-stream")},
+            headers={"Authorization": authorization},
+            timeout=30,
+        )
+        return f"{response.status_code} {response.reason}"
+
+    digest = "400 The digest supplied does not match a digest calculated from the uploaded file."
+    assert status(f"token {token}") == digest
+    assert status(f"token {token[:20]}   {token[20:]}") == digest
+    assert status(f"token  {token}").startswith("403 Invalid or non-existent authentication")
+    encoded = b64(f"__token__:{token}".encode())
+    assert status("Basic " + encoded[:8] + "!*" + encoded[8:]) == digest  # lenient base64
