@@ -13,6 +13,7 @@ import sys
 import uuid
 from pathlib import Path
 
+import pymacaroons
 import pytest
 
 import tokentool
@@ -55,7 +56,7 @@ def test_restrict_prints_the_derived_token_alone(raw: str) -> None:
     derived = out.strip()
     assert out == derived + "\n"
     assert derived != raw and derived.startswith("pypi-AgEN")
-    assert tokentool.load(derived).evaluate("my-project").allowed
+    assert tokentool.load(derived).evaluate("my-project", user_id=USER).allowed
     assert tokentool.load(derived).verify_signature(KEY)
     assert err == (
         f"Original restrictions: only for the user with ID {USER}\n"
@@ -95,7 +96,7 @@ def test_restrict_json(raw: str) -> None:
     data = json.loads(out)
     assert code == 0
     assert data["restrictions"][-1] == {"type": "project_names", "names": ["a"], "legacy": False}
-    assert tokentool.load(data["token"]).evaluate("a").allowed
+    assert tokentool.load(data["token"]).evaluate("a", user_id=USER).allowed
 
 
 def test_restrict_each_prints_one_token_per_project(raw: str) -> None:
@@ -145,18 +146,55 @@ def test_inspect_unrestricted_token() -> None:
 
 def test_check_allowed_and_refused(raw: str) -> None:
     derived = tokentool.derive(tokentool.load(raw), project_names=["a"], ttl="1h").dump()
-    assert run(["check", "A"], derived) == (
+    assert run(["check", "A", "--user-id", USER], derived) == (
         0,
         "allowed: the restrictions let an upload to 'A' through\n",
         "",
     )
-    assert run(["check", "b"], derived) == (
+    assert run(["check", "b", "--user-id", USER], derived) == (
         1,
         "",
         "refused: Invalid API Token: project-scoped token is not valid for project: 'b'\n",
     )
-    code, _, err = run(["check", "a", "--at", "2000-01-01T00:00:00Z"], derived)
+    code, _, err = run(["check", "a", "--at", "2000-01-01T00:00:00Z", "--user-id", USER], derived)
     assert (code, err) == (1, "refused: Invalid API Token: token is expired\n")
+
+
+def test_check_is_undecided_on_what_only_the_index_knows(raw: str) -> None:
+    """A user-wide token's [3, user] caveat, a site project token's [2, id]: exit 3."""
+    derived = tokentool.derive(tokentool.load(raw), project_names=["a"]).dump()
+    assert run(["check", "a"], derived) == (
+        3,
+        "",
+        "undecided: it depends on the uploading user's ID, which only the index knows; "
+        "give --user-id\n",
+    )
+    other = str(uuid.uuid4())
+    code, out, err = run(["check", "a", "--user-id", other], derived)
+    assert (code, out) == (1, "")
+    assert err == (
+        "refused: Invalid API Token: current user does not match user restriction in token, "
+        "current user does not match user restriction in token\n"
+    )
+    project_id = str(uuid.uuid4())
+    site = tokentool.mint(
+        domain="test.pypi.org",
+        identifier=str(uuid.uuid4()),
+        key=KEY,
+        project_name="my-proj",
+        project_id=project_id,
+    )
+    assert run(["check", "my-proj"], site)[0] == 3
+    assert run(["check", "my-proj", "--project-id", project_id], site)[0] == 0
+    code, out, err = run(["check", "other", "--json"], site)
+    data = json.loads(out)
+    assert code == 1 and err == ""
+    assert data["outcome"] == "refused" and data["needs"] == [] and data["exact"]
+    assert data["message"] == "Invalid API Token: " + ", ".join(
+        ["project-scoped token is not valid for project: 'other'"] * 4
+    )
+    code, out, _ = run(["check", "my-proj", "--json"], site)
+    assert code == 3 and json.loads(out)["needs"] == ["project_id"]
 
 
 @pytest.mark.parametrize(
@@ -205,6 +243,8 @@ def test_console_script_end_to_end(raw: str) -> None:
     derived = run_process(["restrict", "my-project"], raw)
     assert derived.returncode == 0, derived.stderr
     checked = run_process(["check", "my-project"], derived.stdout)
+    assert checked.returncode == 3
+    checked = run_process(["check", "my-project", "--user-id", USER], derived.stdout)
     assert checked.returncode == 0
     refused = run_process(["check", "other"], derived.stdout)
     assert refused.returncode == 1
@@ -276,3 +316,27 @@ def test_terminal_input_is_hidden(raw: str) -> None:
     assert b"PyPI token (input hidden): " in screen
     assert raw.encode() not in screen and raw[5:25].encode() not in screen
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_check_gives_a_verdict_on_caveats_test_pypi_cannot_read(raw: str) -> None:
+    """A BOM caveat used to read as valid and pass; Test PyPI stops judging there."""
+    macaroon = pymacaroons.Macaroon.deserialize(raw.partition("-")[2])
+    macaroon.add_first_party_caveat('\ufeff[1, ["a"]]'.encode())
+    bom = "pypi-" + macaroon.serialize()
+    assert run(["check", "a", "--user-id", USER], bom) == (
+        1,
+        "",
+        "refused: Invalid API Token: unknown error\n",
+    )
+
+
+def test_inspect_explains_caveats_test_pypi_cannot_read(raw: str) -> None:
+    macaroon = pymacaroons.Macaroon.deserialize(raw.partition("-")[2])
+    macaroon.add_first_party_caveat('[1, ["a"]')
+    macaroon.add_first_party_caveat("[9]")
+    code, out, _ = run(["inspect"], "pypi-" + macaroon.serialize())
+    assert code == 0
+    assert out.endswith(
+        "  - unreadable caveat (it is not JSON); Test PyPI stops judging the token here\n"
+        "  - unreadable caveat (caveat has unknown tag: 9)\n"
+    )

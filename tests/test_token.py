@@ -125,7 +125,12 @@ def test_load_refuses_truncation_without_quoting_it() -> None:
         ("[0, 1.5, 1]", "invalid values for fields"),
         ('[1, "abc"]', "invalid values for fields"),
         ("[3, 5]", "invalid values for fields"),
-        ("not json", "caveat is not valid JSON"),
+        ('[4, "p", 5]', "invalid values for fields"),
+        ('[4, "p", []]', "invalid values for fields"),
+        ("[4]", "Not enough values"),
+        ('["50%"]', "caveat has unknown tag: 50%"),
+        ("[null]", "caveat has unknown tag: None"),
+        ("[1e999]", "caveat has unknown tag: inf"),
     ],
 )
 def test_unreadable_caveats(caveat: str, reason: str) -> None:
@@ -208,7 +213,9 @@ def test_derive_normalizes_names_so_pypitoken_can_read_them_back() -> None:
     derived = tokentool.derive(tokentool.load(mint()), project_names=["My_Project", "my.project"])
     reloaded = pypitoken.Token.load(derived.dump())
     assert reloaded.restrictions[-1].project_names == ["my-project"]
-    assert derived.evaluate("MY__project").allowed
+    assert derived.evaluate("MY__project", user_id=USER).allowed
+    undecided = derived.evaluate("MY__project")
+    assert (undecided.outcome, undecided.needs) == ("undecided", ("user_id",))
 
 
 def test_derive_leaves_the_parent_untouched() -> None:
@@ -354,7 +361,9 @@ def test_several_failures_are_all_reported_in_the_servers_words() -> None:
     assert not verdict.allowed
     assert verdict.message == (
         "Invalid API Token: current user does not match user restriction in token, "
-        "token is expired, project-scoped token is not valid for project: 'B_c'"
+        "token is expired, project-scoped token is not valid for project: 'B_c', "
+        # The site stored the [3, user] caveat it minted and judges it again.
+        "current user does not match user restriction in token"
     )
 
 

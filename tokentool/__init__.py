@@ -16,6 +16,7 @@ from tokentool.token import (
     mint,
     normalize_project,
     parse_duration,
+    parse_moment,
     parse_time,
     redact,
 )
@@ -34,6 +35,7 @@ __all__ = [
     "mint",
     "normalize_project",
     "parse_duration",
+    "parse_moment",
     "parse_time",
     "redact",
 ]

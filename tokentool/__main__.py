@@ -33,6 +33,10 @@ DELEGATED: dict[str, tuple[str, str]] = {
         "prove the index refuses a token restricted elsewhere (exit 0 if it does)",
     ),
     "cycle": ("tokentool.workflow._cli:cycle_main", "upload, then verify-rejection"),
+    "probe": (
+        "tokentool._probe_cli",
+        "ask an index whether it would accept the token; publishes nothing",
+    ),
 }
 
 
@@ -103,14 +107,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = sub.add_parser(
         "check",
-        help="would the token's restrictions allow an upload to PROJECT? (exit 0 yes, 1 no)",
-        description="Judge the restrictions as Test PyPI would, without the key: exit 0 if "
-        "allowed, 1 if not (reasons on stderr, in Test PyPI's words). The signature cannot "
-        "be checked offline, and a user restriction is taken to match the token's owner. "
-        + _token_arg_help(),
+        help="would the index let the token upload to PROJECT? (exit 0 yes, 1 no, 3 undecided)",
+        description="Judge the token's restrictions as Test PyPI would, without the key.\n\n"
+        "exit codes:\n"
+        "  0  allowed: every restriction lets an upload to PROJECT through\n"
+        "  1  refused: the reasons follow on stderr, in Test PyPI's words\n"
+        "  2  bad input (the token, a name, a time)\n"
+        "  3  undecided: the answer depends on what only the index knows (the\n"
+        "     project's ID, the uploading user's ID); give --project-id/--user-id\n\n"
+        "The signature cannot be checked offline. Test PyPI quotes a project's stored\n"
+        "name; give it with --display-name when it differs from PROJECT.\n" + _token_arg_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     check.add_argument("project", metavar="PROJECT")
     check.add_argument("--at", metavar="TIME", help="moment of the upload (default: now)")
+    check.add_argument(
+        "--project-id", metavar="UUID", help="the project's ID (the index's project page)"
+    )
+    check.add_argument("--user-id", metavar="UUID", help="the uploading user's ID")
+    check.add_argument("--display-name", metavar="NAME", help="the project's stored name")
+    check.add_argument("--json", action="store_true", help="machine-readable output")
 
     sub.add_parser(
         "walkthrough",
@@ -173,21 +189,53 @@ def cmd_restrict(args: argparse.Namespace, stdin: TextIO | None) -> int:
 def cmd_inspect(args: argparse.Namespace, stdin: TextIO | None) -> int:
     import tokentool
 
-    info = tokentool.load(read_token(stdin)).explain()
+    # Lenient: explaining a caveat Test PyPI cannot read is the point of inspect.
+    info = tokentool.load(read_token(stdin), strict=False).explain()
     print(json.dumps(info, indent=2) if args.json else format_explanation(info))
     return 0
+
+
+_NEEDS = {
+    "project_id": ("the project's ID", "--project-id"),
+    "user_id": ("the uploading user's ID", "--user-id"),
+}
+EXIT_UNDECIDED = 3
 
 
 def cmd_check(args: argparse.Namespace, stdin: TextIO | None) -> int:
     import tokentool
 
-    token = tokentool.load(read_token(stdin))
-    verdict = token.evaluate(args.project, at=args.at)
+    # Lenient: a caveat Test PyPI cannot read is part of the verdict, not an input error.
+    token = tokentool.load(read_token(stdin), strict=False)
+    verdict = token.evaluate(
+        args.project,
+        at=args.at,
+        project_id=args.project_id,
+        user_id=args.user_id,
+        display_name=args.display_name,
+    )
+    code = {"allowed": 0, "refused": 1}.get(verdict.outcome, EXIT_UNDECIDED)
+    if args.json:
+        print(json.dumps({"project": args.project, **verdict.as_data()}))
+        return code
+    unknown = " and ".join(_NEEDS[n][0] for n in verdict.needs)
+    options = " and ".join(_NEEDS[n][1] for n in verdict.needs)
     if verdict.allowed:
         print(f"allowed: the restrictions let an upload to {args.project!r} through")
-        return 0
-    print(f"refused: {verdict.message}", file=sys.stderr)
-    return 1
+    elif verdict.refused:
+        print(f"refused: {verdict.message}", file=sys.stderr)
+        if verdict.needs:
+            print(
+                f"(the reasons repeat differently depending on {unknown}; give {options} "
+                "for the exact words)",
+                file=sys.stderr,
+            )
+    else:
+        print(
+            f"undecided: it depends on {unknown}, which only the index knows; give {options}",
+            file=sys.stderr,
+        )
+    return code
 
 
 def cmd_walkthrough(_args: argparse.Namespace, _stdin: TextIO | None) -> int:

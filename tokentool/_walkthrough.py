@@ -36,10 +36,10 @@ def run(out: TextIO) -> int:
         ("sample.project", True),
         ("some-other-project", False),
     ]
-    say("3. Judged as Test PyPI would (tokentool check PROJECT < token):\n")
+    say("3. Judged as Test PyPI would (tokentool check PROJECT --user-id ID < token):\n")
     ok = True
     for project, expected in checks:
-        verdict = derived.evaluate(project)
+        verdict = derived.evaluate(project, user_id=user)
         ok &= verdict.allowed is expected
         say(f"   {project:<20} {'allowed' if verdict.allowed else 'refused: ' + verdict.message}\n")
 

@@ -23,6 +23,7 @@ from packaging.utils import InvalidName, canonicalize_name
 
 from tokentool.exceptions import LoadError, RestrictionError
 from tokentool.restrictions import (
+    Broken,
     Context,
     Expiration,
     ProjectIDs,
@@ -30,9 +31,9 @@ from tokentool.restrictions import (
     Restriction,
     Unreadable,
     UserID,
-    evaluate,
+    decode_caveat,
     iso,
-    parse_caveat,
+    judge,
 )
 
 PREFIX = "pypi"
@@ -44,11 +45,13 @@ __all__ = [
     "PUBLIC_DOMAINS",
     "Token",
     "Verdict",
+    "denial",
     "derive",
     "load",
     "mint",
     "normalize_project",
     "parse_duration",
+    "parse_moment",
     "parse_time",
     "redact",
 ]
@@ -128,17 +131,163 @@ def parse_time(text: str | int | float | datetime.datetime) -> int:
     return parse_time(parsed)
 
 
+def parse_moment(text: str | int | float | datetime.datetime) -> int:
+    """The moment of an upload as warehouse's clock reads it: ``int(time.time())``, floored."""
+    if isinstance(text, datetime.datetime):
+        if text.tzinfo is None:
+            text = text.replace(tzinfo=datetime.timezone.utc)
+        return math.floor(text.timestamp())
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        if not math.isfinite(text) or text < 0:
+            raise RestrictionError(f"invalid time: {text!r}")
+        return math.floor(text)
+    if isinstance(text, str):
+        try:
+            return parse_moment(float(text.strip().removeprefix("@")))
+        except ValueError:
+            pass
+        return parse_moment(_iso_datetime(text.strip()))
+    raise RestrictionError(f"invalid time: {text!r}")
+
+
+def _iso_datetime(raw: str) -> datetime.datetime:
+    try:
+        return datetime.datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise RestrictionError(
+            f"invalid time: {raw!r} (use ISO 8601 such as 2026-01-31T12:00:00Z, "
+            "or a Unix timestamp)"
+        ) from None
+
+
+#: The three offline outcomes.
+ALLOWED, REFUSED, UNDECIDED = "allowed", "refused", "undecided"
+#: What only the index knows, as ``Verdict.needs`` names it.
+NEEDS_PROJECT_ID, NEEDS_USER_ID = "project_id", "user_id"
+INTERNAL_ERROR = "Internal Server Error"
+
+
+def denial(reasons: Sequence[str]) -> tuple[int, str]:
+    """Status and reason phrase for a refused token, as warehouse words it.
+
+    The joined reasons become a pyramid ``Denied`` twice: once in
+    ``caveats.verify`` (whose ``msg`` is raised as ``InvalidMacaroonError``),
+    once as ``Invalid API Token: ...`` in the security policy; each ``msg`` is
+    ``s % ()``. So ``%%`` shrinks twice, and any other ``%`` makes the
+    formatting raise, which warehouse answers with a bare 500. Odd, and
+    reproduced on purpose.
+    """
+    try:
+        inner = ", ".join(reasons) % ()
+        return 403, f"Invalid API Token: {inner}" % ()
+    except (TypeError, ValueError):
+        return 500, INTERNAL_ERROR
+
+
 @dataclasses.dataclass(frozen=True)
 class Verdict:
-    """Whether the server would let a token through, and its reasons if not."""
+    """Whether the index would let a token through: allowed, refused or undecided.
 
-    allowed: bool
+    ``reasons`` are warehouse's, in its order. ``needs`` names what only the
+    index knows and what would change the answer or its wording
+    (``project_id``, ``user_id``); when it is not empty, ``reasons`` are the
+    ones for the likeliest case (the token's owner uploading; a project the
+    token names carrying the ID the token names). ``outcome`` is ``undecided``
+    only when the unknowns decide between allowed and refused.
+    """
+
+    outcome: str
     reasons: tuple[str, ...]
+    needs: tuple[str, ...] = ()
+    status: int = 403
+    phrase: str = ""
+
+    @property
+    def allowed(self) -> bool:
+        return self.outcome == ALLOWED
+
+    @property
+    def refused(self) -> bool:
+        return self.outcome == REFUSED
+
+    @property
+    def undecided(self) -> bool:
+        return self.outcome == UNDECIDED
+
+    @property
+    def exact(self) -> bool:
+        """Whether ``message`` is word for word what the index would answer."""
+        return not self.needs
 
     @property
     def message(self) -> str:
-        """The reason phrase Test PyPI would answer with."""
-        return "Invalid API Token: " + ", ".join(self.reasons) if self.reasons else "allowed"
+        """The reason phrase the index would answer with (``allowed`` if it would not refuse)."""
+        if self.outcome == ALLOWED:
+            return "allowed"
+        return self.phrase or "Invalid API Token: " + ", ".join(self.reasons)
+
+    def as_data(self) -> dict[str, Any]:
+        return {
+            "outcome": self.outcome,
+            "status": self.status if self.outcome != ALLOWED else None,
+            "message": self.message,
+            "reasons": list(self.reasons),
+            "needs": list(self.needs),
+            "exact": self.exact,
+        }
+
+
+class _Fresh:
+    """An ID no caveat names: a new project's, or another user's."""
+
+    def __repr__(self) -> str:
+        return "<fresh>"
+
+
+_FRESH_PROJECT: Any = _Fresh()
+_FRESH_USER: Any = _Fresh()
+#: Bound on the IDs tried per unknown (a token naming more is judged undecided).
+_MAX_CANDIDATES = 8
+
+
+def _result(caveats: Sequence[Restriction], context: Context) -> tuple[int, str, tuple[str, ...]]:
+    """(status, phrase, reasons) for one concrete context; status 200 passes the caveats."""
+    judgement = judge(caveats, context)
+    if judgement.ended:
+        reasons = judgement.reasons or ("unknown error",)
+    elif judgement.reasons:
+        reasons = judgement.reasons
+    else:
+        return 200, "", ()
+    status, phrase = denial(reasons)
+    return status, phrase, reasons
+
+
+def _unique(values: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(values))
+
+
+def presumed_stored(restrictions: Sequence[Restriction]) -> tuple[Restriction, ...]:
+    """The caveats the site stored for a token, guessed from its first caveats.
+
+    The site stores the caveats it minted and since 2026-08 judges them again
+    after the token's own: ``[3, user]`` for a user-wide token, ``[1, [name]]``
+    and ``[2, [id]]`` for a project token. Only the index knows for sure (older
+    tokens have none stored); the guess changes how often a reason repeats,
+    never the outcome.
+    """
+    first = restrictions[:2]
+    if first and isinstance(first[0], UserID) and first[0].user_id and not first[0].legacy:
+        return (first[0],)
+    if (
+        len(first) == 2
+        and isinstance(first[0], ProjectNames)
+        and isinstance(first[1], ProjectIDs)
+        and not (first[0].legacy or first[1].legacy)
+        and len(first[0].names) == len(first[1].ids) == 1
+    ):
+        return tuple(first)
+    return ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -155,6 +304,11 @@ class Token:
     def issuer(self) -> str:
         """``pypi.org``, ``test.pypi.org`` or ``other`` (a private index, the stand-in)."""
         return self.domain if self.domain in PUBLIC_DOMAINS else "other"
+
+    @property
+    def version(self) -> int:
+        """The macaroon format: 2 as the site issues; 1 makes warehouse fail with a 500."""
+        return 1 if self._macaroon.version == pymacaroons.MACAROON_V1 else 2
 
     def dump(self) -> str:
         return f"{self.prefix}-{self._macaroon.serialize()}"
@@ -178,18 +332,97 @@ class Token:
         project_id: str | None = None,
         user_id: str | None = None,
         at: int | float | datetime.datetime | str | None = None,
+        display_name: str | None = None,
+        stored: Sequence[Restriction] | None = None,
     ) -> Verdict:
-        """Judge the caveats as Test PyPI would, without the key.
+        """Judge the caveats as the index would, without the key (signature unchecked).
 
-        An unknown ``user_id`` is taken to be the token's owner: offline, that is
-        the only user it can be meant for.
+        ``project_id`` and ``user_id`` are what only the index knows; left out,
+        every value that matters is tried, and the verdict says whether they
+        change the answer (``needs``). ``display_name`` is the project's stored
+        name, which warehouse quotes (default: ``project`` as typed).
+        ``stored`` are the caveats the index keeps with the token's row (default:
+        guessed with ``presumed_stored``).
         """
-        now = int(time.time()) if at is None else parse_time(at)
+        now = int(time.time()) if at is None else parse_moment(at)
         if project is not None:
             normalize_project(project)
-        context = Context(project_name=project, project_id=project_id, user_id=user_id, now=now)
-        reasons = evaluate(self.restrictions, context)
-        return Verdict(not reasons, tuple(reasons))
+        if self.version == 1:
+            # MacaroonSecurityPolicy.identity: find_from_raw calls
+            # ``m.identifier.decode()``, a str for V1 macaroons: AttributeError, 500.
+            return Verdict(REFUSED, (INTERNAL_ERROR,), (), 500, INTERNAL_ERROR)
+        extra = presumed_stored(self.restrictions) if stored is None else tuple(stored)
+        caveats = self.restrictions + extra
+        unknown: list[str] = []
+        if project is None:
+            project_ids: list[Any] = [None]
+        elif project_id is not None:
+            project_ids = [project_id]
+        else:
+            named = _unique(i for r in caveats if isinstance(r, ProjectIDs) for i in r.ids)
+            minted = presumed_stored(self.restrictions)
+            if len(minted) == 2 and isinstance(minted[0], ProjectNames):
+                # The site minted [1, [name]], [2, [its ID]]: IDs are unique, so
+                # another project cannot carry that one.
+                assert isinstance(minted[1], ProjectIDs)
+                if canonicalize_name(project) not in minted[0].names:
+                    named = [i for i in named if i not in minted[1].ids]
+            project_ids = [*named[:_MAX_CANDIDATES], _FRESH_PROJECT]
+            unknown += [NEEDS_PROJECT_ID] * (len(named) > _MAX_CANDIDATES)
+        if user_id is not None:
+            user_ids: list[Any] = [user_id]
+        else:
+            named = _unique(r.user_id for r in caveats if isinstance(r, UserID) and r.user_id)
+            user_ids = [*named[:_MAX_CANDIDATES], _FRESH_USER]
+            unknown += [NEEDS_USER_ID] * (len(named) > _MAX_CANDIDATES)
+        results = {
+            (p, u): _result(
+                caveats,
+                Context(
+                    project_name=project,
+                    project_id=p,
+                    user_id=u,
+                    now=now,
+                    display_name=display_name,
+                ),
+            )
+            for p in project_ids
+            for u in user_ids
+        }
+        needs = set(unknown)
+        if len(user_ids) > 1 and any(
+            len({results[(p, u)] for u in user_ids}) > 1 for p in project_ids
+        ):
+            needs.add(NEEDS_USER_ID)
+        if len(project_ids) > 1 and any(
+            len({results[(p, u)] for p in project_ids}) > 1 for u in user_ids
+        ):
+            needs.add(NEEDS_PROJECT_ID)
+        statuses = {status == 200 for status, _phrase, _reasons in results.values()}
+        if len(statuses) > 1 or unknown:
+            outcome = UNDECIDED
+        else:
+            outcome = ALLOWED if statuses == {True} else REFUSED
+        status, phrase, reasons = results[
+            (self._presumed_project_id(project, project_ids), user_ids[0])
+        ]
+        order = (NEEDS_PROJECT_ID, NEEDS_USER_ID)
+        return Verdict(
+            outcome,
+            reasons,
+            tuple(n for n in order if n in needs),
+            status if status != 200 else 403,
+            phrase,
+        )
+
+    def _presumed_project_id(self, project: str | None, candidates: list[Any]) -> Any:
+        """The token's own project ID if it names ``project``, else a fresh one."""
+        if len(candidates) == 1 or project is None:
+            return candidates[0]
+        names = self.project_names()
+        if names is not None and canonicalize_name(project) in names:
+            return candidates[0]
+        return candidates[-1]
 
     def window(self) -> tuple[int, int] | None:
         """The intersection of every validity window, or ``None`` if unbounded."""
@@ -230,6 +463,29 @@ def _intersect(sets: Iterable[Iterable[str]]) -> frozenset[str] | None:
     return result
 
 
+def deserialize(raw: str) -> pymacaroons.Macaroon:
+    """The macaroon in ``pypi-...`` exactly as warehouse reads it, or ``LoadError``.
+
+    ``deserialize_raw_macaroon``: the prefix before the first ``-`` must be
+    ``pypi`` and something must follow; pymacaroons decodes the rest (either
+    base64 alphabet, V1 or V2).
+    """
+    prefix, _sep, body = raw.partition("-")
+    if prefix != PREFIX or not body:
+        raise LoadError("this is not a PyPI token: it does not start with 'pypi-'")
+    try:
+        return pymacaroons.Macaroon.deserialize(body)
+    except Exception:  # pymacaroons raises assorted types on bad input
+        raise LoadError("the token could not be decoded: it is truncated or corrupted") from None
+
+
+def caveats_of(macaroon: pymacaroons.Macaroon) -> tuple[Restriction, ...]:
+    """Every caveat of ``macaroon`` as warehouse decodes it (never raises)."""
+    return tuple(
+        decode_caveat(c.caveat_id_bytes, first_party=c.first_party()) for c in macaroon.caveats
+    )
+
+
 def load(raw: Any, *, strict: bool = True) -> Token:
     """Read a token; ``strict=False`` keeps unreadable caveats (the server judges them)."""
     if isinstance(raw, bytes):
@@ -247,25 +503,19 @@ def load(raw: Any, *, strict: bool = True) -> Token:
         raise LoadError("this is not a PyPI token: it does not start with 'pypi-'")
     if not body or not raw.isascii() or any(c.isspace() for c in raw):
         raise LoadError("the token could not be decoded: it is truncated or corrupted")
+    macaroon = deserialize(raw)
     try:
-        macaroon = pypitoken.Token.load(raw)._macaroon
         identifier = (macaroon.identifier_bytes or b"").decode("utf-8")
         domain = macaroon.location or ""
-        caveats = list(macaroon.caveats)
     except Exception:  # pymacaroons raises assorted types on bad input
         raise LoadError("the token could not be decoded: it is truncated or corrupted") from None
-    restrictions: list[Restriction] = []
-    for number, caveat in enumerate(caveats, start=1):
-        if caveat.first_party():
-            restriction = parse_caveat(caveat.caveat_id_bytes)
-        else:
-            restriction = Unreadable("third-party caveats are not supported")
-        if strict and isinstance(restriction, Unreadable):
-            raise LoadError(
-                f"restriction {number} of the token cannot be read: {restriction.reason}"
-            )
-        restrictions.append(restriction)
-    return Token(PREFIX, domain, identifier, tuple(restrictions), macaroon)
+    restrictions = caveats_of(macaroon)
+    if strict:
+        for number, restriction in enumerate(restrictions, start=1):
+            if isinstance(restriction, (Unreadable, Broken)):
+                why = restriction.reason if isinstance(restriction, Unreadable) else restriction.why
+                raise LoadError(f"restriction {number} of the token cannot be read: {why}")
+    return Token(PREFIX, domain, identifier, restrictions, macaroon)
 
 
 def derive(
@@ -335,7 +585,7 @@ def derive(
         )
     except Exception as exc:  # pypitoken raises InvalidRestriction, ValueError, AttributeError
         raise RestrictionError(f"pypitoken refused the restriction: {type(exc).__name__}") from None
-    added = tuple(parse_caveat(c.caveat_id_bytes) for c in copy.caveats[len(macaroon.caveats) :])
+    added = tuple(decode_caveat(c.caveat_id_bytes) for c in copy.caveats[len(macaroon.caveats) :])
     return dataclasses.replace(token, restrictions=token.restrictions + added, _macaroon=copy)
 
 

@@ -51,13 +51,25 @@ class Index:
         stored = self._db.reader().get_meta("domain")
         self.domain = domain or stored or DEFAULT_DOMAIN
 
-    def mint(self, user: str, project: str | None = None, description: str | None = None) -> str:
+    def mint(
+        self,
+        user: str,
+        project: str | None = None,
+        description: str | None = None,
+        *,
+        unverified_email: bool = False,
+        no_2fa: bool = False,
+    ) -> str:
         """A new token as the account page issues it; creates ``user`` if needed.
 
         Project-scoped tokens are only issued for a project the user has a role
-        on, like on the site.
+        on, like on the site. The caveats are stored with the token's row, as
+        warehouse does, and judged again after the token's own. Each mint states
+        the user's standing: ``unverified_email`` and ``no_2fa`` make uploads
+        fail as on the site; without them the user has both.
         """
         import tokentool
+        from tokentool.index._auth import minted_caveats
 
         if not user or not user.strip() or user != user.strip():
             raise IndexRefusal("a user name must be given, without surrounding spaces")
@@ -92,6 +104,8 @@ class Index:
             if tx.description_taken(user_id, text):
                 raise IndexRefusal("API token name already in use")
             tx.add_token(identifier, user_id, key, text, scope)
+            tx.store_caveats(identifier, minted_caveats(raw))
+            tx.set_standing(user_id, email_verified=not unverified_email, two_factor=not no_2fa)
         return raw
 
     def revoke(self, identifier: str) -> None:
@@ -147,10 +161,16 @@ class RunningServer:
     def index(self) -> Index:
         return Index(self.data_dir)
 
-    def mint(self, user: str, project: str | None = None, description: str | None = None) -> str:
+    def mint(
+        self,
+        user: str,
+        project: str | None = None,
+        description: str | None = None,
+        **standing: bool,
+    ) -> str:
         index = self.index()
         try:
-            return index.mint(user, project, description)
+            return index.mint(user, project, description, **standing)
         finally:
             index.close()
 

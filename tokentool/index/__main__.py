@@ -103,6 +103,17 @@ def build_parser() -> argparse.ArgumentParser:
     mint.add_argument("--project", help="scope the token to this project")
     mint.add_argument("--description", help="token name (unique per user)")
     mint.add_argument("--domain", help="override the domain the server was started with")
+    mint.add_argument(
+        "--unverified-email",
+        action="store_true",
+        help="the user has no verified primary e-mail (uploads are refused, as on the "
+        "site); each mint sets the user's standing",
+    )
+    mint.add_argument(
+        "--no-2fa",
+        action="store_true",
+        help="the user has no two-factor authentication (uploads are refused, as on the site)",
+    )
 
     revoke = sub.add_parser("revoke", help="delete a token by its identifier")
     data_dir(revoke)
@@ -173,7 +184,14 @@ def _run(parser: argparse.ArgumentParser, argv: list[str]) -> int:
     index = Index(args.data_dir, domain=getattr(args, "domain", None))
     try:
         if args.command == "mint":
-            print(index.mint(args.user, args.project, args.description), flush=True)
+            raw = index.mint(
+                args.user,
+                args.project,
+                args.description,
+                unverified_email=args.unverified_email,
+                no_2fa=args.no_2fa,
+            )
+            print(raw, flush=True)
         elif args.command == "revoke":
             index.revoke(args.identifier)
             print(f"revoked {args.identifier}", file=sys.stderr)

@@ -86,6 +86,17 @@ CREATE TABLE IF NOT EXISTS file_metadata (
     file_id INTEGER PRIMARY KEY REFERENCES files(id),
     content BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS token_caveats (
+    token_id TEXT NOT NULL REFERENCES tokens(id) ON DELETE CASCADE,
+    position INTEGER NOT NULL,
+    caveat TEXT NOT NULL,
+    PRIMARY KEY (token_id, position)
+);
+CREATE TABLE IF NOT EXISTS user_standing (
+    user_id TEXT PRIMARY KEY REFERENCES users(id),
+    email_verified INTEGER NOT NULL,
+    two_factor INTEGER NOT NULL
+);
 """
 
 #: Columns added to ``files`` after the first schema (ALTER TABLE on older databases).
@@ -109,6 +120,11 @@ class TokenRow:
     user_id: str
     username: str
     root_key: bytes = dataclasses.field(repr=False)
+    #: The caveats stored at mint (warehouse's ``Macaroon.caveats``), serialized.
+    caveats: tuple[str, ...] = ()
+    #: The user's standing (no row in ``user_standing``: verified, with 2FA).
+    email_verified: bool = True
+    two_factor: bool = True
 
 
 @dataclasses.dataclass(frozen=True)
@@ -283,11 +299,36 @@ class Tx:
     # tokens
     def token(self, identifier: str) -> TokenRow | None:
         row = self._one(
-            "SELECT t.id, t.user_id, u.username, t.root_key FROM tokens t "
-            "JOIN users u ON u.id = t.user_id WHERE t.id = ?",
+            "SELECT t.id, t.user_id, u.username, t.root_key, "
+            "coalesce(s.email_verified, 1), coalesce(s.two_factor, 1) FROM tokens t "
+            "JOIN users u ON u.id = t.user_id "
+            "LEFT JOIN user_standing s ON s.user_id = t.user_id WHERE t.id = ?",
             identifier,
         )
-        return None if row is None else TokenRow(row[0], row[1], row[2], bytes(row[3]))
+        if row is None:
+            return None
+        caveats = tuple(
+            str(r[0])
+            for r in self.conn.execute(
+                "SELECT caveat FROM token_caveats WHERE token_id = ? ORDER BY position",
+                (row[0],),
+            )
+        )
+        return TokenRow(row[0], row[1], row[2], bytes(row[3]), caveats, bool(row[4]), bool(row[5]))
+
+    def store_caveats(self, identifier: str, caveats: list[str]) -> None:
+        self.conn.executemany(
+            "INSERT INTO token_caveats (token_id, position, caveat) VALUES (?, ?, ?)",
+            [(identifier, n, c) for n, c in enumerate(caveats)],
+        )
+
+    def set_standing(self, user_id: str, *, email_verified: bool, two_factor: bool) -> None:
+        self.conn.execute(
+            "INSERT INTO user_standing (user_id, email_verified, two_factor) VALUES (?, ?, ?) "
+            "ON CONFLICT (user_id) DO UPDATE SET email_verified = excluded.email_verified, "
+            "two_factor = excluded.two_factor",
+            (user_id, int(email_verified), int(two_factor)),
+        )
 
     def description_taken(self, user_id: str, description: str) -> bool:
         row = self._one(

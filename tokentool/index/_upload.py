@@ -9,8 +9,6 @@ leaves no project, row or served file.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import dataclasses
 import hmac
 import logging
@@ -129,44 +127,18 @@ class Uploads:
         normalized = canonicalize_name(form.name)
         project = self.db.reader().project(normalized)
         if project is None:
+            from tokentool.index._auth import ensure_user_can_upload
+
+            ensure_user_can_upload(identity, self.settings.site)  # before creating: warehouse
             self._check_new_project_rate(self.db.reader(), identity)
         self._authorize(identity, form.name, project, self.db.reader())
         self._store(identity, form, meta, content, normalized, project)
 
-    # -- authentication ---------------------------------------------------------
+    # -- authentication (warehouse's security policies: tokentool/index/_auth.py) --
     def authenticate(self, header: str | None) -> Identity:
-        if not header:
-            raise self._invalid_auth()
-        scheme, _, value = header.strip().partition(" ")
-        scheme = scheme.lower()
-        if scheme == "basic":
-            try:
-                decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
-            except (binascii.Error, ValueError):
-                raise self._invalid_auth() from None
-            username, sep, raw = decoded.partition(":")
-            if not sep:
-                raise self._invalid_auth()
-            if username != "__token__":
-                raise UploadError(
-                    403,
-                    "Username/Password authentication is no longer supported. Migrate to API "
-                    "Tokens or Trusted Publishers instead. See "
-                    f"{self._help('apitoken')} and {self._help('trusted-publishers')}",
-                )
-        elif scheme in ("token", "bearer"):
-            raw = value
-        else:
-            raise self._invalid_auth()
-        try:
-            token = tokentool.load(raw, strict=False)
-            identifier = str(uuid.UUID(token.identifier))
-        except (tokentool.TokenError, ValueError, TypeError):
-            raise self._invalid_auth() from None
-        row = self.db.reader().token(identifier)
-        if row is None:
-            raise self._invalid_auth()
-        return Identity(row, token)
+        from tokentool.index import _auth
+
+        return _auth.authenticate(header, self.db.reader(), self.settings.site)
 
     # -- form -------------------------------------------------------------------
     def _parse(
@@ -218,21 +190,9 @@ class Uploads:
     def _authorize(
         self, identity: Identity, typed_name: str, project: ProjectRow | None, tx: Tx
     ) -> None:
-        verdict = identity.token.evaluate(
-            typed_name,
-            project_id=project.id if project else None,
-            user_id=identity.row.user_id,
-        )
-        if not verdict.allowed:
-            raise UploadError(403, verdict.message)
-        if not identity.token.verify_signature(identity.row.root_key):
-            raise UploadError(403, "Invalid API Token: signatures do not match")
-        if project is not None and not tx.has_role(project.id, identity.row.user_id):
-            raise UploadError(
-                403,
-                f"The user '{identity.row.username}' isn't allowed to upload to project "
-                f"'{project.name}'. See {self._help('project-name')} for more information.",
-            )
+        from tokentool.index import _auth
+
+        _auth.authorize(identity, typed_name, project, tx, self.settings.site)
 
     # -- the file ---------------------------------------------------------------
     def _store(

@@ -1,0 +1,263 @@
+"""``tokentool probe``: real requests to a real stand-in, bare pypiserver and a closed port.
+
+Every probe sends a wrong digest, so each test also checks that nothing was
+published (the index's file list is unchanged).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import wsgiref.simple_server
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import tokentool
+from tests._tasks_helpers import PypiServer, closed_port
+from tests.conftest import twine_upload, unique
+from tokentool import _probe
+from tokentool.index import RunningServer
+
+
+def files(server: RunningServer) -> list[str]:
+    return sorted(os.listdir(server.data_dir / "packages"))
+
+
+def owned(server: RunningServer, dists: object, **standing: bool) -> tuple[str, str, str, object]:
+    """(user, project, user-wide token, Dists) with the project created by a real upload."""
+    user, name = unique("user"), unique()
+    token = server.mint(user)
+    made = dists(name)  # type: ignore[operator]
+    ran = twine_upload(server.upload_url, token, made.wheel)
+    assert ran.returncode == 0, ran.output
+    if standing:
+        token = server.mint(user, **standing)
+    return user, name, token, dists(name, "9.0")  # type: ignore[operator]
+
+
+def run_probe(
+    server_url: str, token: str, project: str, dist: Path, **kw: bool
+) -> _probe.ProbeResult:
+    return _probe.probe(server_url, token, project, dist, check_exists=False, **kw)
+
+
+def test_accepted_publishes_nothing(index_server, dists):
+    _user, name, token, made = owned(index_server, dists)
+    before = files(index_server)
+    result = run_probe(index_server.upload_url, token, name, made.wheel)
+    assert (result.outcome, result.kind, result.status) == ("accepted", "digest", 400)
+    assert not result.security and result.exit_code == 0
+    assert files(index_server) == before
+
+
+def test_refused_with_the_index_reason(index_server, dists):
+    user, first, _token, _made = owned(index_server, dists)
+    other = unique()
+    ran = twine_upload(index_server.upload_url, index_server.mint(user), dists(other).wheel)
+    assert ran.returncode == 0
+    scoped = index_server.mint(user, project=first)
+    before = files(index_server)
+    result = run_probe(index_server.upload_url, scoped, other, dists(other, "2.0").wheel)
+    reason = f"project-scoped token is not valid for project: {other!r}"
+    assert (result.outcome, result.kind, result.status) == ("refused", "token", 403)
+    assert result.detail == "Invalid API Token: " + ", ".join([reason] * 4)
+    assert result.exit_code == 1
+    assert files(index_server) == before
+
+
+def test_expired(index_server, dists):
+    _user, name, token, made = owned(index_server, dists)
+    expired = tokentool.derive(
+        tokentool.load(token), not_before=1000, not_after=2000, allow_unusable=True
+    ).dump()
+    result = run_probe(index_server.upload_url, expired, name, made.wheel)
+    assert (result.outcome, result.detail) == ("refused", "Invalid API Token: token is expired")
+
+
+@pytest.mark.parametrize(
+    ("standing", "kind", "words"),
+    [
+        ({"no_2fa": True}, "no-2fa", "does not have two-factor authentication enabled"),
+        ({"unverified_email": True}, "unverified-email", "does not have a verified primary"),
+    ],
+)
+def test_account_refusals_are_named(index_server, dists, standing, kind, words):
+    user, name, _token, made = owned(index_server, dists)
+    token = index_server.mint(user, **standing)
+    before = files(index_server)
+    result = run_probe(index_server.upload_url, token, name, made.wheel)
+    assert (result.outcome, result.kind, result.status) == ("refused", kind, 403)
+    assert result.detail.startswith(f"User {user!r}, associated with the API token used, ")
+    assert words in result.detail
+    assert files(index_server) == before
+
+
+def test_security_flag_when_a_refusal_was_expected(index_server, dists):
+    _user, name, token, made = owned(index_server, dists)
+    before = files(index_server)
+    result = run_probe(index_server.upload_url, token, name, made.wheel, expect_refusal=True)
+    assert (result.outcome, result.security, result.exit_code) == ("accepted", True, 4)
+    assert "nothing was published" in result.detail
+    assert files(index_server) == before
+
+
+def test_bare_pypiserver_is_inconclusive(tmp_path, dists):
+    packages = tmp_path / "packages"
+    packages.mkdir()
+    server = PypiServer(packages)
+    token = _user_token()
+    try:
+        name = unique()
+        result = run_probe(server.url, token, name, dists(name).wheel)
+    finally:
+        server.stop()
+    assert (result.outcome, result.kind) == ("inconclusive", "calibration")
+    assert "an unknown token" in result.detail and "as warehouse does" in result.detail
+    assert token[5:] not in result.detail
+    assert os.listdir(packages) == []  # the control carried no file: nothing stored
+
+
+def _user_token() -> str:
+    import uuid
+
+    return tokentool.mint(
+        domain="localhost",
+        identifier=str(uuid.uuid4()),
+        key=os.urandom(32),
+        user_id=str(uuid.uuid4()),
+    )
+
+
+def test_closed_port_is_inconclusive(dists):
+    made = dists(unique())
+    url = f"http://127.0.0.1:{closed_port()}/legacy/"
+    result = run_probe(url, _user_token(), "anything", made.wheel)
+    assert (result.outcome, result.kind, result.exit_code) == ("inconclusive", "unreachable", 3)
+    assert "could not connect" in result.detail
+
+
+# --- the quota guard ---------------------------------------------------------------
+
+
+@pytest.fixture
+def json_api() -> Iterator[str]:
+    """A tiny real WSGI server answering warehouse's ``/pypi/NAME/json`` for one project."""
+
+    def app(environ, start_response):
+        path = environ["PATH_INFO"]
+        if path == "/pypi/known/json":
+            start_response("200 OK", [("Content-Type", "application/json")])
+            return [b'{"info": {"name": "known"}}']
+        if path == "/pypi/broken/json":
+            start_response("503 Service Unavailable", [("Content-Type", "text/plain")])
+            return [b"down"]
+        start_response("404 Not Found", [("Content-Type", "application/json")])
+        return [b'{"message": "Not Found"}']
+
+    class Quiet(wsgiref.simple_server.WSGIRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = wsgiref.simple_server.make_server("127.0.0.1", 0, app, handler_class=Quiet)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/legacy/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_project_exists(json_api):
+    assert _probe.project_exists(json_api, "known") is True
+    assert _probe.project_exists(json_api, "missing") is False
+    with pytest.raises(_probe.ProbeError, match="answered 503"):
+        _probe.project_exists(json_api, "broken")
+    with pytest.raises(_probe.ProbeError, match="could not connect"):
+        _probe.project_exists(f"http://127.0.0.1:{closed_port()}/legacy/", "known")
+
+
+def test_json_api_url():
+    assert (
+        _probe.json_api_url("https://test.pypi.org/legacy/", "a.b")
+        == "https://test.pypi.org/pypi/a.b/json"
+    )
+    assert _probe.json_api_url("http://h:1/", "x") == "http://h:1/pypi/x/json"
+    with pytest.raises(_probe.ProbeError):
+        _probe.json_api_url("ftp://x/legacy/", "x")
+
+
+def test_json_api_of_pypi_org_is_beside_its_upload_host():
+    assert (
+        _probe.json_api_url("https://upload.pypi.org/legacy/", "x")
+        == "https://pypi.org/pypi/x/json"
+    )
+
+
+def test_a_public_sites_token_goes_to_that_site_only(dists):
+    import uuid
+
+    made = dists(unique())
+    for site, url in (
+        ("pypi.org", "https://test.pypi.org/legacy/"),
+        ("test.pypi.org", "http://127.0.0.1:9/legacy/"),
+    ):
+        token = tokentool.mint(
+            domain=site, identifier=str(uuid.uuid4()), key=os.urandom(32), user_id=str(uuid.uuid4())
+        )
+        with pytest.raises(_probe.ProbeError, match=f"issued by {site}; it is not sent to"):
+            _probe.probe(url, token, "x", made.wheel)
+
+
+def test_a_missing_project_is_not_probed(json_api, dists):
+    made = dists("missing")
+    result = _probe.probe(json_api, _user_token(), "missing", made.wheel)
+    assert (result.outcome, result.kind) == ("inconclusive", "new-project")
+    assert "invoke upload --project=NAME" in result.detail
+
+
+# --- the command -----------------------------------------------------------------
+
+
+def probe_cli(*args: str, token: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tokentool", "probe", *args],
+        input=token,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_cli_accepted_and_refused(index_server, dists):
+    _user, name, token, made = owned(index_server, dists)
+    common = ["--repository-url", index_server.upload_url, "--file", str(made.wheel)]
+    ok = probe_cli(name, *common, "--allow-new-project", token=token)
+    assert (ok.returncode, ok.stdout) == (
+        0,
+        f"accepted: the index would take this token for {name!r}\n",
+    )
+    stranger = index_server.mint(unique("user"))
+    other = probe_cli(name, *common, "--allow-new-project", "--json", token=stranger)
+    assert other.returncode == 1, other.stderr
+    data = json.loads(other.stdout)
+    assert (data["outcome"], data["kind"], data["status"]) == ("refused", "no-role", 403)
+    for ran in (ok, other):
+        assert token[5:] not in ran.stdout + ran.stderr
+
+
+def test_cli_help_documents_exit_codes():
+    ran = subprocess.run(
+        [sys.executable, "-m", "tokentool", "probe", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert ran.returncode == 0
+    for line in ("0  accepted", "1  refused", "3  inconclusive", "4  SECURITY"):
+        assert line in ran.stdout
