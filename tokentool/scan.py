@@ -285,7 +285,8 @@ def wide_encoding(head: bytes) -> str | None:
     in UTF-16 has a NUL in every other byte, on the side of its endianness, in
     UTF-32 three in every four; and the head must then decode strictly, with
     no U+0000 and nothing unprintable but whitespace. Real binaries fail that
-    at once (lone surrogates, code points past U+10FFFF, runs of NULs).
+    at once (lone surrogates, code points past U+10FFFF, runs of NULs); and
+    at least a quarter of the characters must be ASCII, the source of the NULs.
     """
     for bom, codec in _BOMS:
         if head.startswith(bom):
@@ -303,7 +304,14 @@ def wide_encoding(head: bytes) -> str | None:
             text = codecs.getincrementaldecoder(codec)("strict").decode(data)
         except UnicodeDecodeError:
             continue
-        if text and "\0" not in text and text.translate(_WHITESPACE).isprintable():
+        if (
+            text
+            and "\0" not in text
+            and text.translate(_WHITESPACE).isprintable()
+            # The NUL pattern comes from ASCII: without it, 2 or 4 bytes of
+            # anything can pass for CJK or a supplementary plane.
+            and 4 * len(text.encode("ascii", "ignore")) >= len(text)
+        ):
             return codec
     return None
 
@@ -346,6 +354,8 @@ class Scanner:
     bytes_read: int = 0
     binary_skipped: int = 0
     errors: list[ScanError] = dataclasses.field(default_factory=list)
+    #: Folders walked, by (device, inode): none is walked twice.
+    _seen: set[tuple[int, int]] = dataclasses.field(default_factory=set, repr=False)
 
     def scan(self, paths: Iterable[str | os.PathLike[str]]) -> Iterator[Finding]:
         """Files, and folders recursively (skipping :data:`SKIP_DIRS` and symlinks)."""
@@ -371,7 +381,7 @@ class Scanner:
         already seen (by device and inode: a bind mount, or a folder named
         twice) are not walked again.
         """
-        seen: set[tuple[int, int]] = set()
+        seen = self._seen
         stack: list[Iterator[os.DirEntry[str]]] = []
 
         def enter(path: str) -> None:
