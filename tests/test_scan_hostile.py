@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from test_hooks import _commit, env, repo  # noqa: F401 (fixtures)
 from test_scan import assert_no_token, mint, run_scan
 
 from tokentool import scan
@@ -181,6 +182,16 @@ def test_utf16_and_utf32_text_is_scanned(tmp_path: Path, codec: str) -> None:
     assert result.returncode == 1 and "binary skipped" in result.stderr
     assert "(0 binary skipped)" in result.stderr
     assert_no_token(result.stdout + result.stderr, token)
+
+
+def test_commit_hook_refuses_a_utf16_file(repo: Path, env: dict[str, str]) -> None:  # noqa: F811
+    """pre-commit calls UTF-16 binary: the hook takes every file and sniffs it itself."""
+    token = mint("pypi.org")
+    (repo / "win.ini").write_bytes(f"[auth]\r\nTOKEN={token}\r\n".encode("utf-16"))
+    result = _commit(repo, env, {"win.ini": None}, expect=1)
+    out = result.stdout + result.stderr
+    assert "win.ini:2:7: PyPI token (macaroon, issuer pypi.org," in out
+    assert_no_token(out, token)
 
 
 def test_binaries_are_not_taken_for_wide_text(tmp_path: Path) -> None:
