@@ -291,12 +291,15 @@ def wide_encoding(head: bytes) -> str | None:
     for bom, codec in _BOMS:
         if head.startswith(bom):
             return codec
-    if b"\0" not in head:
+    if b"\0" not in head or b"\0\0\0\0" in head:
+        # Four NULs in a row hold a U+0000 in either encoding: the mark of a
+        # binary (nearly every one), refused without decoding anything.
         return None
     candidates = ["utf-32-le", "utf-32-be"]
-    # In UTF-16 the high byte of an ASCII character is the NUL.
-    odd, even = head[1::2].count(0), head[0::2].count(0)
-    candidates.append("utf-16-le" if odd >= even else "utf-16-be")
+    if b"\0\0\0" not in head:  # three would hold a U+0000 in UTF-16
+        # In UTF-16 the high byte of an ASCII character is the NUL.
+        odd, even = head[1::2].count(0), head[0::2].count(0)
+        candidates.append("utf-16-le" if odd >= even else "utf-16-be")
     for codec in candidates:
         unit = 4 if "32" in codec else 2
         data = head[: len(head) - len(head) % unit]
@@ -420,19 +423,22 @@ class Scanner:
             self.errors.append(ScanError(path, _reason(exc)))
             return
         try:
-            mode = os.fstat(fd).st_mode
-            if not stat.S_ISREG(mode):
-                self.errors.append(ScanError(path, f"{_kind(mode)}, not a regular file"))
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                self.errors.append(ScanError(path, f"{_kind(st.st_mode)}, not a regular file"))
                 return
-            yield from self.scan_reader(path, lambda: os.read(fd, CHUNK))
+            yield from self.scan_reader(path, lambda: os.read(fd, CHUNK), st.st_size)
         except OSError as exc:
             self.errors.append(ScanError(path, _reason(exc)))
         finally:
             os.close(fd)
 
-    def scan_reader(self, path: str, read: Callable[[], bytes]) -> Iterator[Finding]:
+    def scan_reader(
+        self, path: str, read: Callable[[], bytes], size: int | None = None
+    ) -> Iterator[Finding]:
         """The content ``read()`` returns, chunk by chunk until ``b""``, reported as ``path``.
 
+        ``size``, if known, spares the read that would only confirm the end.
         Stops early on a binary (the caller drains or closes its source).
         """
         chunk = read()
@@ -444,8 +450,8 @@ class Scanner:
             if codec is None and not self.include_binary:
                 self.binary_skipped += 1
                 return
-        # A short read is not proof of the end.
-        second = read() if chunk else b""
+        # A short read is not proof of the end, unless it is all there is.
+        second = read() if chunk and len(chunk) != size else b""
         total = len(chunk) + len(second)
         if not second and codec is None:
             # Fast path: a whole small file without the literal (nearly every file).
