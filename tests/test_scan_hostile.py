@@ -142,16 +142,20 @@ def test_deep_tree_is_walked_without_recursion(tmp_path: Path) -> None:
 def test_symlink_loops(tmp_path: Path) -> None:
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "kept.txt").write_text(mint())
+    (tmp_path / "top.txt").write_text(mint())
     (tmp_path / "sub" / "up").symlink_to("..")
     (tmp_path / "sub" / "self").symlink_to(".")
     (tmp_path / "a").symlink_to("b")
     (tmp_path / "b").symlink_to("a")
     scanner = Scanner()
-    assert [f.path for f in scanner.scan([tmp_path])] == [str(tmp_path / "sub" / "kept.txt")]
+    assert [f.path for f in scanner.scan([tmp_path])] == [
+        str(tmp_path / "sub" / "kept.txt"),
+        str(tmp_path / "top.txt"),
+    ]
     assert scanner.errors == []
     # A folder named twice (directly and through a link) is walked once.
     again = Scanner()
-    assert len(list(again.scan([tmp_path, tmp_path / "sub" / "up"]))) == 1
+    assert len(list(again.scan([tmp_path, tmp_path / "sub" / "up"]))) == 2
     # Named on the command line, a looping link is one line and exit 2.
     result = run_scan(str(tmp_path / "a"))
     assert result.returncode == 2

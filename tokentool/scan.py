@@ -387,9 +387,9 @@ class Scanner:
         seen = self._seen
         stack: list[Iterator[os.DirEntry[str]]] = []
 
-        def enter(path: str) -> None:
+        def enter(path: str, follow: bool = False) -> None:
             try:
-                st = os.stat(path, follow_symlinks=False)
+                st = os.stat(path, follow_symlinks=follow)
                 if (st.st_dev, st.st_ino) in seen:
                     return
                 seen.add((st.st_dev, st.st_ino))
@@ -398,7 +398,7 @@ class Scanner:
             except OSError as exc:
                 self.errors.append(ScanError(path, _reason(exc)))
 
-        enter(top)
+        enter(top, follow=True)  # a link named on the command line is followed
         while stack:
             entry = next(stack[-1], None)
             if entry is None:
