@@ -288,12 +288,14 @@ def wide_encoding(head: bytes) -> str | None:
     at once (lone surrogates, code points past U+10FFFF, runs of NULs); and
     at least a quarter of the characters must be ASCII, the source of the NULs.
     """
+    if b"\0\0\0\0" in head:
+        # Four NULs in a row hold a U+0000 in either encoding: the mark of a
+        # binary (nearly every one), refused without decoding anything.
+        return None
     for bom, codec in _BOMS:
         if head.startswith(bom):
             return codec
-    if b"\0" not in head or b"\0\0\0\0" in head:
-        # Four NULs in a row hold a U+0000 in either encoding: the mark of a
-        # binary (nearly every one), refused without decoding anything.
+    if b"\0" not in head:
         return None
     candidates = ["utf-32-le", "utf-32-be"]
     if b"\0\0\0" not in head:  # three would hold a U+0000 in UTF-16
@@ -427,7 +429,21 @@ class Scanner:
             if not stat.S_ISREG(st.st_mode):
                 self.errors.append(ScanError(path, f"{_kind(st.st_mode)}, not a regular file"))
                 return
-            yield from self.scan_reader(path, lambda: os.read(fd, CHUNK), st.st_size)
+            chunk = os.read(fd, CHUNK)
+            if len(chunk) == st.st_size and chunk.find(b"\0", 0, BINARY_SNIFF) < 0:
+                # Fast path, inlined: a whole text file (nearly every file is
+                # one, and most hold no literal at all).
+                self.files += 1
+                self.bytes_read += len(chunk)
+                if _LITERAL in chunk:
+                    yield from self._scan_stream(path, chunk, iter(()))
+                return
+            first = [chunk]
+
+            def read() -> bytes:
+                return first.pop() if first else os.read(fd, CHUNK)
+
+            yield from self.scan_reader(path, read, st.st_size)
         except OSError as exc:
             self.errors.append(ScanError(path, _reason(exc)))
         finally:
@@ -444,9 +460,8 @@ class Scanner:
         chunk = read()
         self.files += 1
         codec = None
-        head = chunk[:BINARY_SNIFF]
-        if b"\0" in head:
-            codec = wide_encoding(head)
+        if chunk.find(b"\0", 0, BINARY_SNIFF) >= 0:
+            codec = wide_encoding(chunk[:BINARY_SNIFF])
             if codec is None and not self.include_binary:
                 self.binary_skipped += 1
                 return
