@@ -402,18 +402,18 @@ class Scanner:
 
         enter(top, follow=True)  # a link named on the command line is followed
         while stack:
-            entry = next(stack[-1], None)
-            if entry is None:
+            for entry in stack[-1]:
+                try:
+                    if entry.is_dir(follow_symlinks=False):
+                        if entry.name not in SKIP_DIRS:
+                            enter(entry.path)
+                            break  # into it; this folder resumes after it
+                    elif entry.is_file(follow_symlinks=False):
+                        yield from self.scan_file(entry.path)
+                except OSError as exc:
+                    self.errors.append(ScanError(entry.path, _reason(exc)))
+            else:
                 stack.pop()
-                continue
-            try:
-                if entry.is_dir(follow_symlinks=False):
-                    if entry.name not in SKIP_DIRS:
-                        enter(entry.path)
-                elif entry.is_file(follow_symlinks=False):
-                    yield from self.scan_file(entry.path)
-            except OSError as exc:
-                self.errors.append(ScanError(entry.path, _reason(exc)))
 
     def scan_file(self, path: str) -> Iterator[Finding]:
         """One regular file, streamed in :data:`CHUNK` pieces; anything else is an error."""
