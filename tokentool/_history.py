@@ -25,7 +25,7 @@ import collections
 import dataclasses
 import subprocess
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -140,7 +140,9 @@ def _feed(
     """
     seen: set[bytes] = set()
     commit = ""
-    fields = _fields(source)
+    # Flushed after each block read: cat-file works on the blobs of one block
+    # while diff-tree computes the next, instead of waiting for the end.
+    fields = _fields(source, sink.flush)
     try:
         for field in fields:
             if not field.startswith(b":"):
@@ -172,13 +174,14 @@ def _feed(
             pass
 
 
-def _fields(source: IO[bytes]) -> Iterator[bytes]:
-    """NUL-terminated fields of ``source``, read in large blocks."""
+def _fields(source: IO[bytes], after_block: Callable[[], None]) -> Iterator[bytes]:
+    """NUL-terminated fields of ``source``, read as they come, in blocks."""
     rest = b""
     while block := source.read1(CHUNK):  # type: ignore[attr-defined]
         parts = (rest + block).split(b"\0")
         rest = parts.pop()
         yield from parts
+        after_block()
     if rest:
         yield rest
 
