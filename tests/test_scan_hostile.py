@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -106,7 +107,14 @@ def test_fifo_named_is_an_error_not_a_hang(tmp_path: Path) -> None:
         f"tokentool: error: cannot read {fifo}: a FIFO, not a regular file"
     )
     assert result.stdout.count("PyPI token") == 1
-    # Inside a folder a FIFO is skipped, like a symlink: the rest is scanned.
+    # A socket likewise.
+    sock_path = tmp_path / "s"
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.bind(str(sock_path))
+        result = run_scan(str(sock_path))
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[0].endswith(": a socket, not a regular file")
+    # Inside a folder both are skipped, like a symlink: the rest is scanned.
     folder = run_scan(str(tmp_path))
     assert folder.returncode == 1 and "error" not in folder.stderr
 
