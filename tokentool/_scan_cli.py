@@ -189,7 +189,8 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UsageError(f"bad allowlist {escape(str(exc))}") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read allowlist {escape(str(allowlist_path))}: {exc}") from None
+        where = escape(str(allowlist_path))
+        raise UsageError(f"cannot read allowlist {where}: {escape(str(exc))}") from None
 
     scanner = Scanner(allowlist=allowlist.digests, include_binary=args.include_binary)
     stats = HistoryStats()
