@@ -238,7 +238,7 @@ def test_random_base64_is_never_a_real_macaroon(tmp_path_factory, data: bytes) -
     path.write_text(f"x = pypi-{body}\n")
     findings = scan_paths([path])
     assert all(not f.decoded for f in findings)
-    if not body.startswith(("AgE", "AgI")):
+    if not re.match("Ag[E-L]", body):
         assert findings == []
 
 
@@ -374,9 +374,10 @@ def test_cli_reports_redacted_and_exits_1(tmp_path: Path) -> None:
     (tmp_path / ".env").write_text(f"TOKEN={token}\n")
     result = run_scan(".", cwd=tmp_path)
     assert result.returncode == 1
+    fingerprint = hashlib.sha256(token.encode()).hexdigest()[:12]
     assert result.stdout == (
         f"./.env:1:7: PyPI token (macaroon, issuer pypi.example.com, identifier {identifier}) "
-        "pypi-AgEQ…(redacted)\n"
+        f"pypi-AgEQ…(redacted) fingerprint {fingerprint}\n"
     )
     assert "tokentool: 1 PyPI token(s) found in 1 file(s)" in result.stderr
     assert_no_token(result.stdout + result.stderr, token)
@@ -410,24 +411,100 @@ def test_cli_permission_denied_exits_2(tmp_path: Path) -> None:
     assert f"tokentool: error: cannot read {secret}: Permission denied" in result.stderr
 
 
-def test_cli_update_allowlist_then_clean(tmp_path: Path) -> None:
+def test_cli_allow_adds_exactly_the_fingerprints_given(tmp_path: Path) -> None:
     subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
-    token = mint("test.pypi.org")
+    token, other = mint("test.pypi.org"), mint("localhost")
     (tmp_path / "tests").mkdir()
-    (tmp_path / "tests" / "fixture.json").write_text(json.dumps({"token": token}))
-    assert run_scan("tests", cwd=tmp_path).returncode == 1
-    update = run_scan("--update-allowlist", "tests", cwd=tmp_path)
-    assert update.returncode == 0, update.stderr
-    assert update.stdout == ""
+    (tmp_path / "tests" / "fixture.json").write_text(json.dumps({"token": token, "b": other}))
+    first = run_scan("tests", cwd=tmp_path)
+    assert first.returncode == 1
+    assert "--allow FINGERPRINT" in first.stderr and "--update-allowlist" not in first.stderr
+    fingerprint = hashlib.sha256(token.encode()).hexdigest()[:12]
+    assert f"fingerprint {fingerprint}\n" in first.stdout
+    update = run_scan("tests", "--allow", fingerprint, cwd=tmp_path)
+    assert update.returncode == 1, update.stderr  # the other token is still reported
+    assert "allowed 1 token(s)" in update.stderr and "revoke" in update.stderr
+    assert update.stdout.count("PyPI token") == 1 and "pypi-AgEJ…" in update.stdout
     allowlist = (tmp_path / ".tokentool-allowlist").read_text()
     assert hashlib.sha256(token.encode()).hexdigest() in allowlist
-    assert_no_token(allowlist + update.stderr, token)
+    assert hashlib.sha256(other.encode()).hexdigest() not in allowlist
+    assert "revoked" in allowlist  # the file itself says what allowing means
+    assert_no_token(allowlist + update.stdout + update.stderr, token, other)
     # From a subfolder too: the default allowlist is at the repository root.
     again = run_scan("fixture.json", cwd=tmp_path / "tests")
-    assert again.returncode == 0, again.stdout
-    assert "0 allowed" not in again.stderr and "1 allowed" in again.stderr
+    assert again.returncode == 1 and "1 allowed" in again.stderr
     shown = run_scan("--show-allowed", "fixture.json", cwd=tmp_path / "tests")
-    assert shown.stdout.endswith("pypi-AgEN…(redacted) [allowed: allowlist]\n")
+    assert f"pypi-AgEN…(redacted) fingerprint {fingerprint} [allowed: allowlist]\n" in shown.stdout
+
+
+def test_cli_allow_unknown_fingerprint_writes_nothing(tmp_path: Path) -> None:
+    token = mint()
+    (tmp_path / "f.txt").write_text(token)
+    fingerprint = hashlib.sha256(token.encode()).hexdigest()[:12]
+    allowlist = tmp_path / "list"
+    for bad, message in (
+        (["0" * 12], "no finding has fingerprint 000000000000; nothing allowed"),
+        (["f.txt"], "--allow: not a fingerprint: 'f.txt'"),
+    ):
+        args = ["--allowlist", str(allowlist), str(tmp_path), "--allow", fingerprint, *bad]
+        result = run_scan(*args)
+        assert result.returncode == 2
+        assert message in result.stderr
+        assert not allowlist.exists()
+
+
+def test_cli_update_allowlist_needs_a_terminal(tmp_path: Path) -> None:
+    token = mint()
+    (tmp_path / "f.txt").write_text(token)
+    result = run_scan("--update-allowlist", str(tmp_path), cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr == (
+        "tokentool: error: --update-allowlist allows every finding at once and needs a "
+        "confirmation on a terminal; allow findings one by one with --allow FINGERPRINT\n"
+    )
+    assert not (tmp_path / ".tokentool-allowlist").exists()
+
+
+def _on_terminal(args: list[str], answer: str, cwd: Path) -> tuple[int, str]:
+    """Run ``tokentool scan`` with a pseudo-terminal as stdin and stderr; type ``answer``."""
+    import pty
+
+    main, side = pty.openpty()
+    try:
+        proc = subprocess.Popen(
+            [TOKENTOOL, "scan", *args], cwd=cwd, stdin=side, stderr=side, stdout=subprocess.PIPE
+        )
+        os.close(side)
+        os.write(main, answer.encode() + b"\n")
+        out, _ = proc.communicate(timeout=120)
+        said = b""
+        while True:
+            try:
+                data = os.read(main, 65536)
+            except OSError:  # EIO: the terminal's other side is closed
+                break
+            if not data:
+                break
+            said += data
+    finally:
+        os.close(main)
+    return proc.returncode, out.decode() + said.decode("utf-8", "replace")
+
+
+def test_cli_update_allowlist_on_a_terminal_asks(tmp_path: Path) -> None:
+    token = mint()
+    (tmp_path / "f.txt").write_text(token)
+    allowlist = tmp_path / ".tokentool-allowlist"
+    rc, said = _on_terminal(
+        ["--update-allowlist", "--allowlist", str(allowlist), "f.txt"], "yes", tmp_path
+    )
+    assert rc == 1 and "nothing allowed" in said and 'Type "allow all"' in said
+    assert not allowlist.exists()
+    rc, said = _on_terminal(
+        ["--update-allowlist", "--allowlist", str(allowlist), "f.txt"], "allow all", tmp_path
+    )
+    assert rc == 0, said
+    assert hashlib.sha256(token.encode()).hexdigest() in allowlist.read_text()
 
 
 def test_cli_bad_allowlist_exits_2(tmp_path: Path) -> None:
@@ -461,7 +538,7 @@ def test_cli_no_path_outside_git_exits_2(tmp_path: Path) -> None:
 def test_cli_help_and_listing() -> None:
     result = run_scan("--help")
     assert result.returncode == 0
-    assert "tokentool: allow" in result.stdout and "--update-allowlist" in result.stdout
+    assert "tokentool: allow" in result.stdout and "--allow FINGERPRINT" in result.stdout
     top = subprocess.run([TOKENTOOL, "--help"], capture_output=True, text=True)
     assert re.search(r"^\s+scan\s+find PyPI tokens", top.stdout, re.M)
 

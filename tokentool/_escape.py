@@ -12,12 +12,15 @@ import unicodedata
 
 __all__ = ["escape"]
 
-#: Formatting characters that reorder or hide text (bidi overrides, zero-width marks).
-_INVISIBLE = {"Cc", "Cf", "Zl", "Zp"}
+#: Controls, formatting characters that reorder or hide text (bidi overrides,
+#: zero-width marks), line/paragraph separators, and lone surrogates.
+_INVISIBLE = {"Cc", "Cf", "Zl", "Zp", "Cs"}
 
 
 def _visible(char: str) -> str:
     code = ord(char)
+    if 0xDC80 <= code <= 0xDCFF:  # an undecodable byte under ``surrogateescape``: the byte
+        return f"\\x{code - 0xDC00:02x}"
     if code < 0x100:
         return f"\\x{code:02x}"
     if code < 0x10000:
@@ -26,7 +29,10 @@ def _visible(char: str) -> str:
 
 
 def escape(text: object) -> str:
-    """``text`` as one printable line: control and formatting characters become ``\\xNN``."""
+    """``text`` as one printable line: control and formatting characters become ``\\xNN``.
+
+    File names read with ``surrogateescape`` show their undecodable bytes as ``\\xNN``.
+    """
     value = str(text)
     if value.isprintable():
         return value
