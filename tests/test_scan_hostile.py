@@ -240,7 +240,8 @@ def test_control_characters_are_escaped_everywhere(tmp_path: Path) -> None:
     out = result.stdout + result.stderr
     assert result.returncode == 2
     assert "\x1b" not in out and "\r" not in out and "\u202e" not in out and "\x07" not in out
-    assert "report\\x1b[31m\\x0d.txt:1:1: PyPI token (macaroon, issuer evil\\x1b[2J.example, " in out
+    shown = "report\\x1b[31m\\x0d.txt:1:1: PyPI token (macaroon, issuer evil\\x1b[2J.example, "
+    assert shown in out
     assert "identifier id\\x1b]0;owned\\x07\\u202e)" in out
     assert "cannot read " + escape(str(missing)) in out
     assert_no_token(out, evil)
