@@ -43,7 +43,8 @@ def owned(server: RunningServer, dists: object, **standing: bool) -> tuple[str, 
 def run_probe(
     server_url: str, token: str, project: str, dist: Path, **kw: bool
 ) -> _probe.ProbeResult:
-    return _probe.probe(server_url, token, project, dist, check_exists=False, **kw)
+    """The stand-in serves ``/pypi/NAME/json``: the probe asks it whether NAME exists first."""
+    return _probe.probe(server_url, token, project, dist, **kw)
 
 
 def test_accepted_publishes_nothing(index_server, dists):
@@ -113,7 +114,9 @@ def test_bare_pypiserver_is_inconclusive(tmp_path, dists):
     token = _user_token()
     try:
         name = unique()
-        result = run_probe(server.url, token, name, dists(name).wheel)
+        # Bare pypiserver has no JSON API: nothing to ask whether the project exists.
+        made = dists(name).wheel
+        result = _probe.probe(server.url, token, name, made, check_exists=False)
     finally:
         server.stop()
     assert (result.outcome, result.kind) == ("inconclusive", "calibration")
@@ -218,7 +221,12 @@ def test_a_missing_project_is_not_probed(json_api, dists):
     made = dists("missing")
     result = _probe.probe(json_api, _user_token(), "missing", made.wheel)
     assert (result.outcome, result.kind) == ("inconclusive", "new-project")
-    assert "invoke upload --project=NAME" in result.detail
+    assert result.detail == (
+        "project 'missing' does not exist on the index, and a first upload of a new name "
+        "creates the project before the token is judged and counts against the new-project "
+        "quota even when it is refused: upload it once first (invoke upload --project=missing), "
+        "or pass --allow-new-project to spend the quota"
+    )
 
 
 # --- the command -----------------------------------------------------------------

@@ -15,7 +15,6 @@ import logging
 import re
 import tarfile
 import time
-import uuid
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
