@@ -703,3 +703,59 @@ def test_hidden_prompt_when_no_source_has_a_token(tmp_path: Path, raw: str) -> N
     assert b"token from:  the prompt" in screen
     assert raw.encode() not in screen and raw[-30:].encode() not in screen
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_probe_task(
+    workdir: Path, raw: str, standin: RunningServer, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """`invoke probe`: accepted 0, refused 1, bad input 2, inconclusive 3; nothing stored."""
+    _ok(invoke(workdir, "upload", "-p", "Task.Probe"), raw)
+    _ok(invoke(workdir, "upload", "-p", "task-probe-other"), raw)
+    before = _stored(standin)
+    ran = _ok(invoke(workdir, "probe", "-p", "task-probe"), raw)
+    lines = ran.stdout.strip().splitlines()
+    assert lines[0] == "token from: TOKEN in .env"
+    assert lines[-2] == (
+        "index answer to the token: 400 The digest supplied does not match a digest "
+        "calculated from the uploaded file."
+    )
+    assert (
+        lines[-1]
+        == "accepted: the index would take this token for 'task-probe' (nothing was published)"
+    )
+
+    scoped = standin.mint(USER, project="Task.Probe")
+    env = tmp_path_factory.mktemp("scoped")  # its own project root, its own .env
+    write_env(env, TOKEN=scoped, INDEX_URL=standin.upload_url)
+    ran = invoke(env, "probe", "-p", "task-probe-other")
+    assert ran.returncode == 1, ran.output
+    assert ran.stderr.strip().splitlines()[-1] == (
+        "refused: the token's restrictions or signature: 403 Invalid API Token: "
+        + ", ".join(["project-scoped token is not valid for project: 'task-probe-other'"] * 4)
+    )
+    assert_no_token(ran.output, scoped, raw)
+
+    ran = invoke(workdir, "probe", "-p", "task-probe-missing")
+    assert ran.returncode == 3, ran.output
+    assert (
+        ran.stderr.strip()
+        .splitlines()[-1]
+        .startswith(
+            "inconclusive: project 'task-probe-missing' does not exist on the index, and a first "
+            "upload of a new name creates the project before the token is judged"
+        )
+    )
+    assert "built " not in ran.stdout  # nothing was sent
+
+    url = f"http://127.0.0.1:{closed_port()}/legacy/"
+    ran = invoke(workdir, "probe", "-p", "task-probe", "--repository-url", url)
+    assert ran.returncode == 3, ran.output
+    assert ran.stderr.strip().splitlines()[-1] == (
+        f"inconclusive: could not connect to {url.replace('/legacy/', '/pypi/task-probe/json')}: "
+        "connection refused or reset"
+    )
+
+    ran = invoke(workdir, "probe", "-p", "task-probe", "--version", "1.0+bad")
+    assert ran.returncode == 2, ran.output
+    assert ran.stderr.strip().splitlines()[-1].startswith("error: ")
+    assert _stored(standin) == before

@@ -75,10 +75,10 @@ class ProbeReport:
         if result.security:
             return f"SECURITY: {result.detail}"
         if result.outcome == _probe.ACCEPTED:
-            return (
-                f"accepted: the index would take this token for {self.project!r} "
-                f"({escape(result.detail)}; nothing was published)"
-            )
+            accepted = f"accepted: the index would take this token for {self.project!r}"
+            if result.kind == "accepted-other":
+                accepted += f", but the upload itself would fail: {escape(result.answer)}"
+            return accepted + " (nothing was published)"
         label = _probe.describe_kind(result.kind)
         if result.outcome == _probe.REFUSED:
             return f"refused: {label}: {result.status} {escape(result.detail)}"
