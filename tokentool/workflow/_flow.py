@@ -5,7 +5,9 @@ demo call these with a ``Config``; nothing here reads ``.env`` or prints. Each
 step is told to ``progress`` (one line, already escaped) as it happens, and
 the outcome comes back as data the caller words. The one rule that matters
 most lives in ``verify_rejection``: it passes only when the index refused
-*because of the restriction*, never on any other failure.
+*because of the restriction*, never on any other failure. Its upload never
+publishes (a wrong digest, ``_probing``) and never targets a missing project
+unless told to (``quota_guard``).
 """
 
 from __future__ import annotations
