@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -85,6 +86,7 @@ class PypiServer:
     """Bare pypiserver with authentication off: an index that accepts any token."""
 
     def __init__(self, packages: Path) -> None:
+        self.packages = packages
         import socket
 
         with socket.socket() as sock:
@@ -152,3 +154,103 @@ def simple_listing(url: str) -> str:
 
     with urllib.request.urlopen(url, timeout=10) as response:
         return response.read().decode("utf-8")
+
+
+class LenientIndex:
+    """A real HTTP index that judges in warehouse's order but forgets the caveats.
+
+    Identity first (an unknown token: ``403 Invalid or non-existent
+    authentication information``), then the signature with every caveat taken
+    as met (``403 Invalid API Token: signatures do not match``), then the
+    file's digest (``400 The digest supplied does not match ...``); a file with
+    the right digest is stored in ``packages``. It answers ``/pypi/NAME/json``
+    for the names in ``projects``. So a probe calibrates, and a restricted
+    token is wrongly accepted: the case the SECURITY line exists for.
+    """
+
+    def __init__(self, packages: Path, projects: set[str]) -> None:
+        import http.server
+        import threading
+
+        self.packages = packages
+        self.projects = projects
+        self.key = os.urandom(32)
+        self.identifier = str(uuid.uuid4())
+        self.token = tokentool.mint(
+            domain="127.0.0.1", identifier=self.identifier, key=self.key, user_id=str(uuid.uuid4())
+        )
+        index = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                parts = self.path.strip("/").split("/")
+                if len(parts) == 3 and parts[0] == "pypi" and parts[2] == "json":
+                    if parts[1] in index.projects:
+                        body = json.dumps({"info": {"name": parts[1]}}).encode()
+                        return self._answer(200, "OK", body)
+                self._answer(404, "Not Found")
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                self._answer(*index.judge(self.headers, body))
+
+            def _answer(self, status: int, reason: str, body: bytes = b"") -> None:
+                self.send_response(status, reason)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/legacy/"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def judge(self, headers: object, body: bytes) -> tuple[int, str]:
+        import base64
+        import email.parser
+        import hashlib
+
+        import pymacaroons
+
+        auth = headers.get("Authorization", "")  # type: ignore[attr-defined]
+        password = ""
+        if auth.startswith("Basic "):
+            password = base64.b64decode(auth[6:]).decode().partition(":")[2]
+        try:
+            macaroon = pymacaroons.Macaroon.deserialize(password.removeprefix("pypi-"))
+        except Exception:
+            macaroon = None
+        if macaroon is None or macaroon.identifier_bytes != self.identifier.encode():
+            return 403, "Invalid or non-existent authentication information."
+        verifier = pymacaroons.Verifier()
+        verifier.satisfy_general(lambda _caveat: True)  # the bug: caveats forgotten
+        try:
+            verifier.verify(macaroon, self.key)
+        except Exception:
+            return 403, "Invalid API Token: signatures do not match"
+        head = f"Content-Type: {headers.get('Content-Type')}\r\n\r\n".encode()  # type: ignore[attr-defined]
+        message = email.parser.BytesParser().parsebytes(head + body)
+        fields: dict[str, str] = {}
+        content: tuple[str, bytes] | None = None
+        for part in message.get_payload():  # type: ignore[union-attr]
+            name = part.get_param("name", header="content-disposition")
+            data = part.get_payload(decode=True) or b""
+            if name == "content":
+                content = (part.get_filename() or "", data)
+            else:
+                fields[str(name)] = data.decode()
+        if content is None:
+            return 400, "Upload payload does not have a file."
+        if hashlib.sha256(content[1]).hexdigest() != fields.get("sha256_digest"):
+            return (
+                400,
+                "The digest supplied does not match a digest calculated from the uploaded file.",
+            )
+        (self.packages / Path(content[0]).name).write_bytes(content[1])
+        return 200, "OK"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

@@ -43,7 +43,8 @@ def owned(server: RunningServer, dists: object, **standing: bool) -> tuple[str, 
 def run_probe(
     server_url: str, token: str, project: str, dist: Path, **kw: bool
 ) -> _probe.ProbeResult:
-    return _probe.probe(server_url, token, project, dist, check_exists=False, **kw)
+    """The stand-in serves ``/pypi/NAME/json``: the probe asks it whether NAME exists first."""
+    return _probe.probe(server_url, token, project, dist, **kw)
 
 
 def test_accepted_publishes_nothing(index_server, dists):
@@ -113,7 +114,9 @@ def test_bare_pypiserver_is_inconclusive(tmp_path, dists):
     token = _user_token()
     try:
         name = unique()
-        result = run_probe(server.url, token, name, dists(name).wheel)
+        # Bare pypiserver has no JSON API: nothing to ask whether the project exists.
+        made = dists(name).wheel
+        result = _probe.probe(server.url, token, name, made, check_exists=False)
     finally:
         server.stop()
     assert (result.outcome, result.kind) == ("inconclusive", "calibration")
@@ -218,7 +221,12 @@ def test_a_missing_project_is_not_probed(json_api, dists):
     made = dists("missing")
     result = _probe.probe(json_api, _user_token(), "missing", made.wheel)
     assert (result.outcome, result.kind) == ("inconclusive", "new-project")
-    assert "invoke upload --project=NAME" in result.detail
+    assert result.detail == (
+        "project 'missing' does not exist on the index, and a first upload of a new name "
+        "creates the project before the token is judged and counts against the new-project "
+        "quota even when it is refused: upload it once first (invoke upload --project=missing), "
+        "or pass --allow-new-project to spend the quota"
+    )
 
 
 # --- the command -----------------------------------------------------------------
@@ -261,3 +269,81 @@ def test_cli_help_documents_exit_codes():
     assert ran.returncode == 0
     for line in ("0  accepted", "1  refused", "3  inconclusive", "4  SECURITY"):
         assert line in ran.stdout
+
+
+# --- calibration answers that are refusals, names, the stored display name -------
+
+
+def test_an_unknown_token_is_refused_not_uncalibrated(index_server, dists):
+    """The broken-signature control shares the token's identifier: an index that does not
+    know it answers both alike, and that is the token's answer too."""
+    name = owned(index_server, dists)[1]
+    result = run_probe(index_server.upload_url, _user_token(), name, dists(name, "3.0").wheel)
+    assert (result.outcome, result.kind, result.status) == ("refused", "unknown-token", 403)
+    assert result.detail.startswith("Invalid or non-existent authentication information.")
+    assert _probe.describe_kind(result.kind) == "the index does not know this token"
+
+
+def test_the_stored_display_name(index_server, dists):
+    user, name = unique("user"), unique("Disp.Lay")
+    ran = twine_upload(index_server.upload_url, index_server.mint(user), dists(name).wheel)
+    assert ran.returncode == 0, ran.output
+    typed = name.lower().replace(".", "-")
+    assert _probe.project_name(index_server.upload_url, typed) == name
+    assert _probe.project_name(index_server.upload_url, unique("missing")) is None
+    scoped = index_server.mint(user, project=name)
+    other = owned(index_server, dists)[1]
+    # The refusal quotes the other project's stored name, whatever was typed.
+    result = run_probe(index_server.upload_url, scoped, other.upper(), dists(other, "4.0").wheel)
+    assert result.detail.startswith(
+        f"Invalid API Token: project-scoped token is not valid for project: {other!r}"
+    )
+
+
+def test_the_new_project_rate_limit_is_named(tmp_path, dists):
+    """--allow-new-project on a user over the new-project limit: warehouse's 429, named."""
+    from tokentool.index import start_server
+
+    with start_server(tmp_path / "limited", new_project_limit=1) as server:
+        user = unique("user")
+        token = server.mint(user)
+        first = unique()
+        assert twine_upload(server.upload_url, token, dists(first).wheel).returncode == 0
+        before = files(server)
+        new = unique()
+        result = _probe.probe(server.upload_url, token, new, dists(new).wheel, check_exists=False)
+        assert (result.outcome, result.kind, result.status) == ("refused", "rate-limit", 429)
+        assert result.detail == "Too many new projects created"
+        assert files(server) == before
+        assert _probe.project_exists(server.upload_url, new) is False
+
+
+@pytest.mark.parametrize(
+    ("status", "reason", "kind"),
+    [
+        (403, "Read-only mode: Uploads are temporarily disabled.", "uploads-disabled"),
+        (
+            403,
+            "New uploads are temporarily disabled. See x for more information.",
+            "uploads-disabled",
+        ),
+        (400, "The name 'requests2' is too similar to an existing project. See x", "project-name"),
+        (400, "The name 'os' isn't allowed (conflict with Python Standard Library", "project-name"),
+        (409, "The name 'x' conflicts with an existing project. See y", "project-name"),
+        (429, "Too many new projects created", "rate-limit"),
+        (403, "The user 'a' isn't allowed to upload to project 'B'. See x", "no-role"),
+        (400, "Organization account owning this project is inactive. ...", "org-inactive"),
+        (403, "Username/Password authentication is no longer supported. ...", "password"),
+    ],
+)
+def test_refusals_are_named_in_warehouse_words(status, reason, kind):
+    result = _probe.classify(_probe.Answer(status, reason))
+    assert (result.outcome, result.kind) == ("refused", kind)
+    assert _probe.describe_kind(kind) != kind
+
+
+def test_a_hostile_json_api_costs_bounded_work():
+    assert _probe._info_name(b"[" * 100_000) is None
+    assert _probe._info_name(b'{"info": {"name": "A\\u001b[2J"}}') == "A\\x1b[2J"
+    assert _probe._info_name(b"x" * (_probe.MAX_JSON + 1)) is None
+    assert _probe._info_name(b'{"info": {"name": 3}}') is None

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import subprocess
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +16,7 @@ from _tasks_helpers import (
     INVOKE,
     ROOT,
     TASKS_LINE,
+    LenientIndex,
     PypiServer,
     Ran,
     assert_no_token,
@@ -104,46 +107,134 @@ def test_two_uploads_in_a_row(workdir: Path, raw: str, standin: RunningServer) -
 @pytest.mark.parametrize(
     ("case", "reason"),
     [
-        ("project", "project-scoped token is not valid for project: 'task-verify'"),
+        # The stored display name, as warehouse quotes it, not the typed name.
+        ("project", "project-scoped token is not valid for project: 'Task.Verify'"),
         ("expired", "token is expired"),
     ],
 )
 def test_verify_rejection_passes_on_the_standin(
-    workdir: Path, raw: str, case: str, reason: str
+    workdir: Path, raw: str, standin: RunningServer, case: str, reason: str
 ) -> None:
+    _ok(invoke(workdir, "upload", "--project", "Task.Verify"), raw)
+    before = _stored(standin)
     ran = _ok(invoke(workdir, "verify-rejection", "--project", "task-verify", "--case", case), raw)
     lines = ran.stdout.strip().splitlines()
     assert f"offline check: Invalid API Token: {reason}" in lines
-    assert lines[-3].startswith("index answer for task_verify-")
-    assert lines[-3].endswith(f"-py3-none-any.whl: 403 Invalid API Token: {reason}")
+    assert lines[-8].startswith("probe with an unknown token: task_verify-")
+    assert lines[-7] == (
+        "index answer to an unknown token: 403 Invalid or non-existent authentication "
+        f"information. See {standin.url.rstrip('/')}/help/#invalid-auth for more information."
+    )
+    # Warehouse judges caveats before the signature: the control gets their reasons.
+    assert lines[-5] == (
+        f"index answer to the token with a broken signature: 403 Invalid API Token: {reason}"
+    )
+    assert lines[-4].startswith("probe with the token: task_verify-")
+    assert lines[-4].endswith(f"-py3-none-any.whl, wrong digest, to {standin.upload_url}")
+    assert lines[-3] == f"index answer to the token: 403 Invalid API Token: {reason}"
     assert lines[-2] == f"index answer: 403 Invalid API Token: {reason}"
     assert lines[-1] == f"refused as expected: 403 Invalid API Token: {reason}"
+    assert _stored(standin) == before  # a negative check publishes nothing
+
+
+def _stored(server: RunningServer) -> list[str]:
+    return sorted(p.name for p in (server.data_dir / "packages").rglob("*") if p.is_file())
+
+
+def test_verify_rejection_refuses_a_missing_project(
+    workdir: Path, raw: str, standin: RunningServer
+) -> None:
+    """The quota guard: one sentence, nothing sent; --allow-new-project goes on."""
+    before = _stored(standin)
+    ran = invoke(workdir, "verify-rejection", "--project", "task-new-name")
+    _fails(
+        ran,
+        raw,
+        "error: project 'task-new-name' does not exist on the index, and a first upload of a "
+        "new name creates the project before the token is judged and counts against the "
+        "new-project quota even when it is refused: upload it once first "
+        "(invoke upload --project=task-new-name), or pass --allow-new-project to spend the quota",
+    )
+    assert "built " not in ran.stdout
+    ran = _ok(
+        invoke(workdir, "verify-rejection", "-p", "task-new-name", "--allow-new-project"), raw
+    )
+    assert ran.stdout.strip().endswith("not valid for project: 'task-new-name'")
+    assert _stored(standin) == before
+    # The stand-in rolled the refused creation back: the name is still missing.
+    with pytest.raises(urllib.error.HTTPError):
+        urllib.request.urlopen(f"{standin.url}pypi/task-new-name/json", timeout=10)
 
 
 def test_verify_rejection_other_option(workdir: Path, raw: str) -> None:
-    ran = _ok(invoke(workdir, "verify-rejection", "-p", "task-x", "--other", "task-y"), raw)
+    ran = _ok(
+        invoke(
+            workdir, "verify-rejection", "-p", "task-x", "--other", "task-y", "--allow-new-project"
+        ),
+        raw,
+    )
     assert "derived token (restricted to task-y) restrictions: " in ran.stdout
 
 
-def test_verify_rejection_on_permissive_index_is_security_failure(
+def test_verify_rejection_on_permissive_index_cannot_be_probed(
     tmp_path: Path, permissive: PypiServer
 ) -> None:
+    """Bare pypiserver fails the calibration: nothing published, fails closed; --real-upload
+    keeps the old check (and publishes, as it warns)."""
     raw = mint_raw()
     write_env(tmp_path, TOKEN=raw, INDEX_URL=permissive.url)
-    ran = invoke(tmp_path, "verify-rejection", "--project", "perm")
+    before = sorted(os.listdir(permissive.packages))
+    for case in ("project", "expired"):
+        ran = invoke(
+            tmp_path, "verify-rejection", "-p", "perm", "--case", case, "--allow-new-project"
+        )
+        assert ran.returncode == 1, ran.output
+        last = ran.stderr.strip().splitlines()[-1]
+        assert last.startswith(
+            f"the index at {permissive.url} can't be probed, so nothing was sent with the real "
+            "file's digest and nothing was published: the index answered an unknown token with"
+        ), last
+        assert_no_token(ran.output, raw)
+    assert sorted(os.listdir(permissive.packages)) == before
+    ran = invoke(tmp_path, "verify-rejection", "-p", "perm", "--allow-new-project", "--real-upload")
     _fails(ran, raw, "SECURITY: the index accepted a token restricted to perm-elsewhere")
-    ran = invoke(tmp_path, "verify-rejection", "--project", "perm", "--case", "expired")
+    ran = invoke(
+        tmp_path,
+        "verify-rejection",
+        "-p",
+        "perm",
+        "--case",
+        "expired",
+        "--allow-new-project",
+        "--real-upload",
+    )
     _fails(ran, raw, "SECURITY: the index accepted an expired token")
+
+
+def test_verify_rejection_on_a_lenient_index_is_a_security_failure(tmp_path: Path) -> None:
+    """Calibrated (warehouse's order) but caveats forgotten: SECURITY, and nothing stored."""
+    folder = tmp_path / "stored"
+    folder.mkdir()
+    lenient = LenientIndex(folder, {"perm"})
+    try:
+        write_env(tmp_path, TOKEN=lenient.token, INDEX_URL=lenient.url)
+        ran = invoke(tmp_path, "verify-rejection", "--project", "perm")
+    finally:
+        lenient.close()
+    _fails(ran, lenient.token, "SECURITY: the index accepted a token restricted to perm-elsewhere")
+    assert "index answer: 400 The digest supplied does not match" in ran.stdout
+    assert os.listdir(folder) == []
 
 
 def test_verify_rejection_refused_for_another_reason(tmp_path: Path, standin: RunningServer):
     raw = mint_raw()  # right format, but the stand-in has never issued it
     write_env(tmp_path, TOKEN=raw, INDEX_URL=standin.upload_url)
-    ran = invoke(tmp_path, "verify-rejection", "--project", "task-auth")
+    ran = invoke(tmp_path, "verify-rejection", "--project", "task-auth", "--allow-new-project")
     _fails(
         ran,
         raw,
         "the upload of task-auth was refused, but not because of the token's restriction: "
+        "the index does not know this token: "
         "403 Invalid or non-existent authentication information. See "
         f"{standin.url.rstrip('/')}/help/#invalid-auth for more information. "
         "(expected 403 Invalid API Token: project-scoped token is not valid for project: "
@@ -151,16 +242,57 @@ def test_verify_rejection_refused_for_another_reason(tmp_path: Path, standin: Ru
     )
 
 
+@pytest.mark.parametrize(
+    ("standing", "why"),
+    [
+        ({"no_2fa": True}, "the token's user has not enabled two-factor authentication"),
+        ({"unverified_email": True}, "the token's user has no verified primary e-mail address"),
+    ],
+)
+def test_verify_rejection_and_probe_name_account_refusals(
+    tmp_path: Path, standin: RunningServer, standing: dict[str, bool], why: str
+) -> None:
+    """Warehouse judges the token before the account on an existing project (the restriction
+    wins), and the account before creating a new one (named, not "another reason")."""
+    user = "acct-" + next(iter(standing)).replace("_", "-")
+    good = standin.mint(user)
+    write_env(tmp_path, TOKEN=good, INDEX_URL=standin.upload_url)
+    _ok(invoke(tmp_path, "upload", "-p", user), good)
+    bad = standin.mint(user, **standing)
+    write_env(tmp_path, TOKEN=bad, INDEX_URL=standin.upload_url)
+    ran = invoke(tmp_path, "probe", "-p", user)
+    assert ran.returncode == 1, ran.output
+    last = ran.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"refused: {why}: 403 User '{user}', associated with the API token")
+    assert_no_token(ran.output, good, bad)
+    ran = _ok(invoke(tmp_path, "verify-rejection", "-p", user), bad)
+    assert ran.stdout.strip().endswith(f"not valid for project: '{user}'")
+    new = f"{user}-new"
+    ran = invoke(tmp_path, "verify-rejection", "-p", new, "--allow-new-project")
+    _fails(
+        ran,
+        bad,
+        f"the upload of {new} was refused, but not because of the token's restriction: {why}: "
+        + ran.stderr.strip().splitlines()[-1].split(f"{why}: ", 1)[1],
+    )
+    assert f"{why}: 403 User '{user}', associated with the API token used, does not" in ran.stderr
+
+
 @pytest.mark.parametrize("task", ["upload", "verify-rejection"])
 def test_closed_port(tmp_path: Path, raw: str, task: str) -> None:
     url = f"http://127.0.0.1:{closed_port()}/legacy/"
     write_env(tmp_path, TOKEN=raw, INDEX_URL=url)
     ran = invoke(tmp_path, task, "--project", "closed")
-    unreachable = f"index unreachable: could not connect to {url} (connection refused)"
     if task == "upload":
+        unreachable = f"index unreachable: could not connect to {url} (connection refused)"
         _fails(ran, raw, f"error: upload of closed {_version(ran)} failed: {unreachable}")
-    else:
-        _fails(ran, raw, unreachable)
+    else:  # the quota guard asks the JSON API first
+        json_url = url.replace("/legacy/", "/pypi/closed/json")
+        _fails(
+            ran,
+            raw,
+            f"index unreachable: could not connect to {json_url}: connection refused or reset",
+        )
 
 
 def _version(ran: Ran) -> str:
@@ -308,6 +440,7 @@ def test_list_and_help() -> None:
         "demo",
         "index",
         "inspect",
+        "probe",
         "token",
         "upload",
         "verify-rejection",
@@ -315,7 +448,16 @@ def test_list_and_help() -> None:
         line = next(x for x in ran.stdout.splitlines() if x.strip().startswith(name + " "))
         assert len(line.split(None, 1)[1]) > 10, line
     assert "Default task: demo" in ran.stdout
-    for name in ("build", "cycle", "upload", "verify-rejection", "token", "inspect", "index"):
+    for name in (
+        "build",
+        "cycle",
+        "upload",
+        "verify-rejection",
+        "token",
+        "inspect",
+        "index",
+        "probe",
+    ):
         help_text = invoke(Path.cwd(), "--help", name).stdout
         options = help_text.split("Options:", 1)[1]
         entries = re.findall(r"^  (-\S.*?)(?=^  -|\Z)", options, re.MULTILINE | re.DOTALL)
@@ -341,6 +483,9 @@ def test_no_task_output_ever_shows_a_token(
         ("-e", "upload", "-p", "sec", "--index-url", "https://test.pypi.org/legacy/"),
         ("-e", "upload", "-p", "sec", "--version", "1.0+bad"),
         ("-e", "verify-rejection", "-p", "sec", "--other", "SEC"),
+        ("-e", "probe", "-p", "sec"),
+        ("-e", "probe", "-p", "sec", "--expect-refusal"),
+        ("-e", "probe", "-p", "sec", "--index-url", permissive.url),
     ]
     codes = []
     for args in runs:
@@ -348,7 +493,7 @@ def test_no_task_output_ever_shows_a_token(
         codes.append(ran.returncode)
         assert "Traceback" not in ran.output
         assert_no_token(ran.output, raw)
-    assert codes == [0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1]
+    assert codes == [0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 0, 4, 3]
     # `invoke token` prints the derived token on stdout by design, and nowhere else.
     ran = invoke(workdir, "-e", "token", "-p", "sec")
     assert ran.returncode == 0
@@ -498,7 +643,7 @@ def test_tokentool_commands_find_the_same_root(workdir: Path, raw: str) -> None:
         "tokentool: error: https://test.pypi.org/simple/ is the simple index that pip reads; "
         "the upload URL ends in /legacy/ (e.g. https://test.pypi.org/legacy/)"
     )
-    ran = run("verify-rejection", "-p", "cli-v", "--case", "expired")
+    ran = run("verify-rejection", "-p", "cli-v", "--case", "expired", "--allow-new-project")
     _ok(ran, raw)
     assert ran.stdout.strip().endswith(
         "refused as expected: 403 Invalid API Token: token is expired"
@@ -511,7 +656,12 @@ def test_tokentool_commands_find_the_same_root(workdir: Path, raw: str) -> None:
 
 
 def test_chained_tasks_warn_that_options_bind_to_the_task_before(workdir: Path, raw: str) -> None:
-    ran = _ok(invoke(workdir, "upload", "verify-rejection", "--project", "task-chain"), raw)
+    ran = _ok(
+        invoke(
+            workdir, "upload", "-p", "task-chain", "verify-rejection", "--project", "task-chain"
+        ),
+        raw,
+    )
     warning = (
         "warning: Invoke gives each option to the task before it; for one set of options "
         "use: invoke cycle --project=NAME"
@@ -553,3 +703,59 @@ def test_hidden_prompt_when_no_source_has_a_token(tmp_path: Path, raw: str) -> N
     assert b"token from:  the prompt" in screen
     assert raw.encode() not in screen and raw[-30:].encode() not in screen
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_probe_task(
+    workdir: Path, raw: str, standin: RunningServer, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """`invoke probe`: accepted 0, refused 1, bad input 2, inconclusive 3; nothing stored."""
+    _ok(invoke(workdir, "upload", "-p", "Task.Probe"), raw)
+    _ok(invoke(workdir, "upload", "-p", "task-probe-other"), raw)
+    before = _stored(standin)
+    ran = _ok(invoke(workdir, "probe", "-p", "task-probe"), raw)
+    lines = ran.stdout.strip().splitlines()
+    assert lines[0] == "token from: TOKEN in .env"
+    assert lines[-2] == (
+        "index answer to the token: 400 The digest supplied does not match a digest "
+        "calculated from the uploaded file."
+    )
+    assert (
+        lines[-1]
+        == "accepted: the index would take this token for 'task-probe' (nothing was published)"
+    )
+
+    scoped = standin.mint(USER, project="Task.Probe")
+    env = tmp_path_factory.mktemp("scoped")  # its own project root, its own .env
+    write_env(env, TOKEN=scoped, INDEX_URL=standin.upload_url)
+    ran = invoke(env, "probe", "-p", "task-probe-other")
+    assert ran.returncode == 1, ran.output
+    assert ran.stderr.strip().splitlines()[-1] == (
+        "refused: the token's restrictions or signature: 403 Invalid API Token: "
+        + ", ".join(["project-scoped token is not valid for project: 'task-probe-other'"] * 4)
+    )
+    assert_no_token(ran.output, scoped, raw)
+
+    ran = invoke(workdir, "probe", "-p", "task-probe-missing")
+    assert ran.returncode == 3, ran.output
+    assert (
+        ran.stderr.strip()
+        .splitlines()[-1]
+        .startswith(
+            "inconclusive: project 'task-probe-missing' does not exist on the index, and a first "
+            "upload of a new name creates the project before the token is judged"
+        )
+    )
+    assert "built " not in ran.stdout  # nothing was sent
+
+    url = f"http://127.0.0.1:{closed_port()}/legacy/"
+    ran = invoke(workdir, "probe", "-p", "task-probe", "--repository-url", url)
+    assert ran.returncode == 3, ran.output
+    assert ran.stderr.strip().splitlines()[-1] == (
+        f"inconclusive: could not connect to {url.replace('/legacy/', '/pypi/task-probe/json')}: "
+        "connection refused or reset"
+    )
+
+    ran = invoke(workdir, "probe", "-p", "task-probe", "--version", "1.0+bad")
+    assert ran.returncode == 2, ran.output
+    assert ran.stderr.strip().splitlines()[-1].startswith("error: ")
+    assert _stored(standin) == before

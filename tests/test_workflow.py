@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _tasks_helpers import PypiServer, closed_port, mint_raw, simple_listing
+from _tasks_helpers import LenientIndex, PypiServer, closed_port, mint_raw, simple_listing
 
 from tokentool import workflow
 from tokentool.exceptions import ConfigError
@@ -154,18 +154,127 @@ def test_upload_then_listing(permissive: PypiServer) -> None:
     assert any(r.startswith("valid from ") for r in report.restrictions)
 
 
+def _listing(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("case", ["project", "expired"])
-def test_permissive_index_is_a_security_failure(permissive: PypiServer, case: str) -> None:
-    report = workflow.verify_rejection(_config(permissive.url), "wf-permissive", case=case)
+def test_permissive_index_cannot_be_probed_and_nothing_is_published(
+    permissive: PypiServer, case: str
+) -> None:
+    """Bare pypiserver answers the unknown-token control with 400, not 403: not calibrated."""
+    before = _listing(permissive.packages)
+    lines: list[str] = []
+    report = workflow.verify_rejection(
+        _config(permissive.url),
+        "wf-permissive",
+        case=case,
+        allow_new_project=True,  # pypiserver has no JSON API: every name is "missing"
+        progress=lines.append,
+    )
+    assert report.outcome is Outcome.UNPROBEABLE and not report.ok
+    assert report.kind == "calibration"
+    assert report.message.startswith(
+        f"the index at {permissive.url} can't be probed, so nothing was sent with the real "
+        "file's digest and nothing was published: the index answered an unknown token with "
+        '"400 '
+    )
+    assert report.message.endswith(
+        "verify-rejection cannot tell whether it refuses this token (--real-upload uploads "
+        "the real files instead, which publishes them if it accepts the token)"
+    )
+    assert not any(line.startswith("probe with the token:") for line in lines)
+    assert _listing(permissive.packages) == before
+    assert not report.prediction.allowed
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", ["project", "expired"])
+def test_real_upload_keeps_the_old_check_on_an_index_that_cannot_be_probed(
+    permissive: PypiServer, case: str
+) -> None:
+    project = f"wf-real-{case}"
+    report = workflow.verify_rejection(
+        _config(permissive.url), project, case=case, allow_new_project=True, real_upload=True
+    )
     assert report.outcome is Outcome.ACCEPTED
-    assert not report.ok
     expected = {
-        "project": "SECURITY: the index accepted a token restricted to wf-permissive-elsewhere",
+        "project": f"SECURITY: the index accepted a token restricted to {project}-elsewhere",
         "expired": "SECURITY: the index accepted an expired token",
     }
     assert report.message == expected[case]
-    assert not report.prediction.allowed
+    assert report.built.wheel.name in _listing(permissive.packages)  # published, as warned
+
+
+@pytest.fixture
+def lenient(tmp_path: Path) -> Iterator[LenientIndex]:
+    folder = tmp_path / "lenient"
+    folder.mkdir()
+    index = LenientIndex(folder, {"wf-lenient"})
+    yield index
+    index.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", ["project", "expired"])
+def test_a_wrongly_accepted_token_is_a_security_failure_that_publishes_nothing(
+    lenient: LenientIndex, case: str
+) -> None:
+    """An index that judges in warehouse's order but forgets caveats: calibrated, then 400."""
+    config = load_config(None, {"TOKEN": lenient.token, "INDEX_URL": lenient.url})
+    lines: list[str] = []
+    report = workflow.verify_rejection(config, "wf-lenient", case=case, progress=lines.append)
+    assert report.outcome is Outcome.ACCEPTED and not report.ok
+    expected = {
+        "project": "SECURITY: the index accepted a token restricted to wf-lenient-elsewhere",
+        "expired": "SECURITY: the index accepted an expired token",
+    }
+    assert report.message == expected[case]
+    assert report.answer.summary == (
+        "400 The digest supplied does not match a digest calculated from the uploaded file."
+    )
+    assert "index answer to an unknown token: 403 Invalid or non-existent" in "\n".join(lines)
+    assert (
+        "index answer to the token with a broken signature: 403 Invalid API Token: "
+        "signatures do not match"
+    ) in lines
+    assert lines[-1] == (
+        "the index accepted the token; nothing was published (the wrong digest stopped it)"
+    )
+    assert _listing(lenient.packages) == []
+
+
+def test_the_lenient_index_does_store_a_right_digest(lenient: LenientIndex, tmp_path: Path):
+    """The SECURITY test above proves something: with the right digest the file is stored."""
+    config = load_config(None, {"TOKEN": lenient.token, "INDEX_URL": lenient.url})
+    report = workflow.upload(config, "wf-lenient")
+    assert report.ok, report.message
+    assert report.built.wheel.name in _listing(lenient.packages)
+
+
+def test_quota_guard_on_a_standin_without_the_project(index_server, tmp_path: Path) -> None:
+    config = load_config(
+        None, {"TOKEN": index_server.mint("guard"), "INDEX_URL": index_server.upload_url}
+    )
+    before = _listing(index_server.data_dir / "packages")
+    with pytest.raises(ConfigError) as refused:
+        workflow.verify_rejection(config, "wf-never-uploaded")
+    assert str(refused.value) == (
+        "project 'wf-never-uploaded' does not exist on the index, and a first upload of a new "
+        "name creates the project before the token is judged and counts against the "
+        "new-project quota even when it is refused: upload it once first "
+        "(invoke upload --project=wf-never-uploaded), or pass --allow-new-project to spend "
+        "the quota"
+    )
+    # --allow-new-project goes on: the stand-in creates, refuses and rolls back; nothing stored.
+    report = workflow.verify_rejection(config, "wf-never-uploaded", allow_new_project=True)
+    assert report.ok, report.message
+    assert _listing(index_server.data_dir / "packages") == before
+    assert (
+        workflow.quota_guard(config, "wf-never-uploaded", allow_new_project=True, timeouts=None)
+        == "wf-never-uploaded"
+    )
 
 
 def test_closed_port_is_unreachable_not_a_pass() -> None:
@@ -173,8 +282,8 @@ def test_closed_port_is_unreachable_not_a_pass() -> None:
     report = workflow.verify_rejection(_config(f"http://127.0.0.1:{port}/legacy/"), "wf-closed")
     assert report.outcome is Outcome.UNREACHABLE
     assert report.message == (
-        f"index unreachable: could not connect to http://127.0.0.1:{port}/legacy/ "
-        "(connection refused)"
+        f"index unreachable: could not connect to http://127.0.0.1:{port}/pypi/wf-closed/json: "
+        "connection refused or reset"
     )
 
 
@@ -267,6 +376,13 @@ class _Echo:
         import threading
 
         class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # the project exists: the probe goes on to echo
+                body = b'{"info": {"name": "wf-echo"}}'
+                self.send_response(200, "OK")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
             def do_POST(self) -> None:
                 self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 auth = self.headers.get("Authorization", "")

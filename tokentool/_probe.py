@@ -34,6 +34,7 @@ import http
 import os
 import re
 import uuid
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -55,9 +56,12 @@ __all__ = [
     "REFUSED",
     "ProbeError",
     "ProbeResult",
+    "describe_kind",
     "json_api_url",
+    "new_project_sentence",
     "probe",
     "project_exists",
+    "project_name",
 ]
 
 ACCEPTED, REFUSED, INCONCLUSIVE = "accepted", "refused", "inconclusive"
@@ -65,11 +69,44 @@ ACCEPTED, REFUSED, INCONCLUSIVE = "accepted", "refused", "inconclusive"
 TIMEOUT = (10.0, 120.0)
 #: The most of an answer's body read (warehouse puts its reason in the status line).
 MAX_BODY = 64 * 1024
+#: The most of a JSON API answer read for the project's stored name (all its releases).
+MAX_JSON = 16 * 1024 * 1024
 
 _DIGEST_MISMATCH = "The digest supplied does not match a digest calculated from the uploaded file."
 _UNKNOWN_TOKEN = "Invalid or non-existent authentication information."
 _INVALID_TOKEN = "Invalid API Token: "
 _BAD_SIGNATURE = "Invalid API Token: signatures do not match"
+Progress = Callable[[str], None]
+
+#: What each ``ProbeResult.kind`` of refusal (or of no verdict) means, in words.
+KINDS = {
+    "token": "the token's restrictions or signature",
+    "unknown-token": "the index does not know this token",
+    "no-role": "the token's user has no role that may upload to the project",
+    "unverified-email": "the token's user has no verified primary e-mail address",
+    "no-2fa": "the token's user has not enabled two-factor authentication",
+    "password": "a password was sent where the index wants an API token",
+    "rate-limit": "too many new projects were created (the index's rate limit)",
+    "project-name": "the index does not allow this project name",
+    "uploads-disabled": "the index takes no uploads at the moment",
+    "org-inactive": "the project's organization is inactive (the token itself was accepted)",
+    "unreachable": "the index could not be reached",
+    "calibration": "the index does not judge tokens before files as warehouse does",
+    "new-project": "the project does not exist yet",
+    "unexpected": "the index answered something a probe cannot read",
+}
+#: Refusals warehouse gives before it judges the token's signature: the token
+#: itself would get the same answer (``ensure_uploads_allowed``, the identity,
+#: ``_ensure_user_can_upload`` and ``create_project`` for a missing project).
+_BEFORE_SIGNATURE = {
+    "unknown-token",
+    "unverified-email",
+    "no-2fa",
+    "password",
+    "rate-limit",
+    "project-name",
+    "uploads-disabled",
+}
 
 
 class ProbeError(TokenError):
@@ -86,11 +123,15 @@ class Answer:
 class ProbeResult:
     """accepted / refused (``detail`` is the index's reason) / inconclusive (``detail`` says why).
 
-    ``kind`` names the refusal precisely: ``token`` (caveats or signature),
-    ``unknown-token``, ``no-role``, ``unverified-email``, ``no-2fa``,
-    ``password``; or why nothing could be said: ``unreachable``,
-    ``calibration``, ``new-project``, ``unexpected``. ``security`` is set when
-    the index accepted a token the caller expected it to refuse.
+    ``kind`` names the refusal precisely (``KINDS``): ``token`` (caveats or
+    signature), ``unknown-token``, ``no-role``, ``unverified-email``,
+    ``no-2fa``, ``password``, ``rate-limit``, ``project-name``,
+    ``uploads-disabled``, ``org-inactive``; an acceptance (``digest``, or
+    ``accepted-other`` when the upload would fail after the token passed); or
+    why nothing could be said: ``unreachable``, ``calibration``,
+    ``new-project``, ``unexpected``. ``security`` is set when the index
+    accepted a token the caller expected it to refuse. ``answer`` is the
+    index's last answer, ``STATUS reason`` (no token in it).
     """
 
     outcome: str
@@ -98,6 +139,7 @@ class ProbeResult:
     kind: str = ""
     status: int | None = None
     security: bool = False
+    answer: str = ""
 
     @property
     def exit_code(self) -> int:
@@ -107,6 +149,21 @@ class ProbeResult:
 
     def as_data(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def describe_kind(kind: str) -> str:
+    """``ProbeResult.kind`` in words (``kind`` itself when it has none)."""
+    return KINDS.get(kind, kind)
+
+
+def new_project_sentence(name: str) -> str:
+    """Why a negative upload to a missing project is refused, and what to do instead."""
+    return (
+        f"project {name!r} does not exist on the index, and a first upload of a new name "
+        "creates the project before the token is judged and counts against the "
+        "new-project quota even when it is refused: upload it once first "
+        f"(invoke upload --project={name}), or pass --allow-new-project to spend the quota"
+    )
 
 
 def json_api_url(repository_url: str, name: str) -> str:
@@ -198,28 +255,60 @@ def _connection_problem(exc: Exception, url: str) -> str:
     return f"the request to {_safe_url(url)} failed ({type(exc).__name__})"
 
 
-def project_exists(index_url: str, name: str, *, timeout: tuple[float, float] = TIMEOUT) -> bool:
-    """Whether the index knows project ``name``, from warehouse's JSON API (404: missing).
+def project_name(
+    index_url: str, name: str, *, timeout: tuple[float, float] = TIMEOUT
+) -> str | None:
+    """The project's stored display name from warehouse's JSON API; ``None`` when it is missing.
 
-    ``index_url`` is the upload URL or the site's root. Any other answer, or
-    no answer, raises ``ProbeError``: a guess here could spend a new-project
-    quota.
+    Warehouse quotes that name (``context.name``), not the typed one, when it
+    refuses a token. ``index_url`` is the upload URL or the site's root. Any
+    answer but 200 or 404, or no answer, raises ``ProbeError``: a guess here
+    could spend a new-project quota. A 200 whose body cannot be read (too big,
+    not JSON) gives the typed name: the project exists.
     """
     url = json_api_url(index_url, name)
     try:
         with _session() as session:
             response = session.get(url, timeout=timeout, stream=True, allow_redirects=True)
+            if response.status_code == 200:
+                try:
+                    body = response.raw.read(MAX_JSON + 1, decode_content=True) or b""
+                finally:
+                    response.close()
+                return _info_name(body) or name
             answer = _read_answer(response)
+    except ProbeError:
+        raise
     except Exception as exc:
         raise ProbeError(_connection_problem(exc, url)) from None
-    if answer.status == 200:
-        return True
     if answer.status == 404:
-        return False
+        return None
     raise ProbeError(
         f"{_safe_url(url)} answered {answer.status} {answer.reason}: cannot tell "
         "whether the project exists"
     )
+
+
+def _info_name(body: bytes) -> str | None:
+    """``info.name`` of a JSON API answer, or ``None`` if it cannot be read within bounds."""
+    import json
+
+    if len(body) > MAX_JSON:
+        return None
+    try:
+        data = json.loads(body.decode("utf-8"))
+    except (ValueError, RecursionError):
+        return None
+    info = data.get("info") if isinstance(data, dict) else None
+    found = info.get("name") if isinstance(info, dict) else None
+    if not isinstance(found, str) or not found or len(found) > 200:
+        return None
+    return _printable(found)
+
+
+def project_exists(index_url: str, name: str, *, timeout: tuple[float, float] = TIMEOUT) -> bool:
+    """Whether the index knows project ``name`` (``project_name`` is not ``None``)."""
+    return project_name(index_url, name, timeout=timeout) is not None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -325,23 +414,51 @@ def _broken_signature(macaroon: pymacaroons.Macaroon) -> str:
 
 
 def classify(answer: Answer) -> ProbeResult:
-    """What one answer to a wrong-digest upload says about the token."""
+    """What one answer to a wrong-digest upload says, in warehouse's words and order.
+
+    ``file_upload``: ``ensure_uploads_allowed`` (read-only, the identity),
+    the form, ``create_project`` for a missing name (rate limit, name rules),
+    ``has_permission`` (the token, then the user's role), then
+    ``_ensure_user_can_upload`` (e-mail, 2FA), the organization, and the file.
+    """
     status, reason = answer.status, answer.reason
     if status == 400 and reason.startswith(_DIGEST_MISMATCH):
         return ProbeResult(ACCEPTED, "the index would accept this token", "digest", status)
+    kind = ""
     if status == 403:
         if reason.startswith(_INVALID_TOKEN):
-            return ProbeResult(REFUSED, reason, "token", status)
-        if reason.startswith(_UNKNOWN_TOKEN):
-            return ProbeResult(REFUSED, reason, "unknown-token", status)
-        if "isn't allowed to upload to project" in reason:
-            return ProbeResult(REFUSED, reason, "no-role", status)
-        if "does not have a verified primary email address" in reason:
-            return ProbeResult(REFUSED, reason, "unverified-email", status)
-        if "does not have two-factor authentication enabled" in reason:
-            return ProbeResult(REFUSED, reason, "no-2fa", status)
-        if reason.startswith("Username/Password authentication is no longer supported"):
-            return ProbeResult(REFUSED, reason, "password", status)
+            kind = "token"
+        elif reason.startswith(_UNKNOWN_TOKEN):
+            kind = "unknown-token"
+        elif "isn't allowed to upload to project" in reason:
+            kind = "no-role"
+        elif "does not have a verified primary email address" in reason:
+            kind = "unverified-email"
+        elif "does not have two-factor authentication enabled" in reason:
+            kind = "no-2fa"
+        elif reason.startswith("Username/Password authentication is no longer supported"):
+            kind = "password"
+        elif reason.startswith(
+            ("Read-only mode:", "New uploads are temporarily disabled", "New project registration")
+        ):
+            kind = "uploads-disabled"
+    elif status == 429 and reason.startswith("Too many new projects created"):
+        kind = "rate-limit"
+    elif (
+        status in (400, 409)
+        and reason.startswith("The name ")
+        and (
+            "isn't allowed" in reason
+            or "is invalid" in reason
+            or "is too similar" in reason
+            or "conflicts with an existing project" in reason
+        )
+    ):
+        kind = "project-name"
+    elif status == 400 and reason.startswith("Organization account owning this project"):
+        kind = "org-inactive"
+    if kind:
+        return ProbeResult(REFUSED, reason, kind, status)
     if 200 <= status < 300:
         return ProbeResult(
             INCONCLUSIVE,
@@ -358,6 +475,20 @@ def classify(answer: Answer) -> ProbeResult:
     )
 
 
+def _redact(text: str, secrets: Sequence[str]) -> str:
+    """``text`` without any of ``secrets``, raw or as the Basic credentials they were sent in."""
+    import base64
+
+    for secret in secrets:
+        if not secret:
+            continue
+        basic = base64.b64encode(f"__token__:{secret}".encode()).decode()
+        for form in (secret, basic, basic.rstrip("="), secret[5:] if len(secret) > 25 else ""):
+            if form:
+                text = text.replace(form, "…(redacted)")
+    return re.sub(r"pypi-[A-Za-z0-9_-]{8,}", lambda m: m[0][:9] + "…(redacted)", text)
+
+
 def probe(
     repository_url: str,
     token: str,
@@ -367,14 +498,45 @@ def probe(
     expect_refusal: bool = False,
     check_exists: bool = True,
     timeout: tuple[float, float] = TIMEOUT,
+    progress: Progress | None = None,
 ) -> ProbeResult:
     """Would ``repository_url`` accept ``token`` for an upload of ``dist`` to ``project``?
 
     Nothing is published: every request carries a wrong digest. A missing
     project is not probed (warehouse would create it first and count it against
     the user's new-project limit) unless ``check_exists`` is False.
-    ``expect_refusal`` marks an acceptance as a security failure.
+    ``expect_refusal`` marks an acceptance as a security failure. ``progress``
+    is told each request and its answer (one line, no token).
     """
+    answers: list[Answer] = []
+    result = _probe(
+        repository_url,
+        token,
+        project,
+        dist,
+        answers,
+        expect_refusal,
+        check_exists,
+        timeout,
+        progress or (lambda _line: None),
+    )
+    if answers and not result.answer:
+        last = answers[-1]
+        result = dataclasses.replace(result, answer=f"{last.status} {last.reason}".rstrip())
+    return result
+
+
+def _probe(
+    repository_url: str,
+    token: str,
+    project: str,
+    dist: Path | str,
+    answers: list[Answer],
+    expect_refusal: bool,
+    check_exists: bool,
+    timeout: tuple[float, float],
+    say: Progress,
+) -> ProbeResult:
     try:
         canonicalize_name(project, validate=True)
     except Exception:
@@ -386,38 +548,52 @@ def probe(
     url = repository_url
     try:
         if check_exists and not project_exists(url, project, timeout=timeout):
-            return ProbeResult(
-                INCONCLUSIVE,
-                f"project {project!r} does not exist on the index: a probe would create it "
-                "first and count it against the new-project limit; upload it once "
-                "(invoke upload --project=NAME) and probe again",
-                "new-project",
-            )
+            return ProbeResult(INCONCLUSIVE, new_project_sentence(project), "new-project")
     except ProbeError as exc:
         return ProbeResult(INCONCLUSIVE, str(exc), "unreachable")
+    real = token.strip()
     steps = (
         ("an unknown token", _unknown_token(macaroon)),
         ("the token with a broken signature", _broken_signature(macaroon)),
-        ("the token", token.strip()),
+        ("the token", real),
     )
-    answers: list[Answer] = []
     for what, sent in steps:
+        say(f"probe with {what}: {upload.filename}, wrong digest, to {_safe_url(url)}")
         try:
-            answers.append(_send(url, upload, sent, timeout, bare=not answers))
+            raw = _send(url, upload, sent, timeout, bare=not answers)
         except Exception as exc:
             return ProbeResult(INCONCLUSIVE, _connection_problem(exc, url), "unreachable")
+        answer = Answer(raw.status, _redact(raw.reason, (sent, real)))
+        answers.append(answer)
+        say(f"index answer to {what}: {answer.status} {answer.reason}".rstrip())
         if len(answers) == 1:
-            first = answers[0]
-            if not (first.status == 403 and first.reason.startswith(_UNKNOWN_TOKEN)):
-                return _uncalibrated(what, first, "403 " + _UNKNOWN_TOKEN)
+            if not (answer.status == 403 and answer.reason.startswith(_UNKNOWN_TOKEN)):
+                first = classify(answer)
+                if first.kind == "uploads-disabled":
+                    return first
+                return _uncalibrated(what, answer, "403 " + _UNKNOWN_TOKEN)
         elif len(answers) == 2:
             # Caveats are judged before the signature, so a token its caveats
             # refuse gets their reasons here: judged before the file, as required.
-            second = answers[1]
-            if not (second.status == 403 and second.reason.startswith(_INVALID_TOKEN)):
-                return _uncalibrated(what, second, "403 " + _BAD_SIGNATURE)
+            if not (answer.status == 403 and answer.reason.startswith(_INVALID_TOKEN)):
+                second = classify(answer)
+                if second.kind in _BEFORE_SIGNATURE:
+                    # Warehouse gives these before it looks at the signature:
+                    # the token itself would get the very same answer.
+                    return second
+                return _uncalibrated(what, answer, "403 " + _BAD_SIGNATURE)
     result = classify(answers[2])
-    if result.outcome == ACCEPTED and expect_refusal:
+    if result.outcome == INCONCLUSIVE and answers[2].status == 400:
+        # The same form passed warehouse's form checks for the control, which was
+        # refused at ``has_permission``: a 400 now comes after it, so the token passed.
+        result = ProbeResult(
+            ACCEPTED,
+            f"the index would accept this token (the upload itself would fail: "
+            f"{answers[2].status} {answers[2].reason})",
+            "accepted-other",
+            answers[2].status,
+        )
+    if expect_refusal and (result.outcome == ACCEPTED or result.kind == "org-inactive"):
         return dataclasses.replace(
             result,
             detail="the index accepted a token that should be refused (nothing was published: "

@@ -19,8 +19,9 @@ PROG = "tokentool probe"
 EPILOG = """\
 exit codes:
   0  accepted: the index would take an upload of this file with this token
-  1  refused: the index's reason follows (token scope or signature, unknown
-     token, no role on the project, unverified e-mail, no 2FA)
+  1  refused: the index's reason follows, named (token scope or signature,
+     unknown token, no role on the project, unverified e-mail, no 2FA, the
+     new-project rate limit, a name the index does not allow, uploads disabled)
   2  bad input (arguments, the token, the file)
   3  inconclusive: the index cannot be probed (it does not judge tokens before
      files as warehouse does, cannot be reached, or the project does not exist)
@@ -98,7 +99,8 @@ def _run(parser: argparse.ArgumentParser, argv: list[str]) -> int:
     elif result.outcome == _probe.ACCEPTED:
         print(f"accepted: the index would take this token for {args.project!r}")
     elif result.outcome == _probe.REFUSED:
-        print(f"refused ({result.kind}): {result.status} {result.detail}", file=sys.stderr)
+        label = _probe.describe_kind(result.kind)
+        print(f"refused ({result.kind}: {label}): {result.status} {result.detail}", file=sys.stderr)
     else:
         print(f"inconclusive: {result.detail}", file=sys.stderr)
     return result.exit_code

@@ -28,7 +28,17 @@ from tokentool._root import DEFAULT_PORT
 if TYPE_CHECKING:
     from tokentool.workflow import Config, Timeouts
 
-__all__ = ["build", "cycle", "demo", "index", "inspect", "token", "upload", "verify_rejection"]
+__all__ = [
+    "build",
+    "cycle",
+    "demo",
+    "index",
+    "inspect",
+    "probe",
+    "token",
+    "upload",
+    "verify_rejection",
+]
 
 _URL_HELP = (
     "upload URL, as twine's --repository-url; overrides REPOSITORY_URL "
@@ -44,6 +54,14 @@ _CONNECT_HELP = "seconds to wait for a connection to the index (default 10)"
 _READ_HELP = "seconds to wait for the index's answer to each file (default 60)"
 _OTHER_HELP = "project the wrong token is restricted to (default: NAME-elsewhere)"
 _CASE_HELP = "'project' (token for another project) or 'expired' (window in the past)"
+_NEW_HELP = (
+    "send the negative upload even if NAME does not exist yet (the index creates it first "
+    "and counts it against your new-project quota, even when it refuses the token)"
+)
+_REAL_HELP = (
+    "if the index can't be probed (it does not judge tokens before files), upload the real "
+    "files instead: publishes them if the index wrongly accepts the token"
+)
 
 _SEND_HELP = {
     "project": _PROJECT_HELP,
@@ -58,8 +76,8 @@ _SEND_HELP = {
 
 
 @contextmanager
-def _errors() -> Iterator[None]:
-    """The toolkit's one failure path (``describe_failure``), as Invoke's ``Exit``."""
+def _errors(failure: int = 1) -> Iterator[None]:
+    """The toolkit's one failure path (``describe_failure``), as Invoke's ``Exit`` (``failure``)."""
     import os
 
     try:
@@ -72,7 +90,7 @@ def _errors() -> Iterator[None]:
         message, code = describe_failure(exc)
         if code == 70 and os.environ.get("TOKENTOOL_DEBUG"):
             raise
-        raise Exit(f"error: {message}", code=130 if code == 130 else 1) from None
+        raise Exit(f"error: {message}", code=130 if code == 130 else failure) from None
 
 
 def _root(c: Context) -> Path:
@@ -102,7 +120,8 @@ _warned: list[bool] = []
 def _warn_if_chained(argv: list[str] | None = None) -> None:
     """``invoke upload verify-rejection --project=x`` gives ``--project`` to the last task only."""
     words = set(sys.argv[1:] if argv is None else argv)
-    chained = len(words & {"upload", "verify-rejection", "cycle", "token", "inspect"}) > 1
+    tasks = {"upload", "verify-rejection", "cycle", "token", "inspect", "probe"}
+    chained = len(words & tasks) > 1
     if chained and not _warned:
         _warned.append(True)
         print(
@@ -205,7 +224,15 @@ def upload(
         )
 
 
-@task(name="verify-rejection", help={**_SEND_HELP, "other": _OTHER_HELP, "case": _CASE_HELP})
+_VERIFY_HELP = {
+    "other": _OTHER_HELP,
+    "case": _CASE_HELP,
+    "allow-new-project": _NEW_HELP,
+    "real-upload": _REAL_HELP,
+}
+
+
+@task(name="verify-rejection", help={**_SEND_HELP, **_VERIFY_HELP})
 def verify_rejection(
     c: Context,
     project: str | None = None,
@@ -216,10 +243,16 @@ def verify_rejection(
     index_url: str | None = None,
     allow_production: bool = False,
     allow_other_host: bool = False,
+    allow_new_project: bool = False,
+    real_upload: bool = False,
     connect_timeout: float = 10.0,
     read_timeout: float = 60.0,
 ) -> None:
-    """Prove the index refuses an upload of NAME with a token restricted elsewhere (exit 0)."""
+    """Prove the index refuses NAME's upload with a token restricted elsewhere; publishes nothing.
+
+    The real file goes with a wrong digest, after two controls prove the index
+    judges tokens before files (warehouse's order). NAME must exist already.
+    """
     with _errors():
         _verify(
             c,
@@ -231,12 +264,22 @@ def verify_rejection(
             index_url=index_url,
             allow_production=allow_production,
             allow_other_host=allow_other_host,
+            allow_new_project=allow_new_project,
+            real_upload=real_upload,
             connect_timeout=connect_timeout,
             read_timeout=read_timeout,
         )
 
 
-@task(help={**_SEND_HELP, "ttl": _TTL_HELP, "other": _OTHER_HELP, "case": _CASE_HELP})
+@task(
+    help={
+        **_SEND_HELP,
+        "ttl": _TTL_HELP,
+        "other": _OTHER_HELP,
+        "case": _CASE_HELP,
+        "real-upload": _REAL_HELP,
+    }
+)
 def cycle(
     c: Context,
     project: str | None = None,
@@ -248,11 +291,15 @@ def cycle(
     index_url: str | None = None,
     allow_production: bool = False,
     allow_other_host: bool = False,
+    real_upload: bool = False,
     connect_timeout: float = 10.0,
     read_timeout: float = 60.0,
 ) -> None:
-    """Upload NAME, then verify-rejection on NAME: the whole check, one set of options."""
-    send = {
+    """Upload NAME, then verify-rejection on NAME: the whole check, one set of options.
+
+    The upload creates NAME, so the negative step's quota guard passes.
+    """
+    send: dict[str, object] = {
         "repository_url": repository_url,
         "index_url": index_url,
         "allow_production": allow_production,
@@ -264,7 +311,59 @@ def cycle(
         _say("== upload")
         _upload(c, project, version, ttl, **send)
         _say("== verify-rejection")
-        _verify(c, project, None, other, case, **send)
+        _verify(c, project, None, other, case, real_upload=real_upload, **send)
+
+
+_PROBE_HELP = {
+    "project": _PROJECT_HELP,
+    "version": "version of the sample file sent (default: a new 0.0.<microseconds>)",
+    "repository-url": _URL_HELP,
+    "index-url": _OLD_URL_HELP,
+    "allow-other-host": _HOST_HELP,
+    "allow-new-project": "probe even if NAME does not exist yet (the index would create it "
+    "and count it against your new-project quota)",
+    "expect-refusal": "the token should be refused: an acceptance is a SECURITY failure (exit 4)",
+    "connect-timeout": _CONNECT_HELP,
+    "read-timeout": _READ_HELP,
+}
+
+
+@task(help=_PROBE_HELP)
+def probe(
+    c: Context,
+    project: str | None = None,
+    version: str | None = None,
+    repository_url: str | None = None,
+    index_url: str | None = None,
+    allow_other_host: bool = False,
+    allow_new_project: bool = False,
+    expect_refusal: bool = False,
+    connect_timeout: float = 10.0,
+    read_timeout: float = 60.0,
+) -> None:
+    """Would the index accept your token for NAME? Publishes and creates nothing.
+
+    Exit 0 accepted, 1 refused (the reason, named), 2 bad input, 3
+    inconclusive (why), 4 SECURITY (--expect-refusal and it was accepted).
+    Safe on production pypi.org.
+    """
+    with _errors(failure=2):
+        from tokentool import workflow
+
+        config = _config(c, repository_url, index_url)
+        report = workflow.probe(
+            config,
+            config.project_or_default(project),
+            version=version,
+            allow_new_project=allow_new_project,
+            expect_refusal=expect_refusal,
+            allow_other_host=allow_other_host,
+            timeouts=_timeouts(connect_timeout, read_timeout),
+            progress=_say,
+        )
+        if report.exit_code:
+            raise Exit(report.message, code=report.exit_code)
+        _say(report.message)
 
 
 @task(help={"project": _PROJECT_HELP, "ttl": _TTL_HELP, "repository-url": _URL_HELP})

@@ -1,10 +1,11 @@
-"""The upload workflow: what ``invoke upload|verify-rejection|cycle``, ``tokentool
+"""The upload workflow: what ``invoke upload|verify-rejection|cycle|probe``, ``tokentool
 upload|verify-rejection|cycle`` and the demo run — the curated public API.
 
 Everything a caller needs is here; the modules behind it are private:
 ``_config`` (settings and guards), ``_sources`` (where the token comes from),
 ``_build`` (the bundled sample project), ``_client`` (twine, file by file),
-``_flow`` (the steps), ``_demo``. Typical use::
+``_flow`` (the steps), ``_probing`` (the quota guard and the wrong-digest
+probe behind every negative upload), ``_demo``. Typical use::
 
     from tokentool import workflow
 
@@ -56,6 +57,7 @@ from tokentool.workflow._flow import (
     verify_rejection,
     view_url,
 )
+from tokentool.workflow._probing import ProbeReport, probe, quota_guard
 from tokentool.workflow._sources import SOURCES, terminal_prompt
 
 __all__ = [
@@ -71,6 +73,7 @@ __all__ = [
     "Config",
     "FileAnswer",
     "Outcome",
+    "ProbeReport",
     "Progress",
     "Timeouts",
     "UploadReport",
@@ -89,6 +92,8 @@ __all__ = [
     "load_config",
     "new_version",
     "parse_ttl",
+    "probe",
+    "quota_guard",
     "run_demo",
     "sample_files",
     "serve_index",

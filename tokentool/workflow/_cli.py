@@ -36,6 +36,17 @@ def _parser(command: str, description: str, *, sends: bool, verifies: bool) -> P
     if verifies:
         parser.add_argument("--other", help="project the wrong token is restricted to")
         parser.add_argument("--case", default="project", choices=["project", "expired"])
+        parser.add_argument(
+            "--real-upload",
+            action="store_true",
+            help="if the index can't be probed, upload the real files (published if accepted)",
+        )
+        if not sends:
+            parser.add_argument(
+                "--allow-new-project",
+                action="store_true",
+                help="send even if NAME does not exist (spends new-project quota)",
+            )
     parser.add_argument(
         "--repository-url",
         "--index-url",
@@ -90,6 +101,8 @@ def _run(args: argparse.Namespace, *, upload: bool, verify: bool) -> int:
             other=args.other,
             case=args.case,
             version=None if upload else args.version,
+            allow_new_project=getattr(args, "allow_new_project", False),
+            real_upload=args.real_upload,
             timeouts=timeouts,
             progress=_say,
             **guards,
@@ -117,8 +130,9 @@ def upload_main(argv: Sequence[str]) -> int:
 def verify_main(argv: Sequence[str]) -> int:
     parser = _parser(
         "verify-rejection",
-        "Upload NAME with a token restricted elsewhere (or expired): exit 0 only if the "
-        "index refuses it for that reason.",
+        "Upload NAME with a token restricted elsewhere (or expired), with a wrong digest "
+        "so nothing is published: exit 0 only if the index refuses it for that reason. "
+        "NAME must exist already (a first upload spends new-project quota).",
         sends=False,
         verifies=True,
     )

@@ -5,7 +5,9 @@ demo call these with a ``Config``; nothing here reads ``.env`` or prints. Each
 step is told to ``progress`` (one line, already escaped) as it happens, and
 the outcome comes back as data the caller words. The one rule that matters
 most lives in ``verify_rejection``: it passes only when the index refused
-*because of the restriction*, never on any other failure.
+*because of the restriction*, never on any other failure. Its upload never
+publishes (a wrong digest, ``_probing``) and never targets a missing project
+unless told to (``quota_guard``).
 """
 
 from __future__ import annotations
@@ -18,12 +20,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import tokentool
+from tokentool import _probe
 from tokentool._escape import escape
 from tokentool.exceptions import ConfigError
 from tokentool.token import Token, Verdict
 from tokentool.workflow._build import Built, build_sample
 from tokentool.workflow._client import Answer, Timeouts, upload_files
 from tokentool.workflow._config import Config, check_destination, site_of
+from tokentool.workflow._probing import quota_guard, result_answer
 
 CASES = ("project", "expired")
 #: Reason each case must be refused with (warehouse's words, see the reference).
@@ -132,6 +136,7 @@ class Outcome(enum.Enum):
     ACCEPTED = "accepted"
     REFUSED_OTHERWISE = "refused for another reason"
     UNREACHABLE = "unreachable"
+    UNPROBEABLE = "cannot be probed"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -148,6 +153,10 @@ class VerifyReport:
     outcome: Outcome
     seconds: float
     source: str = ""
+    #: What the refusal was, named (``tokentool._probe.KINDS``), or why it cannot be probed.
+    kind: str = ""
+    detail: str = ""
+    index_url: str = ""
 
     @property
     def ok(self) -> bool:
@@ -165,9 +174,24 @@ class VerifyReport:
             return f"SECURITY: the index accepted a token restricted to {self.other}"
         if self.outcome is Outcome.UNREACHABLE:
             return self.answer.summary
+        if self.outcome is Outcome.UNPROBEABLE:
+            return (
+                f"the index at {escape(self.index_url)} can't be probed, so nothing was sent "
+                f"with the real file's digest and nothing was published: {escape(self.detail)}; "
+                "verify-rejection cannot tell whether it refuses this token (--real-upload "
+                "uploads the real files instead, which publishes them if it accepts the token)"
+            )
+        kind = (
+            self.kind
+            or _probe.classify(_probe.Answer(self.answer.status or 0, self.answer.reason)).kind
+        )
+        if kind == "token":
+            why = "the token was refused for other reasons"
+        else:
+            why = _probe.describe_kind(kind or "unexpected")
         return (
             f"the upload of {project} was refused, but not because of the token's "
-            f"restriction: {self.answer.summary} (expected 403 {self.prediction.message})"
+            f"restriction: {why}: {self.answer.summary} (expected 403 {self.prediction.message})"
         )
 
 
@@ -192,18 +216,58 @@ def _classify(answer: Answer, expected_reason: str) -> Outcome:
     return Outcome.REFUSED_OTHERWISE
 
 
-def _before_upload(
-    config: Config, project: str, derived: Token, case: str, timeouts: Timeouts | None
-) -> None:
-    """The seam for checks that must pass before ``verify_rejection`` sends anything.
+def _negative(
+    config: Config,
+    derived: Token,
+    built: Built,
+    expected: str,
+    *,
+    real_upload: bool,
+    timeouts: Timeouts | None,
+    progress: Progress,
+) -> tuple[Answer, Outcome, str, str]:
+    """Send the negative upload; (answer, outcome, kind, why it cannot be probed).
 
-    Empty today. The lead plugs in here, in this order: a quota guard
-    (``project_exists`` via ``/pypi/NAME/json``: a first upload of a new name
-    counts against the index's new-project quota) and the calibrated
-    wrong-digest probe of ``tokentool/_probe.py`` (issue 10), which proves the
-    index judges tokens before it is trusted to judge this one. Either raises
-    ``ConfigError`` (one sentence) to stop the run before the upload.
+    The real file goes with a wrong digest through the calibrated probe, so
+    nothing is published whatever the index decides. Only an index that
+    cannot be probed, and only with ``real_upload``, gets the real files.
     """
+    timeouts = timeouts or Timeouts()
+    result = _probe.probe(
+        config.index_url,
+        derived.dump(),
+        built.project,
+        built.wheel,
+        expect_refusal=True,
+        check_exists=False,  # quota_guard asked already
+        timeout=(timeouts.connect, timeouts.read),
+        progress=progress,
+    )
+    answer = result_answer(result, built.wheel.name)
+    if result.security:
+        progress(
+            "the index accepted the token; nothing was published (the wrong digest stopped it)"
+        )
+        return answer, Outcome.ACCEPTED, result.kind, ""
+    if result.outcome == _probe.REFUSED:
+        return answer, _classify(answer, expected), result.kind, ""
+    if result.kind == "unreachable":
+        error = f"index unreachable: {result.detail}"
+        return Answer(False, None, "", (), error), Outcome.UNREACHABLE, result.kind, ""
+    if not real_upload:
+        return answer, Outcome.UNPROBEABLE, result.kind, result.detail
+    progress(
+        f"the index can't be probed ({result.detail}); --real-upload: uploading the real files"
+    )
+    answer = upload_files(
+        built.files,
+        derived,
+        config.index_url,
+        timeouts=timeouts,
+        progress=progress,
+        secrets=(config.token.dump(),),
+    )
+    return answer, _classify(answer, expected), "", ""
 
 
 def verify_rejection(
@@ -215,6 +279,8 @@ def verify_rejection(
     version: str | None = None,
     allow_production: bool = False,
     allow_other_host: bool = False,
+    allow_new_project: bool = False,
+    real_upload: bool = False,
     timeouts: Timeouts | None = None,
     progress: Progress = _silent,
 ) -> VerifyReport:
@@ -222,6 +288,10 @@ def verify_rejection(
 
     The derived token is first judged offline: if it would not be refused for
     the expected reason, the test could not show anything, so nothing is sent.
+    A missing project is refused (``quota_guard``) unless
+    ``allow_new_project``; the upload itself carries a wrong digest, so
+    nothing is ever published (``_negative``), unless the index cannot be
+    probed and ``real_upload`` is set.
     """
     started = time.perf_counter()
     if case not in CASES:
@@ -263,21 +333,37 @@ def verify_rejection(
         )
     progress(f"token from: {escape(config.source)}")
     restrictions = tuple(derived.explain()["summary"])
-    _before_upload(config, project, derived, case, timeouts)
+    unreachable = ""
+    try:
+        # Before anything is sent: a first upload of a new name spends quota.
+        display = quota_guard(
+            config, project, allow_new_project=allow_new_project, timeouts=timeouts
+        )
+    except _probe.ProbeError as exc:
+        display, unreachable = project, f"index unreachable: {exc}"
+    # Warehouse quotes the project's stored name (``context.name``), not the typed one.
+    expected = _EXPECTED[case].format(project=display)
+    prediction = derived.evaluate(project, at=now, display_name=display)
+    kind = why = ""
     with tempfile.TemporaryDirectory(prefix="tokentool-verify-") as tmp:
         built = build_sample(project, Path(tmp) / "dist", version)
         progress(built_line(built))
         target = f"restricted to {other}" if case == "project" else "expired"
         progress(f"derived token ({target}) restrictions: " + "; ".join(restrictions))
         progress(f"offline check: {prediction.message}")
-        answer = upload_files(
-            built.files,
-            derived,
-            config.index_url,
-            timeouts=timeouts,
-            progress=progress,
-            secrets=(config.token.dump(),),
-        )
+        if unreachable:
+            answer = Answer(False, None, "", (), escape(unreachable))
+            outcome = Outcome.UNREACHABLE
+        else:
+            answer, outcome, kind, why = _negative(
+                config,
+                derived,
+                built,
+                expected,
+                real_upload=real_upload,
+                timeouts=timeouts,
+                progress=progress,
+            )
     return VerifyReport(
         built,
         case,
@@ -286,7 +372,10 @@ def verify_rejection(
         prediction,
         expected,
         answer,
-        _classify(answer, expected),
+        outcome,
         time.perf_counter() - started,
         config.source,
+        kind,
+        why,
+        config.index_url,
     )

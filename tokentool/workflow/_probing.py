@@ -1,0 +1,134 @@
+"""Negative uploads that publish nothing and spend no quota: the guard, the probe, its verdict.
+
+Two traps on the real site. Test PyPI creates a missing project *before* it
+judges the token (``forklift.legacy.file_upload`` calls ``create_project``
+ahead of ``has_permission``) and counts it against the user's new-project
+limit even when the upload is then refused: ``quota_guard`` asks the JSON API
+first. And a negative check that sends the real file publishes it if the index
+wrongly accepts the token: ``send_negative`` sends it with a wrong digest
+through the calibrated probe of ``tokentool._probe``, so an acceptance comes
+back as ``400 The digest supplied does not match ...`` with nothing stored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+from pathlib import Path
+
+from tokentool import _probe
+from tokentool._escape import escape
+from tokentool.exceptions import ConfigError
+from tokentool.workflow._build import build_sample
+from tokentool.workflow._client import Answer, FileAnswer, Timeouts
+from tokentool.workflow._config import Config, check_destination
+
+__all__ = ["ProbeReport", "probe", "quota_guard", "result_answer"]
+
+
+def _timeout(timeouts: Timeouts | None) -> tuple[float, float]:
+    timeouts = timeouts or Timeouts()
+    return (timeouts.connect, timeouts.read)
+
+
+def quota_guard(
+    config: Config, project: str, *, allow_new_project: bool, timeouts: Timeouts | None
+) -> str:
+    """The project's stored display name, before any negative upload to it.
+
+    A missing project raises ``ConfigError`` (one sentence: why, and what to
+    do) unless ``allow_new_project``; then the typed name is what warehouse
+    would store and quote. No answer raises ``_probe.ProbeError``.
+    """
+    stored = _probe.project_name(config.index_url, project, timeout=_timeout(timeouts))
+    if stored is not None:
+        return stored
+    if not allow_new_project:
+        raise ConfigError(_probe.new_project_sentence(project))
+    return project
+
+
+def result_answer(result: _probe.ProbeResult, filename: str) -> Answer:
+    """The probe's last answer as the workflow's ``Answer`` (never ``accepted``: nothing stored)."""
+    status, _sep, reason = result.answer.partition(" ")
+    if not status.isdigit():
+        return Answer(False, None, "", (), result.detail)
+    code = int(status)
+    return Answer(False, code, reason, (FileAnswer(filename, code, reason),))
+
+
+@dataclasses.dataclass(frozen=True)
+class ProbeReport:
+    """``invoke probe``: what the index would do with the token, and the exit code."""
+
+    project: str
+    result: _probe.ProbeResult
+    source: str = ""
+
+    @property
+    def exit_code(self) -> int:
+        return self.result.exit_code
+
+    @property
+    def message(self) -> str:
+        result = self.result
+        if result.security:
+            return f"SECURITY: {result.detail}"
+        if result.outcome == _probe.ACCEPTED:
+            accepted = f"accepted: the index would take this token for {self.project!r}"
+            if result.kind == "accepted-other":
+                accepted += f", but the upload itself would fail: {escape(result.answer)}"
+            return accepted + " (nothing was published)"
+        label = _probe.describe_kind(result.kind)
+        if result.outcome == _probe.REFUSED:
+            return f"refused: {label}: {result.status} {escape(result.detail)}"
+        return f"inconclusive: {escape(result.detail)}"
+
+
+def probe(
+    config: Config,
+    project: str,
+    *,
+    version: str | None = None,
+    allow_new_project: bool = False,
+    expect_refusal: bool = False,
+    allow_other_host: bool = False,
+    timeouts: Timeouts | None = None,
+    progress: _probe.Progress | None = None,
+) -> ProbeReport:
+    """Would the index accept the configured token for an upload of ``project``?
+
+    Safe against production: every request carries a wrong digest (nothing is
+    published) and a missing project is not probed (nothing is created), unless
+    ``allow_new_project``.
+    """
+    say = progress or (lambda _line: None)
+    check_destination(
+        config.token, config.index_url, allow_production=True, allow_other_host=allow_other_host
+    )
+    say(f"token from: {escape(config.source)}")
+    try:
+        stored = _probe.project_name(config.index_url, project, timeout=_timeout(timeouts))
+    except _probe.ProbeError as exc:
+        return ProbeReport(
+            project, _probe.ProbeResult(_probe.INCONCLUSIVE, str(exc), "unreachable")
+        )
+    if stored is None and not allow_new_project:
+        sentence = _probe.new_project_sentence(project)
+        return ProbeReport(
+            project, _probe.ProbeResult(_probe.INCONCLUSIVE, sentence, "new-project")
+        )
+    with tempfile.TemporaryDirectory(prefix="tokentool-probe-") as tmp:
+        built = build_sample(project, Path(tmp) / "dist", version)
+        say(f"built {built.project} {built.version}: {built.wheel.name} (sent with a wrong digest)")
+        result = _probe.probe(
+            config.index_url,
+            config.token.dump(),
+            project,
+            built.wheel,
+            expect_refusal=expect_refusal,
+            check_exists=False,
+            timeout=_timeout(timeouts),
+            progress=say,
+        )
+    return ProbeReport(project, result, config.source)
