@@ -244,6 +244,15 @@ def test_local_version_is_refused_by_metadata(index_server, dists):
     )
 
 
+@pytest.mark.parametrize("metadata_version", ["2.4", "2.5"])
+def test_current_metadata_versions_are_accepted(index_server, dists, metadata_version):
+    """hatchling 1.33 and flit_core 4 write 2.5; Test PyPI accepts it."""
+    token = index_server.mint(unique("user"))
+    made = dists(unique(), metadata_version=metadata_version)
+    ran = twine_upload(index_server.upload_url, token, *made.both)
+    assert ran.returncode == 0, ran.output
+
+
 # --- caveats, roles and projects ----------------------------------------------------
 
 

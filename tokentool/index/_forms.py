@@ -18,7 +18,8 @@ from packaging.metadata import ExceptionGroup, InvalidMetadata, Metadata, RawMet
 PROJECT_NAME_RE = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
 _HEX64 = re.compile(r"^[A-F0-9]{64}$", re.IGNORECASE)
 FILETYPES = ("sdist", "bdist_wheel")
-SUPPORTED_METADATA_VERSIONS = frozenset({"1.0", "1.1", "1.2", "2.0", "2.1", "2.2", "2.3", "2.4"})
+# warehouse.forklift.metadata.SUPPORTED_METADATA_VERSIONS (no 2.0; 2.5 adds Import-Name).
+SUPPORTED_METADATA_VERSIONS = frozenset({"1.0", "1.1", "1.2", "2.1", "2.2", "2.3", "2.4", "2.5"})
 _ERROR_ORDER = ("metadata_version", "name", "version")
 CORE_METADATA_HELP = "https://packaging.python.org/specifications/core-metadata"
 
@@ -27,6 +28,8 @@ _FORM_RENAMES = {
     "platform": "platforms",
     "supported_platform": "supported_platforms",
     "license_file": "license_files",
+    "import_name": "import_names",
+    "import_namespace": "import_namespaces",
 }
 
 
