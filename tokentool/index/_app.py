@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from tokentool.index._db import Database
-from tokentool.index._help import UPLOAD_PAGE, help_page
+from tokentool.index._help import help_page
 from tokentool.index._upload import Settings, UploadError, Uploads
 
 log = logging.getLogger("tokentool.index")
@@ -231,12 +231,10 @@ class IndexApp:
 
     def _upload(self, environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
         try:
-            routed = self.uploads.handle(environ)
+            self.uploads.handle(environ)
         except UploadError as exc:
             log.info("POST /legacy/ %d", exc.status)
             return _answer(start_response, exc.status, exc.message, [], environ)
-        if routed == "upload-page":
-            return _page(start_response, environ, UPLOAD_PAGE)
         log.info("POST /legacy/ 200")
         return _answer(start_response, 200, "OK", [], environ)
 

@@ -80,12 +80,3 @@ def help_page(site: str) -> str:
         "<title>Help: tokentool stand-in index</title></head>\n<body>\n"
         f"<h1>Help for the stand-in index at {escape(site)}</h1>\n{sections}\n</body>\n</html>\n"
     )
-
-
-#: warehouse's upload.html for a POST to /legacy/ routed to no :action view.
-UPLOAD_PAGE = (
-    '<!DOCTYPE html>\n<html>\n<head><meta charset="utf-8"><title>Upload endpoint</title>'
-    "</head>\n<body>\n<h1>This is the upload endpoint</h1>\n<p>Point an upload client "
-    "(twine, uv publish, ...) at this URL; it posts files with :action=file_upload.</p>\n"
-    "</body>\n</html>\n"
-)

@@ -69,18 +69,16 @@ class Uploads:
         )
 
     # -- the view ---------------------------------------------------------------
-    def handle(self, environ: Mapping[str, Any]) -> str | None:
+    def handle(self, environ: Mapping[str, Any]) -> None:
         """Raise ``UploadError`` to refuse; return to answer 200.
 
-        Returns ``"upload-page"`` for a request routed to no ``:action`` view.
         Warehouse's order: route on ``:action``, ``sanitize`` (tuples), the
         identity, then ``file_upload``.
         """
         parts: list[multipart.MultipartPart] = []
         try:
             forms, files = self._parse(environ, parts)
-            if _route(environ, forms) == "upload-page":
-                return "upload-page"
+            _route(environ, forms)
             identity = self.authenticate(environ.get("HTTP_AUTHORIZATION"))
             # file_upload: "We require protocol_version 1"
             if forms.get("protocol_version", ["1"])[0] != "1":
@@ -89,7 +87,6 @@ class Uploads:
         finally:
             for part in parts:  # spooled temporary files: close now, not at GC
                 part.close()
-        return None
 
     def _judge(
         self,
@@ -340,11 +337,13 @@ _GONE = {
 }
 
 
-def _route(environ: Mapping[str, Any], forms: Mapping[str, list[str]]) -> str:
-    """``warehouse/forklift/__init__.py``: file_upload, the 410 views, else the page.
+def _route(environ: Mapping[str, Any], forms: Mapping[str, list[str]]) -> None:
+    """``warehouse/forklift/__init__.py``: file_upload, or the 410 views.
 
-    A POST with no or an unknown ``:action`` falls through to the catch-all
-    template view (``forklift.legacy.invalid_request``): a 200 page, no upload.
+    A POST with no or an unknown ``:action`` matches no view: 404 where no
+    forklift domain is configured. (With one, as on upload.pypi.org, a
+    catch-all template answers 200 with a page; whether Test PyPI sets it is
+    not public, and a 200 would let a broken client believe it uploaded.)
     """
     from urllib.parse import parse_qs
 
@@ -353,4 +352,5 @@ def _route(environ: Mapping[str, Any], forms: Mapping[str, list[str]]) -> str:
     action = actions[0] if actions else ""
     if action in _GONE:
         raise UploadError(410, _GONE[action])
-    return "file_upload" if action == "file_upload" else "upload-page"
+    if action != "file_upload":
+        raise UploadError(404, "Not Found")
