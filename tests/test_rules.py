@@ -64,6 +64,10 @@ def wheel(
     return f"{under}-{fv}-{tag}.whl", out.getvalue()
 
 
+def pkg_info(name: str, version: str) -> bytes:
+    return f"Metadata-Version: 2.4\nName: {name}\nVersion: {version}\n".encode()
+
+
 def tar_gz(members: dict[str, bytes]) -> bytes:
     out = io.BytesIO()
     with tarfile.open(fileobj=out, mode="w:gz") as tf:
@@ -89,7 +93,7 @@ def sdist(
         members
         if members is not None
         else {
-            f"{top}/PKG-INFO": f"Metadata-Version: 2.4\nName: {name}\nVersion: {version}\n".encode(),
+            f"{top}/PKG-INFO": pkg_info(name, version),
             f"{top}/setup.py": b"",
         }
     )
