@@ -127,7 +127,8 @@ class Row:
 def _upload(h: Harness, token: str, name: str, built: tuple[str, bytes], **fields: Any) -> Any:
     filename, data = built
     filetype = "sdist" if filename.endswith((".tar.gz", ".zip")) else "bdist_wheel"
-    form = upload_fields(name, "1.0", data, filetype, fields)
+    version = filename.split("-")[1].removesuffix(".tar.gz").removesuffix(".zip")
+    form = upload_fields(name, version, data, filetype, fields)
     return h.post(form, (filename, data, "application/octet-stream"), token)
 
 
@@ -653,5 +654,168 @@ def test_rule(tmp_path, row: Row) -> None:
             assert filename in listed[norm]["files"]
         elif row.before is None:
             assert norm not in listed  # a refusal leaves no project behind
+    finally:
+        h.close()
+
+
+# -- answers as warehouse sends them ---------------------------------------------------
+BAD = (
+    "The server could not comply with the request since it is either malformed or "
+    "otherwise incorrect."
+)
+
+
+def _digest_refusal(h: Harness, accept: str | None) -> Any:
+    name = f"p-{uuid.uuid4().hex[:10]}"
+    filename, data = wheel(name)
+    fields = upload_fields(name, "1.0", data, extra={"sha256_digest": "0" * 64})
+    return h.post(fields, (filename, data, "application/zip"), h.mint("bob"), accept=accept)
+
+
+DIGEST = "The digest supplied does not match a digest calculated from the uploaded file."
+
+
+@pytest.mark.parametrize(
+    ("accept", "content_type", "body"),
+    [
+        (
+            "application/json",
+            "application/json",
+            '{"message": "'
+            + BAD
+            + "\\n\\n\\n"
+            + DIGEST
+            + '\\n\\n", "code": "400 '
+            + DIGEST
+            + '", "title": "Bad Request"}',
+        ),
+        (
+            "*/*",
+            "text/html; charset=UTF-8",
+            f"<html>\n <head>\n  <title>400 {DIGEST}</title>\n </head>\n <body>\n"
+            f"  <h1>400 {DIGEST}</h1>\n  {BAD}<br/><br/>\n{DIGEST}\n\n\n </body>\n</html>",
+        ),
+        (None, "text/plain; charset=UTF-8", f"400 {DIGEST}\n\n{BAD}\n\n\n{DIGEST}\n\n"),
+        (
+            "text/plain, application/json;q=0.9",
+            "application/json",
+            None,
+        ),
+    ],
+    ids=["json", "html", "plain", "json-by-q"],
+)
+def test_error_body_follows_accept_as_pyramid(tmp_path, accept, content_type, body) -> None:
+    """pyramid's HTTPException.prepare: html or json by Accept; no Accept gives text/plain."""
+    h = Harness(tmp_path)
+    try:
+        answer = _digest_refusal(h, accept)
+    finally:
+        h.close()
+    assert (answer.status, answer.reason) == (400, DIGEST)
+    assert answer.headers["Content-Type"] == content_type
+    if body is not None:
+        assert answer.body.decode() == body
+
+
+def test_html_body_escapes_the_message(tmp_path) -> None:
+    h = Harness(tmp_path)
+    try:
+        answer = h.post(
+            upload_fields("<b>", "1.0", b"x"),
+            ("x.whl", b"x", "application/zip"),
+            h.mint("u"),
+            accept="text/html",
+        )
+    finally:
+        h.close()
+    assert answer.status == 400
+    assert b"&#x27;&lt;b&gt;&#x27; is an invalid value for Name" in answer.body
+    assert "'<b>' is an invalid value for Name" in answer.reason
+
+
+def test_status_line_keeps_words_and_drops_only_what_cannot_travel() -> None:
+    from tokentool.index._app import MAX_REASON, status_line
+
+    assert status_line(400, "two  spaces\tand tab") == "400 two  spaces\tand tab"
+    assert status_line(400, "caf\u00e9 \u2603") == "400 caf\u00e9 ?"  # latin-1 kept, not beyond
+    assert status_line(400, "a\r\nb\x1b[31m\x9bc\x7f") == "400 a??b?[31m?c?"
+    long = status_line(400, "x" * 10_000)
+    assert len(long) == len("400 ") + MAX_REASON and long.endswith("...")
+
+
+def test_help_page_explains_every_anchor_the_messages_use(tmp_path) -> None:
+    import re
+    from pathlib import Path
+
+    import tokentool.index as package
+    from tokentool.index._help import TOPICS
+
+    root = Path(package.__file__).parent
+    used = set()
+    for source in root.rglob("*.py"):
+        text = source.read_text()
+        used |= set(re.findall(r"""help\(\s*["']([a-z0-9-]+)["']""", text))
+        used |= set(re.findall(r"""user_docs\([^)]*["']([a-z0-9-]+)["']\)""", text))
+    assert {"invalid-auth", "apitoken", "trusted-publishers", "project-name"} <= used
+    assert used <= set(TOPICS)
+    h = Harness(tmp_path)
+    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/help/", "wsgi.input": io.BytesIO()}
+    seen: list[str] = []
+    try:
+        page = b"".join(h.app(environ, lambda status, headers: seen.append(status))).decode()
+    finally:
+        h.close()
+    assert seen == ["200 OK"]
+    for anchor in used:
+        assert f'id="{anchor}"' in page
+
+
+# -- the new-project rate limit ------------------------------------------------------------
+def test_rate_limit_counts_projects_refused_later_not_names_refused(tmp_path) -> None:
+    """_check_ratelimits before the name checks, _hit_ratelimits after create_project."""
+    h = Harness(tmp_path, new_project_limit=1)
+    try:
+        token = h.mint("carol")
+        assert _upload(h, token, "tomllib", wheel("tomllib")).status == 400  # no hit
+        first = f"p-{uuid.uuid4().hex[:10]}"
+        filename, data = wheel(first)
+        form = upload_fields(first, "1.0", data, extra={"sha256_digest": "0" * 64})
+        assert h.post(form, (filename, data, "x"), token).status == 400  # hit, rolled back
+        assert first not in {p["normalized_name"] for p in h.index().listing()["projects"]}
+        second = f"p-{uuid.uuid4().hex[:10]}"
+        answer = _upload(h, token, second, wheel(second))
+        assert (answer.status, answer.reason) == (429, "Too many new projects created")
+    finally:
+        h.close()
+
+
+# -- index delete and the filename-reuse rule ---------------------------------------------
+def test_delete_file_release_project_and_names_stay_taken(tmp_path) -> None:
+    from tokentool.index import IndexRefusal
+
+    h = Harness(tmp_path)
+    try:
+        token = h.mint("dave")
+        name = f"p-{uuid.uuid4().hex[:10]}"
+        built = wheel(name)
+        assert _upload(h, token, name, built).status == 200
+        assert _upload(h, token, name, sdist(name)).status == 200
+        index = h.index()
+        try:
+            with pytest.raises(IndexRefusal, match="no file 'nope' of"):
+                index.delete(name, "1.0", "nope")
+            assert index.delete(name, "1.0", built[0]) == [built[0]]
+            assert not (h.db.packages_dir / built[0]).exists()
+            assert index.delete(name) == [sdist(name)[0]]
+            assert index.listing()["projects"] == []
+        finally:
+            index.close()
+        again = _upload(h, token, name, built)
+        assert (again.status, again.reason) == (
+            400,
+            "This filename was previously used by a file that has since been deleted. Use a "
+            f"different version. See {HELP}file-name-reuse for more information.",
+        )
+        assert _upload(h, token, name, wheel(name, "1.1")).status == 200  # a new version is fine
     finally:
         h.close()
