@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import gzip
 import hashlib
 import io
 import tarfile
@@ -59,8 +60,8 @@ def wheel(
         files[f"{info}/RECORD"] = ("\n".join(record) + "\n").encode()
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", compress) as zf:
-        for path, data in files.items():
-            zf.writestr(path, data)
+        for path, data in files.items():  # fixed times: the same input, the same bytes
+            zf.writestr(zipfile.ZipInfo(path, (2020, 1, 1, 0, 0, 0)), data, compress)
     return f"{under}-{fv}-{tag}.whl", out.getvalue()
 
 
@@ -70,7 +71,10 @@ def pkg_info(name: str, version: str) -> bytes:
 
 def tar_gz(members: dict[str, bytes]) -> bytes:
     out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode="w:gz") as tf:
+    with (
+        gzip.GzipFile(fileobj=out, mode="wb", mtime=0) as gz,
+        tarfile.open(fileobj=gz, mode="w") as tf,
+    ):
         for path, data in members.items():
             info = tarfile.TarInfo(path)
             info.size = len(data)
@@ -101,7 +105,9 @@ def sdist(
         out = io.BytesIO()
         with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
             for path, data in files.items():
-                zf.writestr(path, data)
+                zf.writestr(
+                    zipfile.ZipInfo(path, (2020, 1, 1, 0, 0, 0)), data, zipfile.ZIP_DEFLATED
+                )
         return filename or f"{stem}.zip", out.getvalue()
     return filename or f"{stem}.tar.gz", tar_gz(files)
 
@@ -819,3 +825,50 @@ def test_delete_file_release_project_and_names_stay_taken(tmp_path) -> None:
         assert _upload(h, token, name, wheel(name, "1.1")).status == 200  # a new version is fine
     finally:
         h.close()
+
+
+# -- hostile archives at the default limits: bounded work ------------------------------------
+def _gzip_member(data: bytes) -> bytes:
+    return gzip.compress(data, compresslevel=9, mtime=0)
+
+
+def _tar_header(name: str, size: int) -> bytes:
+    info = tarfile.TarInfo(name)
+    info.size = size
+    return info.tobuf(format=tarfile.GNU_FORMAT)
+
+
+def zero_bomb(name: str, gib: int = 4) -> tuple[str, bytes]:
+    """A ~4 MiB .tar.gz whose one member is ``gib`` GiB of zeros (multi-member gzip)."""
+    stem = f"{canonicalize_name(name).replace('-', '_')}-1.0"
+    zeros = _gzip_member(bytes(1024**2))
+    head = _gzip_member(_tar_header(f"{stem}/PKG-INFO", 0) + _tar_header(f"{stem}/z", gib << 30))
+    return f"{stem}.tar.gz", head + zeros * (gib * 1024)
+
+
+def member_bomb(name: str, members: int = 2_000_000) -> tuple[str, bytes]:
+    """A .tar.gz of ``members`` empty members (all one name) in ~2 MiB."""
+    stem = f"{canonicalize_name(name).replace('-', '_')}-1.0"
+    block = _gzip_member(_tar_header(f"{stem}/e", 0) * 1000)
+    head = _gzip_member(_tar_header(f"{stem}/PKG-INFO", 0))
+    return f"{stem}.tar.gz", head + block * (members // 1000)
+
+
+@pytest.mark.parametrize(
+    ("build", "reason"),
+    [
+        (zero_bomb, "Invalid distribution file. File exceeds compression ratio of 50"),
+        (member_bomb, "Invalid distribution file. Too many members in archive (limit 100000)"),
+    ],
+    ids=["4GiB-of-zeros", "2M-members"],
+)
+def test_archive_bombs_are_refused_after_bounded_work(tmp_path, build, reason) -> None:
+    h = Harness(tmp_path)  # the default limits: 64 MiB / ratio 50, 100000 members
+    try:
+        name = f"p-{uuid.uuid4().hex[:10]}"
+        built = build(name)
+        assert len(built[1]) < 8 * 1024**2
+        answer = _upload(h, h.mint("eve"), name, built)
+    finally:
+        h.close()
+    assert (answer.status, answer.reason) == (400, reason)
