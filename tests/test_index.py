@@ -563,6 +563,28 @@ def test_cli_mint_list_revoke(tmp_path):
     assert "Traceback" not in missing.stderr
 
 
+def test_cli_delete_file_then_reupload_is_refused(index_server, dists):
+    """``tokentool index delete``, then the site's filename-reuse rule, through twine."""
+    _user, name, token, made = owned_project(index_server, dists)
+    data = str(index_server.data_dir)
+    unknown = run_cli("delete", "no-such-project", "--data-dir", data)
+    assert (unknown.returncode, unknown.stderr) == (
+        2,
+        "tokentool: error: no project 'no-such-project'\n",
+    )
+    deleted = run_cli("delete", name, "1.0", made.wheel.name, "--data-dir", data)
+    assert deleted.returncode == 0, deleted.stderr
+    assert deleted.stderr == f"deleted {made.wheel.name}\n"
+    ran = twine_upload(index_server.upload_url, token, made.wheel)
+    refused(
+        ran,
+        "400 Bad Request",
+        "This filename was previously used by a file that has since been deleted. Use a "
+        f"different version. See {site(index_server)}/help/#file-name-reuse for more "
+        "information.",
+    )
+
+
 def test_mint_refuses_project_without_role(index_server, dists):
     _owner, name, _token, _made = owned_project(index_server, dists)
     with pytest.raises(IndexRefusal, match=f"^Unknown or invalid project name: {name}$"):

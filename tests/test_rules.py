@@ -795,6 +795,20 @@ def test_rate_limit_counts_projects_refused_later_not_names_refused(tmp_path) ->
         h.close()
 
 
+def test_upload_respells_the_project_name(tmp_path) -> None:
+    """file_upload: "Update name if it differs but is still equivalent"."""
+    h = Harness(tmp_path)
+    try:
+        token = h.mint("frank")
+        name = f"p-{uuid.uuid4().hex[:10]}"
+        assert _upload(h, token, name, wheel(name)).status == 200
+        respelled = name.upper().replace("-", ".")
+        assert _upload(h, token, respelled, wheel(respelled, "2.0")).status == 200
+        assert [p["name"] for p in h.index().listing()["projects"]] == [respelled]
+    finally:
+        h.close()
+
+
 # -- index delete and the filename-reuse rule ---------------------------------------------
 def test_delete_file_release_project_and_names_stay_taken(tmp_path) -> None:
     from tokentool.index import IndexRefusal

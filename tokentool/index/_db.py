@@ -320,6 +320,10 @@ class Tx:
     def project_names(self) -> list[str]:
         return [r[0] for r in self.conn.execute("SELECT name FROM projects")]
 
+    def rename_project(self, project_id: str, name: str) -> None:
+        """The display name follows the latest upload's spelling (same normalized name)."""
+        self.conn.execute("UPDATE projects SET name = ? WHERE id = ?", (name, project_id))
+
     def project_size(self, project_id: str) -> int:
         row = self._one("SELECT coalesce(sum(size), 0) FROM files WHERE project_id = ?", project_id)
         return int(row[0]) if row else 0

@@ -97,7 +97,7 @@ class Uploads:
         """``file_upload``'s order; each stage's rules live in ``tokentool.index.rules``."""
         up = Upload(site=self.settings, fields=forms)
         up.form = form = rules.validate_upload_form(forms)
-        up.meta = rules.validate_metadata(forms)
+        up.meta = meta = rules.validate_metadata(forms)
         content = files.get("content")
         if content is None:
             raise UploadError(400, "Upload payload does not have a file.")
@@ -112,6 +112,8 @@ class Uploads:
             rules.apply(rules.NAME_RULES, up)
             self._hit_new_project_rate(identity)
         self._authorize(identity, form.name, project, self.db.reader())
+        # "Update name if it differs but is still equivalent": later messages use it.
+        up.project_name = meta.name
         rules.apply(rules.RELEASE_RULES, up)
         self._store(identity, up, content)
 
@@ -270,6 +272,8 @@ class Uploads:
                 elif known is None:
                     # Created by a concurrent upload since the first look: judge again.
                     self._authorize(identity, form.name, project, tx)
+                if project.name != meta.name:
+                    tx.rename_project(project.id, meta.name)
                 if self._is_duplicate(tx, filename, up.hashes):
                     return
                 canonical = canonicalize_version(meta.version)
