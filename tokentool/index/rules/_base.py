@@ -64,7 +64,7 @@ class Site:
     #: ProhibitedProjectName rows: admins add them on the site; here the operator does.
     prohibited_names: frozenset[str] = frozenset()
     #: Not warehouse: bounds on the work one archive may cost (see rules/archives.py).
-    max_archive_members: int = 100_000
+    max_archive_members: int = 50_000
     #: warehouse.forklift.legacy.COMPRESSION_RATIO_MIN_SIZE (a constant there; tests lower it).
     compression_min_size: int = 64 * MIB
 
