@@ -115,7 +115,7 @@ class Uploads:
         # "Update name if it differs but is still equivalent": later messages use it.
         up.project_name = meta.name
         rules.apply(rules.RELEASE_RULES, up)
-        self._store(identity, up, content)
+        self._store(identity, up, content, project)
 
     def _lookups(self, project: ProjectRow | None) -> Lookups:
         """The database questions rules ask, bound to this upload's project."""
@@ -244,10 +244,16 @@ class Uploads:
             )
 
     # -- the file ---------------------------------------------------------------
-    def _store(self, identity: Identity, up: Upload, content: multipart.MultipartPart) -> None:
+    def _store(
+        self,
+        identity: Identity,
+        up: Upload,
+        content: multipart.MultipartPart,
+        known: ProjectRow | None,
+    ) -> None:
+        """``known``: the project as judged (None: this upload creates it)."""
         form, meta = up.form, up.meta
         assert form is not None and meta is not None
-        known = self.db.reader().project(up.normalized)
         up.filename = content.filename or ""
         up.content_type = content.content_type
         up.size = content.size
