@@ -176,6 +176,56 @@ def bomb_zip(name: str) -> tuple[str, bytes]:
     return wheel(name, extra={"{info}/../zeros.bin": bytes(2 * 1024**2)})
 
 
+ZIP_NOT_ACCEPTED = (
+    "Invalid distribution file. ZIP archive not accepted: {reason}. "
+    "See https://docs.pypi.org/archives for more information"
+)
+
+
+def _rezip(name: str, write: Callable[[zipfile.ZipFile, str, bytes], None], out: Any) -> None:
+    data = wheel(name)[1]
+    with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w") as dst:
+        for info in src.infolist():
+            write(dst, info.filename, src.read(info))
+
+
+def commented_zip(name: str) -> tuple[str, bytes]:
+    out = io.BytesIO()
+
+    def write(dst: zipfile.ZipFile, path: str, data: bytes) -> None:
+        info = zipfile.ZipInfo(path, (2020, 1, 1, 0, 0, 0))
+        info.comment = b"hello"
+        dst.writestr(info, data)
+
+    _rezip(name, write, out)
+    return wheel(name)[0], out.getvalue()
+
+
+class _Unseekable(io.RawIOBase):
+    """A write-only stream zipfile cannot seek back in: it writes data descriptors."""
+
+    def __init__(self) -> None:
+        self.buffer = bytearray()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        self.buffer += bytes(data)
+        return len(data)
+
+
+def streamed_zip(name: str) -> tuple[str, bytes]:
+    out = _Unseekable()
+
+    def write(dst: zipfile.ZipFile, path: str, data: bytes) -> None:
+        with dst.open(zipfile.ZipInfo(path, (2020, 1, 1, 0, 0, 0)), "w") as member:
+            member.write(data)
+
+    _rezip(name, write, out)
+    return wheel(name)[0], bytes(out.buffer)
+
+
 GONE_SUBMIT = (
     "Project pre-registration is no longer required or supported, upload your files instead."
 )
@@ -499,6 +549,24 @@ ROWS = [
         "Invalid distribution file. File exceeds compression ratio of 50",
         build=bomb_zip,
         settings={"compression_min_size": 1024**2},
+    ),
+    Row(
+        "zip-trailing-data",
+        400,
+        ZIP_NOT_ACCEPTED.format(reason="Trailing data"),
+        build=lambda n: (wheel(n)[0], wheel(n)[1] + b"junk"),
+    ),
+    Row(
+        "zip-directory-comment",
+        400,
+        ZIP_NOT_ACCEPTED.format(reason="Comment in central directory"),
+        build=commented_zip,
+    ),
+    Row(
+        "zip-data-descriptor",
+        400,
+        ZIP_NOT_ACCEPTED.format(reason="ZIP contains a data descriptor"),
+        build=streamed_zip,
     ),
     # stand-in bounds (warehouse inflates tars whole and counts no members)
     Row(

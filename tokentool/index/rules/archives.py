@@ -26,6 +26,7 @@ import zlib
 from pathlib import Path
 from typing import BinaryIO
 
+from tokentool.index.rules import zipframing
 from tokentool.index.rules._base import MIB, Upload, UploadError
 
 # warehouse.forklift.legacy
@@ -191,11 +192,17 @@ def _check_zip(path: Path, up: Upload) -> Summary:
                 zfp.getinfo(target)
             except KeyError:
                 raise _Refused(f"WHEEL not found at {target}") from None
+        # warehouse.utils.zipfiles.validate_zipfile: no parser differentials
+        reason = zipframing.problem(zfp)
+        if reason is not None:
+            raise _Refused(
+                f"ZIP archive not accepted: {reason}. "
+                "See https://docs.pypi.org/archives for more information"
+            )
     return summary
 
 
-# warehouse.forklift.legacy._is_valid_dist_file (the YARA scan and the zip record
-# framing check, warehouse.utils.zipfiles, are not reproduced).
+# warehouse.forklift.legacy._is_valid_dist_file (its YARA scan is not reproduced).
 def valid_dist_file(up: Upload) -> None:
     assert up.path is not None
     path, filename = up.path, up.filename
