@@ -77,7 +77,7 @@ def write_wheel(
     reference table); ``marker`` makes otherwise identical builds differ.
     """
     module = canonicalize_name(name).replace("-", "_")
-    dist_info = f"{module}-{version}.dist-info"
+    dist_info = f"{module}-{filename_version or version}.dist-info"
     files = {
         f"{module}/__init__.py": f"VERSION = {version!r}\nMARKER = {marker!r}\n".encode(),
         f"{dist_info}/METADATA": _metadata(name, version, metadata_version).encode(),

@@ -243,8 +243,19 @@ def test_local_version_is_refused_by_metadata(index_server, dists):
     refused(
         ran,
         "400 Bad Request",
-        "The use of local versions in <Version('1.0+x')> is not allowed. " + CORE,
+        "The use of local versions in '1.0+x' is not allowed. See https://packaging.python.org/"
+        "en/latest/specifications/version-specifiers/#local-version-identifiers "
+        "for more information.",
     )
+
+
+@pytest.mark.parametrize("metadata_version", ["2.4", "2.5"])
+def test_current_metadata_versions_are_accepted(index_server, dists, metadata_version):
+    """hatchling 1.33 and flit_core 4 write 2.5; Test PyPI accepts it."""
+    token = index_server.mint(unique("user"))
+    made = dists(unique(), metadata_version=metadata_version)
+    ran = twine_upload(index_server.upload_url, token, *made.both)
+    assert ran.returncode == 0, ran.output
 
 
 # --- caveats, roles and projects ----------------------------------------------------
@@ -442,7 +453,11 @@ def test_file_too_large(index_server, tmp_path):
 def test_legacy_without_slash_redirects(index_server):
     response = requests.post(index_server.url + "legacy", allow_redirects=False, timeout=10)
     assert response.status_code == 308
-    assert response.headers["Location"] == "/legacy/"
+    assert response.headers["Location"] == index_server.url + "legacy/"
+    assert response.reason == (
+        "An upload was attempted to /legacy but the expected upload URL is "
+        "/legacy/ (with a trailing slash)"
+    )
 
 
 def test_too_many_new_projects(tmp_path, dists):
@@ -549,6 +564,28 @@ def test_cli_mint_list_revoke(tmp_path):
     missing = run_cli("revoke", "not-a-uuid", "--data-dir", data)
     assert missing.returncode == 2 and missing.stderr.startswith("tokentool: error: ")
     assert "Traceback" not in missing.stderr
+
+
+def test_cli_delete_file_then_reupload_is_refused(index_server, dists):
+    """``tokentool index delete``, then the site's filename-reuse rule, through twine."""
+    _user, name, token, made = owned_project(index_server, dists)
+    data = str(index_server.data_dir)
+    unknown = run_cli("delete", "no-such-project", "--data-dir", data)
+    assert (unknown.returncode, unknown.stderr) == (
+        2,
+        "tokentool: error: no project 'no-such-project'\n",
+    )
+    deleted = run_cli("delete", name, "1.0", made.wheel.name, "--data-dir", data)
+    assert deleted.returncode == 0, deleted.stderr
+    assert deleted.stderr == f"deleted {made.wheel.name}\n"
+    ran = twine_upload(index_server.upload_url, token, made.wheel)
+    refused(
+        ran,
+        "400 Bad Request",
+        "This filename was previously used by a file that has since been deleted. Use a "
+        f"different version. See {site(index_server)}/help/#file-name-reuse for more "
+        "information.",
+    )
 
 
 def test_mint_refuses_project_without_role(index_server, dists):

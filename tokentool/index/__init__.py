@@ -118,6 +118,48 @@ class Index:
             if not tx.delete_token(normalized):
                 raise IndexRefusal(f"no token with identifier {normalized}")
 
+    def delete(
+        self, project: str, version: str | None = None, filename: str | None = None
+    ) -> list[str]:
+        """Delete a project, a release or one file, as an owner can on the site.
+
+        Returns the deleted file names. Like the site, a deleted file's name is
+        never accepted again ("This filename was previously used by a file that
+        has since been deleted"), even after the whole project is gone.
+        """
+        from packaging.utils import canonicalize_version
+        from packaging.version import InvalidVersion, Version
+
+        import tokentool
+
+        try:
+            normalized = tokentool.normalize_project(project)
+        except TokenError:
+            raise IndexRefusal(f"not a project name: {project!r}") from None
+        canonical = None
+        if version is not None:
+            try:
+                canonical = canonicalize_version(Version(version))
+            except InvalidVersion:
+                raise IndexRefusal(f"not a version: {version!r}") from None
+        with self._db.transaction() as tx:
+            row = tx.project(normalized)
+            if row is None:
+                raise IndexRefusal(f"no project {project!r}")
+            names = tx.files_of(row.id, canonical, filename)
+            if version is None:
+                tx.delete_project(row.id)
+            elif not names:
+                what = f"file {filename!r}" if filename else "release"
+                raise IndexRefusal(f"no {what} of {row.name} {version}")
+            elif filename is None and canonical is not None:
+                tx.delete_release(row.id, canonical)
+            else:
+                tx.delete_files(names)
+        for name in names:
+            (self._db.packages_dir / name).unlink(missing_ok=True)
+        return names
+
     def listing(self) -> dict[str, Any]:
         """Users, projects (owners, files) and tokens (identifier, description); no secrets."""
         data = self._db.reader().listing()
@@ -212,6 +254,7 @@ def start_server(
     max_upload_size: int | None = None,
     new_project_limit: int | None = None,
     threads: int | None = None,
+    prohibited_names: tuple[str, ...] = (),
     timeout: float = 30,
 ) -> RunningServer:
     """Start the stand-in as a real process and wait until it accepts connections.
@@ -231,6 +274,8 @@ def start_server(
         argv += ["--new-project-limit", str(new_project_limit)]
     if threads is not None:
         argv += ["--threads", str(threads)]
+    for name in prohibited_names:
+        argv += ["--prohibit", name]
     log_path = data / "server.log"
     with open(log_path, "a", encoding="utf-8") as log:
         process = subprocess.Popen(

@@ -1,4 +1,4 @@
-"""``tokentool index serve|mint|revoke|list``: a thin face over ``tokentool.index``.
+"""``tokentool index serve|mint|revoke|delete|list``: a thin face over ``tokentool.index``.
 
 ``mint`` prints the token alone on stdout so a parent reads it through a pipe;
 every other message goes to stderr. Errors are one ``tokentool: error:`` line.
@@ -91,6 +91,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="new projects per user and hour before 429 (0: no limit; default: 20)",
     )
     serve.add_argument("--threads", type=_count, default=8, help="worker threads (default: 8)")
+    serve.add_argument(
+        "--prohibit",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a project name the site's admins prohibited (repeatable; Test PyPI's own list "
+        "is not public)",
+    )
 
     mint = sub.add_parser(
         "mint",
@@ -118,6 +126,18 @@ def build_parser() -> argparse.ArgumentParser:
     revoke = sub.add_parser("revoke", help="delete a token by its identifier")
     data_dir(revoke)
     revoke.add_argument("identifier", metavar="IDENTIFIER")
+
+    delete = sub.add_parser(
+        "delete",
+        help="delete a project, a release or a file (its name can never be uploaded again)",
+        description="Delete as a project owner can on the site: the whole project, one "
+        "release (VERSION) or one file (VERSION FILENAME). A deleted file's name is never "
+        "accepted again.",
+    )
+    data_dir(delete)
+    delete.add_argument("project", metavar="PROJECT")
+    delete.add_argument("version", metavar="VERSION", nargs="?")
+    delete.add_argument("filename", metavar="FILENAME", nargs="?")
 
     listing = sub.add_parser(
         "list", help="users, projects, owners and token identifiers (never a token or key)"
@@ -177,6 +197,7 @@ def _run(parser: argparse.ArgumentParser, argv: list[str]) -> int:
                 max_upload_size=args.max_upload_size,
                 new_project_limit=args.new_project_limit,
                 threads=max(1, args.threads),
+                prohibited_names=tuple(args.prohibit),
             )
         )
     from tokentool.index import Index
@@ -195,6 +216,9 @@ def _run(parser: argparse.ArgumentParser, argv: list[str]) -> int:
         elif args.command == "revoke":
             index.revoke(args.identifier)
             print(f"revoked {args.identifier}", file=sys.stderr)
+        elif args.command == "delete":
+            for name in index.delete(args.project, args.version, args.filename):
+                print(f"deleted {name}", file=sys.stderr)
         else:
             data = index.listing()
             if args.json:

@@ -10,12 +10,14 @@ reason saying what happened, and is logged.
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from tokentool.index._db import Database
+from tokentool.index._help import help_page
 from tokentool.index._simple import NotFound, Reads
 from tokentool.index._store import ServerFault, server_fault
 from tokentool.index._upload import Settings, UploadError, Uploads
@@ -28,32 +30,131 @@ WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 _READ_METHODS = ("GET", "HEAD")
 
 
+#: The longest reason phrase sent; longer ones are cut and end in "...".
+MAX_REASON = 2000
+_UNSENDABLE = {c: "?" for c in [*range(0x00, 0x09), *range(0x0A, 0x20), *range(0x7F, 0xA0)]}
+
+
 def status_line(status: int, message: str) -> str:
-    """A reason phrase the HTTP layer can carry: one line, latin-1."""
-    phrase = " ".join(message.split())
-    phrase = phrase.encode("latin-1", "replace").decode("latin-1")
+    """The status line as warehouse's ``_exc_with_message`` sets it, made safe.
+
+    Warehouse sends the message as it is, non-latin-1 characters replaced by
+    "?" (``encode("iso-8859-1", "replace")``). Its messages quote user input
+    (names, filenames, versions), so the stand-in adds the least it must: every
+    control character except tab (C0, DEL, C1) becomes "?" as well, the same
+    replacement, so no line break splits the header and no escape reaches a
+    terminal; and past ``MAX_REASON`` characters the phrase is cut, so one
+    header stays bounded. Spaces and tabs are left alone (RFC 9112 allows
+    both in a reason phrase), unlike the old whitespace collapsing.
+    """
+    phrase = message.encode("latin-1", "replace").decode("latin-1").translate(_UNSENDABLE)
+    if len(phrase) > MAX_REASON:
+        phrase = phrase[: MAX_REASON - 3] + "..."
     return f"{status} {phrase}"
 
 
+def negotiate(accept: str | None) -> str:
+    """pyramid's ``HTTPException.prepare``: text/html or application/json, else text/plain.
+
+    The same webob call pyramid makes: an absent header reads as "" and offers
+    nothing (text/plain); an unparsable one offers everything (text/html first).
+    """
+    from webob.acceptparse import create_accept_header
+
+    offers = create_accept_header(accept or "").acceptable_offers(
+        ["text/html", "application/json"]
+    )
+    return str(offers[0][0]) if offers else "text/plain"
+
+
+#: pyramid's explanations, the first line of its error bodies.
+_EXPLANATIONS = {
+    200: "",
+    308: "The resource has been moved to",
+    400: "The server could not comply with the request since it is either malformed or "
+    "otherwise incorrect.",
+    403: "Access was denied to this resource.",
+    404: "The resource could not be found.",
+    405: "The method is not allowed for this resource.",
+    409: "There was a conflict when trying to complete your request.",
+    410: "This resource is no longer available.  No forwarding address is given.",
+    413: "The request is larger than the server is willing or able to process.",
+    429: "The action could not be performed because there were too many requests by the client.",
+    500: "The server has either erred or is incapable of performing the requested operation.",
+    507: "There was not enough space to save the resource",
+}
+
+
+def error_body(
+    status: int, message: str, accept: str | None, location: str = ""
+) -> tuple[str, bytes]:
+    """pyramid's body for an ``HTTPException`` whose status was set to ``status message``."""
+    from html import escape
+
+    from tokentool.index.rules import TITLES
+
+    code = status_line(status, message)
+    explanation = _EXPLANATIONS.get(status, "")
+    kind = negotiate(accept)
+    html = kind == "text/html"
+    detail = escape(message, quote=True) if html else message
+    br = "<br/>" if html else "\n"
+    if status == 200:  # HTTPOk(): no detail
+        detail = ""
+    if status == 308:  # _HTTPMove's own template
+        body = f"{explanation} {location}; you should be redirected automatically.\n{detail}\n"
+    else:
+        body = f"{explanation}{br}{br}\n{detail}\n\n"
+    if kind == "application/json":
+        payload = {"message": body, "code": code, "title": TITLES.get(status, "")}
+        return "application/json", json.dumps(payload).encode()
+    if html:
+        page = (
+            f"<html>\n <head>\n  <title>{code}</title>\n </head>\n <body>\n"
+            f"  <h1>{code}</h1>\n  {body}\n </body>\n</html>"
+        )
+        return "text/html; charset=UTF-8", page.encode("utf-8")
+    return "text/plain; charset=UTF-8", f"{code}\n\n{body}".encode()
+
+
 def _answer(
-    start_response: StartResponse, status: int, message: str, headers: list[tuple[str, str]]
+    start_response: StartResponse,
+    status: int,
+    message: str,
+    headers: list[tuple[str, str]],
+    environ: Mapping[str, Any] | None = None,
 ) -> list[bytes]:
-    body = b"" if status == 200 else (message.encode("utf-8", "replace") + b"\n")
-    base = [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))]
+    environ = environ or {}
+    location = dict(headers).get("Location", "")
+    content_type, body = error_body(status, message, environ.get("HTTP_ACCEPT"), location)
+    if location.startswith("/"):  # webob makes a relative Location absolute
+        headers = [(k, _absolute(environ, v) if k == "Location" else v) for k, v in headers]
+    if environ.get("REQUEST_METHOD") == "HEAD":
+        body = b""
+    base = [("Content-Type", content_type), ("Content-Length", str(len(body)))]
     start_response(status_line(status, message), [*base, *headers])
     return [body]
 
 
 def _fault(
-    start_response: StartResponse, method: str, path: str, fault: ServerFault
+    start_response: StartResponse, environ: Mapping[str, Any], fault: ServerFault
 ) -> list[bytes]:
+    method, path = environ.get("REQUEST_METHOD", "GET"), environ.get("PATH_INFO") or "/"
     log.error("%s %s %d: %s", method, path, fault.status, fault.message)
-    return _answer(start_response, fault.status, fault.message, [])
+    return _answer(start_response, fault.status, fault.message, [], environ)
+
+
+def _absolute(environ: Mapping[str, Any], path: str) -> str:
+    host = environ.get("HTTP_HOST") or (
+        f"{environ.get('SERVER_NAME', 'localhost')}:{environ.get('SERVER_PORT', '80')}"
+    )
+    return f"{environ.get('wsgi.url_scheme', 'http')}://{host}{path}"
 
 
 class IndexApp:
     def __init__(self, db: Database, settings: Settings) -> None:
         self.uploads = Uploads(db, settings)
+        self.settings = settings
         self.reads = Reads(db, lambda: settings.site)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -61,34 +162,53 @@ class IndexApp:
         method = environ.get("REQUEST_METHOD", "GET")
         try:
             if path == "/legacy":
+                # warehouse: missing_trailing_slash_redirect
                 return _answer(
-                    start_response, 308, "Permanent Redirect", [("Location", "/legacy/")]
+                    start_response,
+                    308,
+                    "An upload was attempted to /legacy but the expected upload URL is "
+                    "/legacy/ (with a trailing slash)",
+                    [("Location", "/legacy/")],
+                    environ,
                 )
             if path == "/legacy/":
                 if method != "POST":
-                    return _answer(start_response, 405, "Method Not Allowed", [("Allow", "POST")])
+                    return _answer(
+                        start_response, 405, "Method Not Allowed", [("Allow", "POST")], environ
+                    )
                 return self._upload(environ, start_response)
             if method not in _READ_METHODS:
-                return _answer(start_response, 405, "Method Not Allowed", [("Allow", "GET, HEAD")])
+                return _answer(
+                    start_response, 405, "Method Not Allowed", [("Allow", "GET, HEAD")], environ
+                )
+            if path in ("/help", "/help/"):
+                return _page(start_response, environ, help_page(self.settings.url))
             return self.reads(environ, start_response)
         except NotFound:
-            return _answer(start_response, 404, "Not Found", [])
+            return _answer(start_response, 404, "Not Found", [], environ)
         except (OSError, sqlite3.Error) as exc:
-            return _fault(start_response, method, path, server_fault(exc))
+            return _fault(start_response, environ, server_fault(exc))
         except Exception as exc:
             # Never the exception text: it could quote the request (and so a token).
             log.warning("%s %s: refused after %s", method, path, type(exc).__name__)
-            return _answer(start_response, 400, "Bad Request", [])
+            return _answer(start_response, 400, "Bad Request", [], environ)
 
     def _upload(self, environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
         try:
             self.uploads.handle(environ)
         except ServerFault as fault:
-            return _fault(start_response, "POST", "/legacy/", fault)
+            return _fault(start_response, environ, fault)
         except (OSError, sqlite3.Error) as exc:
-            return _fault(start_response, "POST", "/legacy/", server_fault(exc))
+            return _fault(start_response, environ, server_fault(exc))
         except UploadError as exc:
             log.info("POST /legacy/ %d", exc.status)
-            return _answer(start_response, exc.status, exc.message, [])
+            return _answer(start_response, exc.status, exc.message, [], environ)
         log.info("POST /legacy/ 200")
-        return _answer(start_response, 200, "OK", [])
+        return _answer(start_response, 200, "OK", [], environ)
+
+
+def _page(start_response: StartResponse, environ: Mapping[str, Any], html: str) -> list[bytes]:
+    body = html.encode("utf-8")
+    headers = [("Content-Type", "text/html; charset=UTF-8"), ("Content-Length", str(len(body)))]
+    start_response("200 OK", headers)
+    return [b"" if environ.get("REQUEST_METHOD") == "HEAD" else body]

@@ -97,6 +97,17 @@ CREATE TABLE IF NOT EXISTS user_standing (
     email_verified INTEGER NOT NULL,
     two_factor INTEGER NOT NULL
 );
+-- Names of deleted files: never accepted again (warehouse's Filename log).
+CREATE TABLE IF NOT EXISTS deleted_filenames (
+    filename TEXT PRIMARY KEY,
+    deleted REAL NOT NULL
+);
+-- New-project rate-limit hits, which outlive the uploads that rolled back.
+CREATE TABLE IF NOT EXISTS project_creations (
+    user_id TEXT NOT NULL,
+    at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS project_creations_by_user ON project_creations (user_id, at);
 """
 
 #: Columns added to ``files`` after the first schema (ALTER TABLE on older databases).
@@ -521,6 +532,84 @@ class Tx:
     def recorded_sizes(self) -> dict[str, int]:
         """Every recorded filename and its size: read once, when the server starts."""
         return {str(r[0]): int(r[1]) for r in self.conn.execute("SELECT filename, size FROM files")}
+
+    # upload rules (tokentool.index.rules) and deletion
+    def display_names(self) -> list[str]:
+        """Every project's stored name: the "too similar" rule compares against them all."""
+        return [r[0] for r in self.conn.execute("SELECT name FROM projects")]
+
+    def rename_project(self, project_id: str, name: str) -> None:
+        """The display name follows the latest upload's spelling (same normalized name)."""
+        self.conn.execute("UPDATE projects SET name = ? WHERE id = ?", (name, project_id))
+
+    def project_size(self, project_id: str) -> int:
+        row = self._one("SELECT coalesce(sum(size), 0) FROM files WHERE project_id = ?", project_id)
+        return int(row[0]) if row else 0
+
+    def filename_deleted(self, filename: str) -> bool:
+        return self._one("SELECT 1 FROM deleted_filenames WHERE filename = ?", filename) is not None
+
+    def release_created(self, project_id: str, canonical_version: str) -> float | None:
+        """When the release's first (still present) file came: the stand-in's release row."""
+        row = self._one(
+            "SELECT min(uploaded) FROM files WHERE project_id = ? AND canonical_version = ?",
+            project_id,
+            canonical_version,
+        )
+        return None if row is None or row[0] is None else float(row[0])
+
+    def record_project_creation(self, user_id: str) -> None:
+        self.conn.execute(
+            "INSERT INTO project_creations (user_id, at) VALUES (?, ?)", (user_id, time.time())
+        )
+
+    def project_creations_since(self, user_id: str, since: float) -> int:
+        row = self._one(
+            "SELECT count(*) FROM project_creations WHERE user_id = ? AND at >= ?", user_id, since
+        )
+        return int(row[0]) if row else 0
+
+    def delete_release(self, project_id: str, canonical_version: str) -> None:
+        """A release goes with its files (warehouse's release deletion)."""
+        self.delete_files(self.files_of(project_id, canonical_version))
+        self.conn.execute(
+            "DELETE FROM releases WHERE project_id = ? AND canonical_version = ?",
+            (project_id, canonical_version),
+        )
+
+    def files_of(
+        self, project_id: str, canonical_version: str | None = None, filename: str | None = None
+    ) -> list[str]:
+        sql = "SELECT filename FROM files WHERE project_id = ?"
+        args: list[Any] = [project_id]
+        if canonical_version is not None:
+            sql += " AND canonical_version = ?"
+            args.append(canonical_version)
+        if filename is not None:
+            sql += " AND filename = ?"
+            args.append(filename)
+        return [r[0] for r in self.conn.execute(sql + " ORDER BY filename", args)]
+
+    def delete_files(self, filenames: list[str]) -> None:
+        """Forget the files; their names stay taken for good."""
+        now = time.time()
+        for name in filenames:
+            self.conn.execute(
+                "DELETE FROM file_metadata WHERE file_id IN "
+                "(SELECT id FROM files WHERE filename = ?)",
+                (name,),
+            )
+            self.conn.execute("DELETE FROM files WHERE filename = ?", (name,))
+            self.conn.execute(
+                "INSERT OR IGNORE INTO deleted_filenames (filename, deleted) VALUES (?, ?)",
+                (name, now),
+            )
+
+    def delete_project(self, project_id: str) -> None:
+        self.delete_files(self.files_of(project_id))
+        self.conn.execute("DELETE FROM releases WHERE project_id = ?", (project_id,))
+        self.conn.execute("DELETE FROM roles WHERE project_id = ?", (project_id,))
+        self.conn.execute("DELETE FROM projects WHERE id = ?", (project_id,))
 
     # listing
     def listing(self) -> dict[str, Any]:

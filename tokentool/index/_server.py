@@ -29,6 +29,7 @@ class ServeOptions:
     max_upload_size: int = DEFAULT_MAX_UPLOAD
     new_project_limit: int = DEFAULT_NEW_PROJECT_LIMIT
     threads: int = 8
+    prohibited_names: tuple[str, ...] = ()
 
 
 def _channel_class() -> type:
@@ -165,7 +166,9 @@ def serve(options: ServeOptions) -> int:
     with db.transaction() as tx:
         tx.set_meta("domain", options.domain)
     settings = Settings(
-        max_upload_size=options.max_upload_size, new_project_limit=options.new_project_limit
+        max_upload_size=options.max_upload_size,
+        new_project_limit=options.new_project_limit,
+        prohibited_names=frozenset(options.prohibited_names),
     )
     app = IndexApp(db, settings)
     server = waitress.create_server(

@@ -1,0 +1,136 @@
+"""What every rule sees and how it refuses.
+
+A rule is a small function that raises ``UploadError`` with warehouse's status
+and words; the tables in ``tokentool.index.rules`` list them in warehouse's
+order. ``Upload`` carries what is known at the stage the rule runs in: the
+form fields first, then the parsed metadata, the project, the file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from packaging.metadata import Metadata
+
+    from tokentool.index.rules.form import UploadForm
+
+MIB = 1024 * 1024
+GIB = 1024 * MIB
+
+#: Warehouse's (and pyramid's) titles of the statuses the upload view answers.
+TITLES = {
+    200: "OK",
+    308: "Permanent Redirect",
+    400: "Bad Request",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    410: "Gone",
+    413: "Request Entity Too Large",
+    429: "Too Many Requests",
+}
+
+
+class UploadError(Exception):
+    """A refusal: the status and the reason phrase the client will print."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class Duplicate(Exception):
+    """The very same file is already there: warehouse answers 200 and changes nothing."""
+
+
+@dataclasses.dataclass
+class Site:
+    """The site settings an answer depends on; defaults are Test PyPI's (see warehouse's config)."""
+
+    url: str = "http://localhost"
+    #: warehouse.constants / Project.upload_limit_size default: 100 MiB a file.
+    max_upload_size: int = 100 * MIB
+    #: Project.total_size_limit_value default: 10 GiB a project.
+    max_project_size: int = 10 * GIB
+    #: PROJECT_CREATE_USER_RATELIMIT_STRING default "20 per hour" (0: no limit).
+    new_project_limit: int = 20
+    new_project_window: int = 3600
+    #: ProhibitedProjectName rows: admins add them on the site; here the operator does.
+    prohibited_names: frozenset[str] = frozenset()
+    #: Not warehouse: bounds on the work one archive may cost (see rules/archives.py).
+    max_archive_members: int = 50_000
+    #: warehouse.forklift.legacy.COMPRESSION_RATIO_MIN_SIZE (a constant there; tests lower it).
+    compression_min_size: int = 64 * MIB
+
+    @property
+    def site(self) -> str:
+        """The stand-in's base URL (``Settings.site`` before the rules package)."""
+        return self.url
+
+    @site.setter
+    def site(self, value: str) -> None:
+        self.url = value
+
+    def help(self, anchor: str) -> str:
+        """``request.help_url(_anchor=...)``: the stand-in's own /help/ page."""
+        return f"{self.url}/help/#{anchor}"
+
+    def user_docs(self, path: str, anchor: str) -> str:
+        """``request.user_docs_url``: docs.pypi.org on the site; served from /help/ here."""
+        return f"{self.url}/help/#{anchor}"
+
+
+class Lookups:
+    """What rules may ask the database; ``_upload`` passes its transaction's answers."""
+
+    def __init__(self, **functions: Callable[..., Any]) -> None:
+        self._functions = functions
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        try:
+            return self._functions[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+@dataclasses.dataclass
+class Upload:
+    """One upload as the rules judge it, filled in stage by stage."""
+
+    site: Site
+    fields: Mapping[str, Sequence[str]]
+    lookups: Lookups = dataclasses.field(default_factory=Lookups)
+    form: UploadForm | None = None
+    meta: Metadata | None = None
+    # project: stored display name (or the typed one when new) and its normalized form
+    project_name: str = ""
+    normalized: str = ""
+    project_total_size: int = 0
+    # the file
+    filename: str = ""
+    content_type: str | None = None
+    size: int = 0
+    path: Path | None = None
+    hashes: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    #: Filled by the archive rules for the rules after them (top-level dir, names found).
+    archive: Any = None
+
+    @property
+    def filetype(self) -> str:
+        assert self.form is not None
+        return self.form.filetype
+
+
+Rule = Callable[[Upload], None]
+
+
+def apply(rules: Iterable[Rule], upload: Upload) -> None:
+    """Run ``rules`` in order; the first refusal is the answer, as in warehouse."""
+    for rule in rules:
+        rule(upload)

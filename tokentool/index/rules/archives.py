@@ -1,0 +1,321 @@
+"""Is the file an archive warehouse would take: ``_is_valid_dist_file`` and the
+wheel-content checks of ``file_upload`` (``warehouse/utils/wheel.py``).
+
+Warehouse's words and order, with bounded work (a stand-in rule, marked where
+it differs): a tar is streamed once, never listed in memory; it stops when it
+inflates past ``max(COMPRESSION_RATIO_MIN_SIZE, 50 x its size)`` (warehouse's
+zip rule; warehouse has no such bound for tars and inflates them whole) or
+holds more than ``Site.max_archive_members`` members (read from a zip's end
+record before its directory is loaded). So a 4 MiB .tar.gz of a 4 GiB zero
+member costs 200 MiB of inflating, and two million empty members cost a
+counter, not a list.
+"""
+
+from __future__ import annotations
+
+import configparser
+import csv
+import dataclasses
+import gzip
+import io
+import os
+import re
+import tarfile
+import zipfile
+import zlib
+from pathlib import Path
+from typing import BinaryIO
+
+from tokentool.index.rules import zipframing
+from tokentool.index.rules._base import MIB, Upload, UploadError
+
+# warehouse.forklift.legacy
+COMPRESSION_RATIO_MIN_SIZE = 64 * MIB
+COMPRESSION_RATIO_THRESHOLD = 50
+
+
+class _Refused(Exception):
+    """``(False, message)`` from ``_is_valid_dist_file``."""
+
+    def __init__(self, message: str | None) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclasses.dataclass
+class Summary:
+    """What later rules need from the archive, kept without a full member list."""
+
+    top_level: str = ""
+    #: member names that later rules look up (PKG-INFO candidates, license files)
+    names: set[str] = dataclasses.field(default_factory=set)
+
+
+class _CommonPath:
+    """``os.path.commonpath`` of all member names, one name at a time."""
+
+    def __init__(self) -> None:
+        self.prefix: list[str] | None = None
+        self.absolute: bool | None = None
+        self.mixed = False
+
+    def add(self, name: str) -> None:
+        parts = [p for p in name.split("/") if p and p != "."]
+        absolute = name.startswith("/")
+        if self.prefix is None:
+            self.prefix, self.absolute = parts, absolute
+            return
+        if absolute != self.absolute:
+            self.mixed = True
+        keep = 0
+        for a, b in zip(self.prefix, parts, strict=False):
+            if a != b:
+                break
+            keep += 1
+        del self.prefix[keep:]
+
+    def result(self) -> str:
+        # warehouse's _commonpath: "" for no members. Mixed absolute and relative
+        # names make os.path.commonpath raise (a 500 on the site); "" here.
+        if self.prefix is None or self.mixed:
+            return ""
+        return ("/" if self.absolute else "") + "/".join(self.prefix)
+
+
+class _Inflated(io.RawIOBase):
+    """A gzip stream that stops once it has inflated more than ``limit`` bytes."""
+
+    def __init__(self, source: BinaryIO, limit: int) -> None:
+        self._gzip = gzip.GzipFile(fileobj=source, mode="rb")
+        self._limit = limit
+        self.count = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        data = self._gzip.read(len(buffer))
+        self.count += len(data)
+        if self.count > self._limit:
+            raise _Refused(f"File exceeds compression ratio of {COMPRESSION_RATIO_THRESHOLD}")
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def _ratio_limit(compressed: int, min_size: int) -> int:
+    return max(min_size, COMPRESSION_RATIO_THRESHOLD * compressed)
+
+
+def _interesting(name: str, license_files: list[str]) -> bool:
+    return (
+        name == "PKG-INFO"
+        or name.endswith("/PKG-INFO")
+        or any(name.endswith("/" + lf) for lf in license_files)
+    )
+
+
+def _check_tar(path: Path, up: Upload) -> Summary:
+    summary = Summary()
+    common = _CommonPath()
+    license_files = list(up.meta.license_files or []) if up.meta else []
+    limit = _ratio_limit(path.stat().st_size, up.site.compression_min_size)
+    members = 0
+    with open(path, "rb") as raw:
+        stream = io.BufferedReader(_Inflated(raw, limit), 64 * 1024)
+        with tarfile.open(fileobj=stream, mode="r|") as tar:
+            while (member := tar.next()) is not None:
+                tar.members.clear()  # stream mode would keep every TarInfo otherwise
+                members += 1
+                if members > up.site.max_archive_members:
+                    # Stand-in bound; warehouse lists any number of members.
+                    raise _Refused(
+                        f"Too many members in archive (limit {up.site.max_archive_members})"
+                    )
+                common.add(member.name)
+                if member.issparse():
+                    raise _Refused(
+                        "tar archive not accepted: Sparse members are not allowed. "
+                        "See https://docs.pypi.org/archives for more information"
+                    )
+                if _interesting(member.name, license_files) and len(summary.names) < 10_000:
+                    summary.names.add(member.name)
+    summary.top_level = common.result()
+    if summary.top_level in (".", "/", ""):
+        raise _Refused("Incorrect number of top-level directories in sdist")
+    target = os.path.join(summary.top_level, "PKG-INFO")
+    if target not in summary.names:
+        raise _Refused(f"PKG-INFO not found at {target}")
+    return summary
+
+
+def _zip_entries(path: Path) -> int:
+    with open(path, "rb") as fp:
+        end = zipfile._EndRecData(fp)  # type: ignore[attr-defined]
+    return int(end[zipfile._ECD_ENTRIES_TOTAL]) if end else 0  # type: ignore[attr-defined]
+
+
+def _check_zip(path: Path, up: Upload) -> Summary:
+    if _zip_entries(path) > up.site.max_archive_members:
+        raise _Refused(f"Too many members in archive (limit {up.site.max_archive_members})")
+    summary = Summary()
+    with zipfile.ZipFile(path) as zfp:
+        infos = zfp.infolist()
+        compressed = path.stat().st_size
+        decompressed = sum(e.file_size for e in infos)
+        if (
+            decompressed > up.site.compression_min_size
+            and decompressed / compressed > COMPRESSION_RATIO_THRESHOLD
+        ):
+            raise _Refused(f"File exceeds compression ratio of {COMPRESSION_RATIO_THRESHOLD}")
+        for info in infos:
+            if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+                raise _Refused("File does not use a supported compression type")
+        if up.filename.endswith(".zip"):
+            common = _CommonPath()
+            for info in infos:
+                common.add(info.filename)
+            summary.top_level = common.result()
+            if summary.top_level in (".", "/", ""):
+                raise _Refused("Incorrect number of top-level directories in sdist")
+            target = os.path.join(summary.top_level, "PKG-INFO")
+            try:
+                zfp.getinfo(target)
+            except KeyError:
+                raise _Refused(f"PKG-INFO not found at {target}") from None
+        if up.filename.endswith(".whl"):
+            try:
+                name, version, _ = os.path.basename(up.filename).split("-", 2)
+            except ValueError:
+                raise _Refused("Unable to parse name and version from wheel filename") from None
+            target = os.path.join(f"{name}-{version}.dist-info", "WHEEL")
+            try:
+                zfp.getinfo(target)
+            except KeyError:
+                raise _Refused(f"WHEEL not found at {target}") from None
+        # warehouse.utils.zipfiles.validate_zipfile: no parser differentials
+        reason = zipframing.problem(zfp)
+        if reason is not None:
+            raise _Refused(
+                f"ZIP archive not accepted: {reason}. "
+                "See https://docs.pypi.org/archives for more information"
+            )
+    return summary
+
+
+# warehouse.forklift.legacy._is_valid_dist_file (its YARA scan is not reproduced).
+def valid_dist_file(up: Upload) -> None:
+    assert up.path is not None
+    path, filename = up.path, up.filename
+    try:
+        is_zip = zipfile.is_zipfile(path)
+        is_tar = _is_tarfile(path)
+        if is_zip and is_tar:
+            raise _Refused("File is both a zip and a tar file")
+        if filename.endswith((".zip", ".whl")):
+            if not is_zip:
+                raise _Refused("File is not a zipfile")
+            up.archive = _check_zip(path, up)
+        elif filename.endswith(".tar.gz"):
+            if not is_tar:
+                raise _Refused("File is not a tarfile")
+            up.archive = _check_tar(path, up)
+    except _Refused as refusal:
+        # Warehouse formats a missing reason too: "Invalid distribution file. None".
+        raise UploadError(400, f"Invalid distribution file. {refusal.message}") from None
+    except (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error, OSError):
+        raise UploadError(400, "Invalid distribution file. None") from None
+
+
+def _is_tarfile(path: Path) -> bool:
+    """``tarfile.is_tarfile``: reads one header, whatever the compression."""
+    try:
+        with tarfile.open(path):
+            return True
+    except (tarfile.TarError, EOFError, zlib.error, OSError):
+        return False
+
+
+# -- wheel contents (file_upload, after the filename checks) -------------------------
+def _dist_info(up: Upload) -> str:
+    name, version, _ = up.filename.split("-", 2)
+    return f"{name}-{version}.dist-info"
+
+
+def wheel_license_files(up: Upload) -> None:
+    assert up.path is not None and up.meta is not None
+    if not up.meta.license_files:
+        return
+    with zipfile.ZipFile(up.path) as zfp:
+        names = set(zfp.namelist())
+    for license_file in up.meta.license_files:
+        target = f"{_dist_info(up)}/licenses/{license_file}"
+        if target not in names:
+            raise UploadError(
+                400,
+                f"License-File {license_file} does not exist in distribution file "
+                f"{up.filename} at {target}",
+            )
+
+
+# warehouse.utils.wheel.validate_record: a missing or unreadable RECORD is refused;
+# a RECORD that disagrees with the archive only makes the site e-mail the owners.
+def wheel_record(up: Upload) -> None:
+    assert up.path is not None
+    record = f"{_dist_info(up)}/RECORD"
+    try:
+        with zipfile.ZipFile(up.path) as zfp:
+            list(csv.reader(zfp.read(record).decode().splitlines()))
+    except (UnicodeError, KeyError, csv.Error):
+        raise UploadError(
+            400,
+            f"Wheel '{up.filename}' does not contain the required RECORD file: {record}",
+        ) from None
+
+
+_ENTRY_POINT_NAME_RE = re.compile(r"[\w.-]+")
+
+
+class _CaseSensitive(configparser.ConfigParser):
+    optionxform = staticmethod(str)  # type: ignore[assignment]
+
+
+# warehouse.utils.wheel.validate_entrypoints
+def wheel_entry_points(up: Upload) -> None:
+    assert up.path is not None
+    refusal = UploadError(
+        400,
+        f"Wheel '{up.filename}' has invalid entry points defined in the entry_points.txt file",
+    )
+    try:
+        with zipfile.ZipFile(up.path) as zfp:
+            text = zfp.read(f"{_dist_info(up)}/entry_points.txt").decode()
+    except KeyError:
+        return
+    except UnicodeError:
+        raise refusal from None
+    parser = _CaseSensitive(delimiters=("=",))
+    try:
+        parser.read_string(text)
+    except configparser.Error:
+        raise refusal from None
+    for section in ("console_scripts", "gui_scripts"):
+        if parser.has_section(section):
+            for name in parser[section]:
+                if _ENTRY_POINT_NAME_RE.fullmatch(name) is None:
+                    raise refusal
+
+
+def wheel_metadata(up: Upload) -> None:
+    assert up.path is not None
+    target = f"{_dist_info(up)}/METADATA"
+    with zipfile.ZipFile(up.path) as zfp:
+        try:
+            zfp.getinfo(target)
+        except KeyError:
+            raise UploadError(
+                400,
+                f"Wheel '{up.filename}' does not contain the required METADATA file: {target}",
+            ) from None
+    # Writing "<filename>.metadata" fails for names past the file system's limit.
+    if len((up.filename + ".metadata").encode()) > 255:
+        raise UploadError(400, f"Filename is too long: '{up.filename}'")
