@@ -31,17 +31,12 @@ class Answer:
     body: bytes
 
 
-def _not_found(_environ: dict[str, Any], start_response: Any) -> list[bytes]:
-    start_response("404 Not Found", [("Content-Type", "text/plain")])
-    return [b""]
-
-
 class Harness:
     def __init__(self, data_dir: Path, **settings: Any) -> None:
         self.data_dir = data_dir
         self.site = Site(url=SITE, **settings)
         self.db = Database(data_dir)
-        self.app = IndexApp(self.db, self.site, _not_found)
+        self.app = IndexApp(self.db, self.site)
 
     def index(self) -> Index:
         return Index(self.data_dir)

@@ -829,6 +829,7 @@ def test_help_page_explains_every_anchor_the_messages_use(tmp_path) -> None:
     for source in root.rglob("*.py"):
         text = source.read_text()
         used |= set(re.findall(r"""help\(\s*["']([a-z0-9-]+)["']""", text))
+        used |= set(re.findall(r"""help_url\([^,()]*,\s*["']([a-z0-9-]+)["']""", text))
         used |= set(re.findall(r"""user_docs\([^)]*["']([a-z0-9-]+)["']\)""", text))
     assert {"invalid-auth", "apitoken", "trusted-publishers", "project-name"} <= used
     assert used <= set(TOPICS)

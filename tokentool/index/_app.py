@@ -61,9 +61,7 @@ def negotiate(accept: str | None) -> str:
     """
     from webob.acceptparse import create_accept_header
 
-    offers = create_accept_header(accept or "").acceptable_offers(
-        ["text/html", "application/json"]
-    )
+    offers = create_accept_header(accept or "").acceptable_offers(["text/html", "application/json"])
     return str(offers[0][0]) if offers else "text/plain"
 
 
