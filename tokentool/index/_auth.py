@@ -29,6 +29,7 @@ import pymacaroons
 import tokentool
 from tokentool.index._db import ProjectRow, Tx
 from tokentool.index._upload import Identity, UploadError
+from tokentool.index.rules import Site
 from tokentool.restrictions import decode_caveat
 from tokentool.token import INTERNAL_ERROR, PREFIX, Token, caveats_of
 
@@ -44,10 +45,12 @@ _PG_UUID = re.compile(
 
 
 def help_url(site: str, anchor: str) -> str:
-    return f"{site}/help/#{anchor}"
+    """``request.help_url``: built by ``Site.help``, the rules' one way, from the base URL."""
+    return Site(url=site).help(anchor)
 
 
 def invalid_auth(site: str) -> UploadError:
+    """The refusal of a missing, unknown or unreadable credential (``_upload`` too)."""
     return UploadError(
         403,
         "Invalid or non-existent authentication information. "

@@ -58,17 +58,6 @@ class Uploads:
         self.db = db
         self.settings = settings
 
-    # -- messages -------------------------------------------------------------
-    def _help(self, anchor: str) -> str:
-        return f"{self.settings.site}/help/#{anchor}"
-
-    def _invalid_auth(self) -> UploadError:
-        return UploadError(
-            403,
-            "Invalid or non-existent authentication information. "
-            f"See {self._help('invalid-auth')} for more information.",
-        )
-
     # -- the view ---------------------------------------------------------------
     def handle(self, environ: Mapping[str, Any]) -> None:
         """Raise ``UploadError`` to refuse; return to answer 200.
@@ -242,7 +231,9 @@ class Uploads:
                 # project created by someone else since the first look counts. (The
                 # new-project rate-limit hit was recorded at the first look.)
                 if tx.token(identity.row.id) is None:
-                    raise self._invalid_auth()
+                    from tokentool.index._auth import invalid_auth
+
+                    raise invalid_auth(self.settings.url)
                 project = tx.project(up.normalized)
                 if project is None:
                     project = tx.create_project(form.name, up.normalized, identity.row.user_id)
