@@ -201,12 +201,12 @@ def inprocess(tmp_path):
 
     from tokentool.index._app import IndexApp
     from tokentool.index._db import Database
-    from tokentool.index._upload import Settings
+    from tokentool.index.rules import Site
 
     db = Database(tmp_path / "data")
-    settings = Settings(new_project_limit=0)
+    settings = Site(new_project_limit=0)
     server = waitress.create_server(IndexApp(db, settings), host="127.0.0.1", port=0, threads=4)
-    settings.site = f"http://127.0.0.1:{server.effective_port}"
+    settings.url = f"http://127.0.0.1:{server.effective_port}"
 
     def run() -> None:
         try:
@@ -219,9 +219,9 @@ def inprocess(tmp_path):
 
     class Handle:
         data_dir = tmp_path / "data"
-        url = settings.site + "/"
-        upload_url = settings.site + "/legacy/"
-        simple_url = settings.site + "/simple/"
+        url = settings.url + "/"
+        upload_url = settings.url + "/legacy/"
+        simple_url = settings.url + "/simple/"
 
         def mint(self, user: str) -> str:
             index = Index(self.data_dir)

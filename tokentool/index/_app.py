@@ -20,7 +20,8 @@ from tokentool.index._db import Database
 from tokentool.index._help import help_page
 from tokentool.index._simple import NotFound, Reads
 from tokentool.index._store import ServerFault, server_fault
-from tokentool.index._upload import Settings, UploadError, Uploads
+from tokentool.index._upload import UploadError, Uploads
+from tokentool.index.rules import Site
 
 log = logging.getLogger("tokentool.index")
 
@@ -150,10 +151,10 @@ def _absolute(environ: Mapping[str, Any], path: str) -> str:
 
 
 class IndexApp:
-    def __init__(self, db: Database, settings: Settings) -> None:
+    def __init__(self, db: Database, settings: Site) -> None:
         self.uploads = Uploads(db, settings)
         self.settings = settings
-        self.reads = Reads(db, lambda: settings.site)
+        self.reads = Reads(db, lambda: settings.url)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO") or "/"

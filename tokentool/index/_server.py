@@ -15,7 +15,8 @@ from pathlib import Path
 from types import FrameType
 
 from tokentool.index._db import Database
-from tokentool.index._upload import DEFAULT_MAX_UPLOAD, DEFAULT_NEW_PROJECT_LIMIT, MIB, Settings
+from tokentool.index._upload import DEFAULT_MAX_UPLOAD, DEFAULT_NEW_PROJECT_LIMIT, MIB
+from tokentool.index.rules import Site
 
 log = logging.getLogger("tokentool.index")
 
@@ -165,7 +166,7 @@ def serve(options: ServeOptions) -> int:
     reconcile(db)  # before the first request: nothing unrecorded is left in the folder
     with db.transaction() as tx:
         tx.set_meta("domain", options.domain)
-    settings = Settings(
+    settings = Site(
         max_upload_size=options.max_upload_size,
         new_project_limit=options.new_project_limit,
         prohibited_names=frozenset(options.prohibited_names),
@@ -194,7 +195,7 @@ def serve(options: ServeOptions) -> int:
     host = server.effective_host  # type: ignore[union-attr]
     port = server.effective_port  # type: ignore[union-attr]
     shown = f"[{host}]" if ":" in str(host) else host
-    settings.site = f"http://{shown}:{port}"
+    settings.url = f"http://{shown}:{port}"
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     print(f"Serving on http://{shown}:{port}/", flush=True)

@@ -29,14 +29,11 @@ from tokentool.index.rules import Duplicate, Lookups, Site, Upload, UploadError
 log = logging.getLogger("tokentool.index")
 
 MIB = 1024 * 1024
-DEFAULT_MAX_UPLOAD = 100 * MIB
-DEFAULT_NEW_PROJECT_LIMIT = 20
+#: Test PyPI's defaults, as ``rules.Site`` holds them.
+DEFAULT_MAX_UPLOAD = Site.max_upload_size
+DEFAULT_NEW_PROJECT_LIMIT = Site.new_project_limit
 
-
-#: The site settings (Test PyPI's defaults); ``rules.Site`` under its old name.
-Settings = Site
-
-__all__ = ["DEFAULT_MAX_UPLOAD", "DEFAULT_NEW_PROJECT_LIMIT", "Settings", "UploadError", "Uploads"]
+__all__ = ["DEFAULT_MAX_UPLOAD", "DEFAULT_NEW_PROJECT_LIMIT", "UploadError", "Uploads"]
 
 
 class _IdenticalReupload(Exception):
@@ -54,7 +51,7 @@ class Identity:
 class Uploads:
     """The upload view; one instance serves every worker thread (state lives in SQLite)."""
 
-    def __init__(self, db: Database, settings: Settings) -> None:
+    def __init__(self, db: Database, settings: Site) -> None:
         self.db = db
         self.settings = settings
 
@@ -98,7 +95,7 @@ class Uploads:
         if project is None:
             from tokentool.index._auth import ensure_user_can_upload
 
-            ensure_user_can_upload(identity, self.settings.site)  # before creating: warehouse
+            ensure_user_can_upload(identity, self.settings.url)  # before creating: warehouse
             # ProjectService.create_project: rate-limit test, name checks, then the hit,
             # recorded for good even when this upload is refused afterwards.
             self._check_new_project_rate(self.db.reader(), identity)
@@ -127,7 +124,7 @@ class Uploads:
     def authenticate(self, header: str | None) -> Identity:
         from tokentool.index import _auth
 
-        return _auth.authenticate(header, self.db.reader(), self.settings.site)
+        return _auth.authenticate(header, self.db.reader(), self.settings.url)
 
     # -- form -------------------------------------------------------------------
     def _parse(
@@ -193,7 +190,7 @@ class Uploads:
     ) -> None:
         from tokentool.index import _auth
 
-        _auth.authorize(identity, typed_name, project, tx, self.settings.site)
+        _auth.authorize(identity, typed_name, project, tx, self.settings.url)
 
     # -- the file ---------------------------------------------------------------
     def _store(
