@@ -373,12 +373,6 @@ class Tx:
         )
         return row is not None
 
-    def projects_created_since(self, user_id: str, since: float) -> int:
-        row = self._one(
-            "SELECT count(*) FROM projects WHERE created_by = ? AND created >= ?", user_id, since
-        )
-        return int(row[0]) if row else 0
-
     def create_project(self, name: str, normalized_name: str, user_id: str) -> ProjectRow:
         project = ProjectRow(str(uuid.uuid4()), name, normalized_name)
         self.conn.execute(
