@@ -115,32 +115,43 @@ def _run(args: argparse.Namespace, *, upload: bool, verify: bool) -> int:
     return 0
 
 
+def _main(
+    argv: Sequence[str], command: str, description: str, *, upload: bool, verify: bool
+) -> int:
+    """One command: the options its steps take, then those steps, on the one failure path."""
+    parser = _parser(command, description, sends=upload, verifies=verify)
+    return guarded(lambda: _run(parser.parse_args(argv), upload=upload, verify=verify))
+
+
 def upload_main(argv: Sequence[str]) -> int:
-    parser = _parser(
+    return _main(
+        argv,
         "upload",
         "Build the bundled throwaway project as NAME, derive a token restricted to it, "
         "upload both files with it. The token comes from TOKEN, .env, keyring, ~/.pypirc "
         "or TWINE_PASSWORD (README).",
-        sends=True,
-        verifies=False,
+        upload=True,
+        verify=False,
     )
-    return guarded(lambda: _run(parser.parse_args(argv), upload=True, verify=False))
 
 
 def verify_main(argv: Sequence[str]) -> int:
-    parser = _parser(
+    return _main(
+        argv,
         "verify-rejection",
         "Upload NAME with a token restricted elsewhere (or expired), with a wrong digest "
         "so nothing is published: exit 0 only if the index refuses it for that reason. "
         "NAME must exist already (a first upload spends new-project quota).",
-        sends=False,
-        verifies=True,
+        upload=False,
+        verify=True,
     )
-    return guarded(lambda: _run(parser.parse_args(argv), upload=False, verify=True))
 
 
 def cycle_main(argv: Sequence[str]) -> int:
-    parser = _parser(
-        "cycle", "upload, then verify-rejection, one set of options.", sends=True, verifies=True
+    return _main(
+        argv,
+        "cycle",
+        "upload, then verify-rejection, one set of options.",
+        upload=True,
+        verify=True,
     )
-    return guarded(lambda: _run(parser.parse_args(argv), upload=True, verify=True))
