@@ -27,7 +27,7 @@ from tokentool.token import Token, Verdict
 from tokentool.workflow._build import Built, build_sample
 from tokentool.workflow._client import Answer, Timeouts, upload_files
 from tokentool.workflow._config import Config, check_destination, site_of
-from tokentool.workflow._probing import quota_guard, result_answer
+from tokentool.workflow._probing import probe_timeout, quota_guard, result_answer
 
 CASES = ("project", "expired")
 #: Reason each case must be refused with (warehouse's words, see the reference).
@@ -91,6 +91,20 @@ class UploadReport:
         return f"upload of {built.project} {built.version} failed: {self.answer.summary}"
 
 
+def _send(
+    config: Config, built: Built, derived: Token, timeouts: Timeouts | None, progress: Progress
+) -> Answer:
+    """Upload the built files with ``derived``; the configured token is kept out of answers."""
+    return upload_files(
+        built.files,
+        derived,
+        config.index_url,
+        timeouts=timeouts,
+        progress=progress,
+        secrets=(config.token.dump(),),
+    )
+
+
 def upload(
     config: Config,
     project: str,
@@ -117,14 +131,7 @@ def upload(
         built = build_sample(project, Path(tmp) / "dist", version)
         progress(built_line(built))
         progress("derived token restrictions: " + "; ".join(restrictions))
-        answer = upload_files(
-            built.files,
-            derived,
-            config.index_url,
-            timeouts=timeouts,
-            progress=progress,
-            secrets=(config.token.dump(),),
-        )
+        answer = _send(config, built, derived, timeouts, progress)
     view = view_url(config.index_url, project, built.version)
     return UploadReport(
         built, restrictions, answer, view, time.perf_counter() - started, config.source
@@ -232,7 +239,6 @@ def _negative(
     nothing is published whatever the index decides. Only an index that
     cannot be probed, and only with ``real_upload``, gets the real files.
     """
-    timeouts = timeouts or Timeouts()
     result = _probe.probe(
         config.index_url,
         derived.dump(),
@@ -240,7 +246,7 @@ def _negative(
         built.wheel,
         expect_refusal=True,
         check_exists=False,  # quota_guard asked already
-        timeout=(timeouts.connect, timeouts.read),
+        timeout=probe_timeout(timeouts),
         progress=progress,
     )
     answer = result_answer(result, built.wheel.name)
@@ -259,14 +265,7 @@ def _negative(
     progress(
         f"the index can't be probed ({result.detail}); --real-upload: uploading the real files"
     )
-    answer = upload_files(
-        built.files,
-        derived,
-        config.index_url,
-        timeouts=timeouts,
-        progress=progress,
-        secrets=(config.token.dump(),),
-    )
+    answer = _send(config, built, derived, timeouts, progress)
     return answer, _classify(answer, expected), "", ""
 
 

@@ -23,10 +23,11 @@ from tokentool.workflow._build import build_sample
 from tokentool.workflow._client import Answer, FileAnswer, Timeouts
 from tokentool.workflow._config import Config, check_destination
 
-__all__ = ["ProbeReport", "probe", "quota_guard", "result_answer"]
+__all__ = ["ProbeReport", "probe", "probe_timeout", "quota_guard", "result_answer"]
 
 
-def _timeout(timeouts: Timeouts | None) -> tuple[float, float]:
+def probe_timeout(timeouts: Timeouts | None) -> tuple[float, float]:
+    """``Timeouts`` (default when ``None``) as the probe's ``(connect, read)``."""
     timeouts = timeouts or Timeouts()
     return (timeouts.connect, timeouts.read)
 
@@ -40,7 +41,7 @@ def quota_guard(
     do) unless ``allow_new_project``; then the typed name is what warehouse
     would store and quote. No answer raises ``_probe.ProbeError``.
     """
-    stored = _probe.project_name(config.index_url, project, timeout=_timeout(timeouts))
+    stored = _probe.project_name(config.index_url, project, timeout=probe_timeout(timeouts))
     if stored is not None:
         return stored
     if not allow_new_project:
@@ -108,7 +109,7 @@ def probe(
     )
     say(f"token from: {escape(config.source)}")
     try:
-        stored = _probe.project_name(config.index_url, project, timeout=_timeout(timeouts))
+        stored = _probe.project_name(config.index_url, project, timeout=probe_timeout(timeouts))
     except _probe.ProbeError as exc:
         return ProbeReport(
             project, _probe.ProbeResult(_probe.INCONCLUSIVE, str(exc), "unreachable")
@@ -128,7 +129,7 @@ def probe(
             built.wheel,
             expect_refusal=expect_refusal,
             check_exists=False,
-            timeout=_timeout(timeouts),
+            timeout=probe_timeout(timeouts),
             progress=say,
         )
     return ProbeReport(project, result, config.source)
