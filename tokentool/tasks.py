@@ -151,12 +151,19 @@ def build(c: Context, project: str, version: str | None = None) -> None:
             _say(f"  {file.name}")
 
 
+def _destination(
+    c: Context, project: str | None, send: dict[str, object]
+) -> tuple[Config, str, Timeouts]:
+    """The config, project name and timeouts of a sending task; takes their options off ``send``."""
+    config = _config(c, send.pop("repository_url"), send.pop("index_url"))  # type: ignore[arg-type]
+    timeouts = _timeouts(send.pop("connect_timeout"), send.pop("read_timeout"))  # type: ignore[arg-type]
+    return config, config.project_or_default(project), timeouts
+
+
 def _upload(c: Context, project: str | None, version: str | None, ttl: str, **send: object) -> None:
     from tokentool import workflow
 
-    config = _config(c, send.pop("repository_url"), send.pop("index_url"))  # type: ignore[arg-type]
-    timeouts = _timeouts(send.pop("connect_timeout"), send.pop("read_timeout"))  # type: ignore[arg-type]
-    name = config.project_or_default(project)
+    config, name, timeouts = _destination(c, project, send)
     report = workflow.upload(
         config, name, version=version, ttl=ttl, timeouts=timeouts, progress=_say, **send
     )
@@ -175,9 +182,7 @@ def _verify(
 ) -> None:
     from tokentool import workflow
 
-    config = _config(c, send.pop("repository_url"), send.pop("index_url"))  # type: ignore[arg-type]
-    timeouts = _timeouts(send.pop("connect_timeout"), send.pop("read_timeout"))  # type: ignore[arg-type]
-    name = config.project_or_default(project)
+    config, name, timeouts = _destination(c, project, send)
     report = workflow.verify_rejection(
         config,
         name,
