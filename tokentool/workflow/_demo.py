@@ -130,11 +130,18 @@ def verify_step(config: Config, project: str, case: str) -> tuple[bool, str, Non
     return report.ok, "\n".join([*lines, report.message]), None
 
 
+def _child(argv: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
+    """pip and the fresh interpreter: output captured, no credential in their environment."""
+    return subprocess.run(
+        argv, capture_output=True, text=True, timeout=timeout, check=False, env=child_environ()
+    )
+
+
 def pip_install(simple_url: str, project: str, version: str, where: Path) -> tuple[bool, str]:
     """Install the upload into a fresh environment with pip, then import it there."""
     venv.EnvBuilder(with_pip=False, symlinks=os.name != "nt").create(where)
     python = where / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
-    install = subprocess.run(
+    install = _child(
         [
             sys.executable,
             "-m",
@@ -151,27 +158,19 @@ def pip_install(simple_url: str, project: str, version: str, where: Path) -> tup
             simple_url,
             f"{project}=={version}",
         ],
-        capture_output=True,
-        text=True,
         timeout=120,
-        check=False,
-        env=child_environ(),
     )
     if install.returncode != 0:
         last = (install.stderr.strip().splitlines() or ["no output"])[-1]
         return False, f"pip install {project}=={version} failed: {last}"
-    check = subprocess.run(
+    check = _child(
         [
             str(python),
             "-c",
             f"import importlib.metadata as m, {SAMPLE_MODULE}; "
             f"print(m.version({project!r}), {SAMPLE_MODULE}.__name__)",
         ],
-        capture_output=True,
-        text=True,
         timeout=60,
-        check=False,
-        env=child_environ(),
     )
     if check.returncode != 0 or check.stdout.split() != [version, SAMPLE_MODULE]:
         return False, f"import {SAMPLE_MODULE} failed after install: {check.stderr.strip()[-200:]}"
