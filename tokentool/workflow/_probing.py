@@ -5,7 +5,7 @@ judges the token (``forklift.legacy.file_upload`` calls ``create_project``
 ahead of ``has_permission``) and counts it against the user's new-project
 limit even when the upload is then refused: ``quota_guard`` asks the JSON API
 first. And a negative check that sends the real file publishes it if the index
-wrongly accepts the token: ``send_negative`` sends it with a wrong digest
+wrongly accepts the token: ``_flow._negative`` sends it with a wrong digest
 through the calibrated probe of ``tokentool._probe``, so an acceptance comes
 back as ``400 The digest supplied does not match ...`` with nothing stored.
 """
