@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from conftest import Ran, twine_env, unique
+from helpers import Ran, twine_env, unique
 
 import tokentool
 from tokentool.index import RunningServer, start_server

@@ -6,7 +6,7 @@ import datetime
 from pathlib import Path
 
 import pytest
-from _tasks_helpers import mint_raw, write_env
+from helpers import mint_raw, write_env
 
 import tokentool
 from tokentool.exceptions import ConfigError

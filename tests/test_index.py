@@ -19,7 +19,7 @@ from pathlib import Path
 import pymacaroons
 import pytest
 import requests
-from conftest import (
+from helpers import (
     PIP,
     TEST_UPLOAD_LIMIT,
     Dists,

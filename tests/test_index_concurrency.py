@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import unique, write_wheel
+from helpers import unique, write_wheel
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

@@ -24,8 +24,7 @@ from urllib.parse import urljoin
 
 import pytest
 import requests
-from conftest import unique, write_wheel
-from test_index_serving import JSON_V1, archive, basic, post_file, simple_json
+from helpers import JSON_V1, archive, basic, post_file, simple_json, unique, write_wheel
 
 from tokentool.index import Index, start_server
 

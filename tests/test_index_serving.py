@@ -9,93 +9,22 @@ the owner's files and that pip installs the owner's code.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import subprocess
 import sys
-import tarfile
 import zipfile
 from pathlib import Path
 from urllib.parse import urljoin
 
 import pytest
 import requests
-from conftest import PIP, unique, write_sdist, write_wheel
-
-from tokentool.index import RunningServer
+from helpers import JSON_V1, PIP, archive, post_file, simple_json, unique, write_sdist, write_wheel
 
 BIN = Path(sys.executable).parent
-JSON_V1 = "application/vnd.pypi.simple.v1+json"
 HTML_V1 = "application/vnd.pypi.simple.v1+html"
 #: What pip sends (pip/_internal/index/collector.py).
 PIP_ACCEPT = f"{JSON_V1}, {HTML_V1}; q=0.1, text/html; q=0.01"
-
-
-def basic(token: str) -> str:
-    import base64
-
-    return "Basic " + base64.b64encode(f"__token__:{token}".encode()).decode()
-
-
-def post_file(
-    server: RunningServer,
-    token: str,
-    path: Path,
-    name: str,
-    version: str,
-    filetype: str,
-    upload_name: str | None = None,
-    **extra: str,
-) -> requests.Response:
-    data = path.read_bytes()
-    fields = {
-        ":action": "file_upload",
-        "protocol_version": "1",
-        "metadata_version": "2.1",
-        "name": name,
-        "version": version,
-        "filetype": filetype,
-        "pyversion": "py3" if filetype == "bdist_wheel" else "source",
-        "sha256_digest": hashlib.sha256(data).hexdigest(),
-        **extra,
-    }
-    return requests.post(
-        server.upload_url,
-        data=fields,
-        files={"content": (upload_name or path.name, data, "application/octet-stream")},
-        headers={"Authorization": basic(token)},
-        timeout=60,
-    )
-
-
-def archive(path: Path, top: str, name: str, version: str, marker: str) -> Path:
-    """An sdist under any filename (``.zip`` or ``.tar.gz``) whose code says ``marker``."""
-    module = name.lower().replace("-", "_").replace(".", "_")
-    files = {
-        f"{top}/PKG-INFO": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode(),
-        f"{top}/{module}/__init__.py": f"MARKER = {marker!r}\n".encode(),
-    }
-    if path.name.endswith(".zip"):
-        with zipfile.ZipFile(path, "w") as zf:
-            for member, data in files.items():
-                zf.writestr(member, data)
-    else:
-        with tarfile.open(path, "w:gz") as tf:
-            for member, data in files.items():
-                info = tarfile.TarInfo(member)
-                info.size = len(data)
-                tf.addfile(info, io.BytesIO(data))
-    return path
-
-
-def simple_json(server: RunningServer, project: str) -> dict:
-    response = requests.get(
-        f"{server.simple_url}{project}/", headers={"Accept": JSON_V1}, timeout=10
-    )
-    assert response.status_code == 200, response.status_code
-    assert response.headers["Content-Type"] == JSON_V1
-    return response.json()
 
 
 def pip(*args: str, timeout: int = 120) -> subprocess.CompletedProcess:

@@ -22,8 +22,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from _tasks_helpers import TASKS_LINE, assert_no_token, clean_environ, write_env
-from conftest import Ran
+from helpers import TASKS_LINE, Ran, assert_no_token, clean_environ, write_env
 
 from tokentool.index import RunningServer, start_server
 

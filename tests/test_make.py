@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import Ran
+from helpers import Ran
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = [

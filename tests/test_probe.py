@@ -16,10 +16,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from helpers import PypiServer, closed_port, twine_upload, unique
 
 import tokentool
-from tests._tasks_helpers import PypiServer, closed_port
-from tests.conftest import twine_upload, unique
 from tokentool import _probe
 from tokentool.index import RunningServer
 

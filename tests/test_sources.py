@@ -8,7 +8,7 @@ from pathlib import Path
 import keyring
 import keyring.backend
 import pytest
-from _tasks_helpers import mint_raw, write_env
+from helpers import mint_raw, write_env
 
 from tokentool.exceptions import ConfigError
 from tokentool.workflow import SOURCES, load_config

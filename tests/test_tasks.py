@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _tasks_helpers import (
+from helpers import (
     INVOKE,
     ROOT,
     TASKS_LINE,

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _tasks_helpers import LenientIndex, PypiServer, closed_port, mint_raw, simple_listing
+from helpers import LenientIndex, PypiServer, closed_port, mint_raw, simple_listing
 
 from tokentool import workflow
 from tokentool.exceptions import ConfigError
@@ -408,7 +408,7 @@ class _Echo:
 
 
 def test_an_echoing_index_gets_no_token_printed() -> None:
-    from _tasks_helpers import assert_no_token
+    from helpers import assert_no_token
 
     echo = _Echo()
     raw = mint_raw()

@@ -7,7 +7,7 @@ import os
 import subprocess
 
 import pytest
-from _tasks_helpers import TOKEN_LIKE, assert_no_token, mint_raw
+from helpers import TOKEN_LIKE, assert_no_token, mint_raw
 
 from tokentool.workflow import _demo
 
