@@ -23,8 +23,11 @@ from helpers import (
     PIP,
     TEST_UPLOAD_LIMIT,
     Dists,
+    basic,
+    listing,
     twine_upload,
     unique,
+    upload_fields,
     write_dists,
     write_wheel,
 )
@@ -64,17 +67,9 @@ def owned_project(server: RunningServer, dists: object, user: str | None = None)
 
 def form_fields(path: Path, name: str, version: str, filetype: str = "bdist_wheel") -> dict:
     data = path.read_bytes()
-    return {
-        ":action": "file_upload",
-        "protocol_version": "1",
-        "metadata_version": "2.1",
-        "name": name,
-        "version": version,
-        "filetype": filetype,
-        "pyversion": "py3" if filetype == "bdist_wheel" else "source",
-        "sha256_digest": hashlib.sha256(data).hexdigest(),
-        "blake2_256_digest": hashlib.blake2b(data, digest_size=32).hexdigest(),
-    }
+    blake2 = hashlib.blake2b(data, digest_size=32).hexdigest()
+    extra = {"metadata_version": "2.1", "blake2_256_digest": blake2}
+    return upload_fields(name, version, data, filetype, extra)
 
 
 def post(
@@ -98,22 +93,8 @@ def post(
     )
 
 
-def basic(token: str) -> str:
-    import base64
-
-    return "Basic " + base64.b64encode(f"__token__:{token}".encode()).decode()
-
-
-def listing(server: RunningServer) -> dict:
-    index = server.index()
-    try:
-        return index.listing()
-    finally:
-        index.close()
-
-
 def project_names(server: RunningServer) -> set[str]:
-    return {p["normalized_name"] for p in listing(server)["projects"]}
+    return {p["normalized_name"] for p in listing(server.data_dir)["projects"]}
 
 
 # --- authentication ---------------------------------------------------------------
@@ -352,7 +333,7 @@ def test_user_without_role_on_existing_project(index_server, dists):
 
 def test_first_upload_creates_project_with_owner(index_server, dists):
     user, name, _token, made = owned_project(index_server, dists)
-    project = next(p for p in listing(index_server)["projects"] if p["name"] == name)
+    project = next(p for p in listing(index_server.data_dir)["projects"] if p["name"] == name)
     assert project["owners"] == [user]
     assert project["files"] == [made.wheel.name]
     assert uuid.UUID(project["id"])
@@ -361,13 +342,13 @@ def test_first_upload_creates_project_with_owner(index_server, dists):
 def test_restricted_token_on_new_project_leaves_nothing_behind(index_server, dists):
     user, owned, _token, _made = owned_project(index_server, dists)
     scoped = index_server.mint(user, project=owned)
-    before = listing(index_server)
+    before = listing(index_server.data_dir)
     files_before = sorted(os.listdir(index_server.data_dir / "packages"))
     new = unique()
     ran = twine_upload(index_server.upload_url, scoped, *dists(new).both)
     reason = f"project-scoped token is not valid for project: {new!r}"
     refused(ran, "403 Forbidden", "Invalid API Token: " + ", ".join([reason] * 4))
-    after = listing(index_server)
+    after = listing(index_server.data_dir)
     assert new not in project_names(index_server)
     assert [p for p in after["projects"] if p["name"] == new] == []
     assert len(after["projects"]) == len(before["projects"])
@@ -394,10 +375,10 @@ def test_identical_reupload_is_200_and_changes_nothing(index_server, dists):
     _user, _name, token, made = owned_project(index_server, dists)
     stored = index_server.data_dir / "packages" / made.wheel.name
     stat = stored.stat()
-    before = listing(index_server)
+    before = listing(index_server.data_dir)
     ran = twine_upload(index_server.upload_url, token, made.wheel)
     assert ran.returncode == 0, ran.output
-    assert listing(index_server) == before
+    assert listing(index_server.data_dir) == before
     assert stored.stat().st_mtime_ns == stat.st_mtime_ns
 
 
@@ -467,7 +448,7 @@ def test_too_many_new_projects(tmp_path, dists):
             assert twine_upload(server.upload_url, token, dists(unique()).wheel).returncode == 0
         ran = twine_upload(server.upload_url, token, dists(unique()).wheel)
         refused(ran, "429 Too Many Requests", "Too many new projects created")
-        assert len(listing(server)["projects"]) == 2
+        assert len(listing(server.data_dir)["projects"]) == 2
 
 
 # --- serving what was uploaded ------------------------------------------------------

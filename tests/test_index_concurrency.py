@@ -7,7 +7,6 @@ use the real twine CLI.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import os
 import socket
@@ -18,7 +17,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from helpers import unique, write_wheel
+from helpers import basic, listing, unique, upload_fields, write_wheel
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -28,23 +27,10 @@ CLIENTS = 8
 UPLOADS_PER_CLIENT = 25
 
 
-def basic(token: str) -> str:
-    return "Basic " + base64.b64encode(f"__token__:{token}".encode()).decode()
-
-
 def upload(session: requests.Session, server: RunningServer, token: str, wheel: Path, name: str):
     data = wheel.read_bytes()
     version = wheel.name.split("-")[1]
-    fields = {
-        ":action": "file_upload",
-        "protocol_version": "1",
-        "metadata_version": "2.1",
-        "name": name,
-        "version": version,
-        "filetype": "bdist_wheel",
-        "pyversion": "py3",
-        "sha256_digest": hashlib.sha256(data).hexdigest(),
-    }
+    fields = upload_fields(name, version, data, extra={"metadata_version": "2.1"})
     return session.post(
         server.upload_url,
         data=fields,
@@ -55,11 +41,7 @@ def upload(session: requests.Session, server: RunningServer, token: str, wheel: 
 
 
 def snapshot(server: RunningServer) -> tuple[dict, list[str]]:
-    index = server.index()
-    try:
-        return index.listing(), sorted(os.listdir(server.data_dir / "packages"))
-    finally:
-        index.close()
+    return listing(server.data_dir), sorted(os.listdir(server.data_dir / "packages"))
 
 
 def test_many_clients_lose_nothing(index_server, tmp_path):
