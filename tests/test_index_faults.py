@@ -24,17 +24,23 @@ from urllib.parse import urljoin
 
 import pytest
 import requests
-from helpers import JSON_V1, archive, basic, post_file, simple_json, unique, write_wheel
+from helpers import (
+    JSON_V1,
+    Harness,
+    archive,
+    basic,
+    listing,
+    post_file,
+    simple_json,
+    unique,
+    write_wheel,
+)
 
 from tokentool.index import Index, start_server
 
 
 def recorded(data_dir: Path) -> dict[str, list[str]]:
-    index = Index(data_dir)
-    try:
-        return {p["name"]: p["files"] for p in index.listing()["projects"]}
-    finally:
-        index.close()
+    return {p["name"]: p["files"] for p in listing(data_dir)["projects"]}
 
 
 def all_recorded_files(data_dir: Path) -> set[str]:
@@ -196,44 +202,12 @@ def test_kill9_during_concurrent_uploads_loses_and_leaks_nothing(tmp_path):
 @pytest.fixture
 def inprocess(tmp_path):
     """The stand-in's WSGI app under waitress in this process: hooks can reach it."""
-    import waitress
-
-    from tokentool.index._app import IndexApp
-    from tokentool.index._db import Database
-    from tokentool.index.rules import Site
-
-    db = Database(tmp_path / "data")
-    settings = Site(new_project_limit=0)
-    server = waitress.create_server(IndexApp(db, settings), host="127.0.0.1", port=0, threads=4)
-    settings.url = f"http://127.0.0.1:{server.effective_port}"
-
-    def run() -> None:
-        try:
-            server.run()
-        except OSError:  # the teardown closed the sockets under the loop
-            pass
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-
-    class Handle:
-        data_dir = tmp_path / "data"
-        url = settings.url + "/"
-        upload_url = settings.url + "/legacy/"
-        simple_url = settings.url + "/simple/"
-
-        def mint(self, user: str) -> str:
-            index = Index(self.data_dir)
-            try:
-                return index.mint(user)
-            finally:
-                index.close()
-
-    yield Handle()
-    server.task_dispatcher.shutdown()
-    server.close()
-    thread.join(10)
-    db.close()
+    harness = Harness(tmp_path / "data", new_project_limit=0)
+    try:
+        with harness.served() as served:
+            yield served
+    finally:
+        harness.close()
 
 
 def _hook_receive(monkeypatch, action) -> None:
