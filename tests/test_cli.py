@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pymacaroons
 import pytest
+from helpers import Terminal
 
 import tokentool
 from tokentool.__main__ import main
@@ -288,34 +289,15 @@ def test_module_and_console_script_agree() -> None:
 
 def test_terminal_input_is_hidden(raw: str) -> None:
     """On a terminal the token is asked for with echo off: it never shows on screen."""
-    import pty
-    import select
-    import time
-
-    pid, fd = pty.fork()
-    if pid == 0:  # child: stdin/stdout/stderr and the controlling terminal are the pty
-        os.execv(sys.executable, [sys.executable, "-m", "tokentool", "inspect"])
-    screen = b""
-
-    def read_until(marker: bytes, timeout: float = 30) -> None:
-        nonlocal screen
-        deadline = time.monotonic() + timeout
-        while marker not in screen and time.monotonic() < deadline:
-            if select.select([fd], [], [], 0.2)[0]:
-                try:
-                    screen += os.read(fd, 4096)
-                except OSError:
-                    break
-
-    read_until(b"input hidden")
-    os.write(fd, raw.encode() + b"\n")
-    read_until(b"identifier:")
-    read_until(b"restrictions:")
-    _, status = os.waitpid(pid, 0)
-    os.close(fd)
-    assert b"PyPI token (input hidden): " in screen
-    assert raw.encode() not in screen and raw[5:25].encode() not in screen
-    assert os.waitstatus_to_exitcode(status) == 0
+    terminal = Terminal([sys.executable, "-m", "tokentool", "inspect"])
+    terminal.read_until(b"input hidden", timeout=30)
+    terminal.type_line(raw)
+    terminal.read_until(b"identifier:", timeout=30)
+    terminal.read_until(b"restrictions:", timeout=30)
+    code = terminal.wait()
+    assert b"PyPI token (input hidden): " in terminal.screen
+    assert raw.encode() not in terminal.screen and raw[5:25].encode() not in terminal.screen
+    assert code == 0
 
 
 def test_check_gives_a_verdict_on_caveats_test_pypi_cannot_read(raw: str) -> None:

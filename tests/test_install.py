@@ -15,7 +15,6 @@ import email
 import os
 import re
 import site
-import subprocess
 import sys
 import venv
 import zipfile
@@ -23,6 +22,7 @@ from pathlib import Path
 
 import pytest
 from helpers import TASKS_LINE, Ran, assert_no_token, clean_environ, write_env
+from helpers import run as run_program
 
 from tokentool.index import RunningServer, start_server
 
@@ -32,17 +32,7 @@ pytestmark = pytest.mark.slow
 
 
 def run(argv: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: int = 300) -> Ran:
-    proc = subprocess.run(
-        argv,
-        cwd=cwd,
-        env=env or clean_environ(HOME=str(cwd)),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
-    return Ran(proc.returncode, proc.stdout, proc.stderr)
+    return run_program(argv, cwd=cwd, env=env or clean_environ(HOME=str(cwd)), timeout=timeout)
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import Ran
+from helpers import Ran, run
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = [
@@ -36,16 +36,7 @@ def project(tmp_path: Path) -> Path:
 
 def make(project: Path, *args: str) -> Ran:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MAKE", "PIP_"))}
-    proc = subprocess.run(
-        ["make", "--no-print-directory", *args],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        stdin=subprocess.DEVNULL,
-    )
-    return Ran(proc.returncode, proc.stdout, proc.stderr)
+    return run(["make", "--no-print-directory", *args], cwd=project, env=env, timeout=300)
 
 
 def fake_python(folder: Path, version: str) -> Path:

@@ -19,11 +19,13 @@ from helpers import (
     LenientIndex,
     PypiServer,
     Ran,
+    Terminal,
     assert_no_token,
     clean_environ,
     closed_port,
     invoke,
     mint_raw,
+    run,
     simple_listing,
     write_env,
 )
@@ -622,34 +624,25 @@ def test_tokentool_commands_find_the_same_root(workdir: Path, raw: str) -> None:
     tool = str(INVOKE.parent / "tokentool")
     env = clean_environ(HOME=str(workdir))
 
-    def run(*args: str) -> Ran:
-        proc = subprocess.run(
-            [tool, *args],
-            cwd=deep,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            stdin=subprocess.DEVNULL,
-        )
-        return Ran(proc.returncode, proc.stdout, proc.stderr)
+    def cli(*args: str) -> Ran:
+        return run([tool, *args], cwd=deep, env=env, timeout=120)
 
-    ran = _ok(run("cycle", "-p", "cli-cycle", "--connect-timeout", "5"), raw)
+    ran = _ok(cli("cycle", "-p", "cli-cycle", "--connect-timeout", "5"), raw)
     assert "index answer for cli_cycle-" in ran.stdout
     assert ran.stdout.strip().endswith("not valid for project: 'cli-cycle'")
-    bad = run("upload", "-p", "cli-up", "--repository-url", "https://test.pypi.org/simple/")
+    bad = cli("upload", "-p", "cli-up", "--repository-url", "https://test.pypi.org/simple/")
     assert bad.returncode == 2
     assert bad.stderr.strip() == (
         "tokentool: error: https://test.pypi.org/simple/ is the simple index that pip reads; "
         "the upload URL ends in /legacy/ (e.g. https://test.pypi.org/legacy/)"
     )
-    ran = run("verify-rejection", "-p", "cli-v", "--case", "expired", "--allow-new-project")
+    ran = cli("verify-rejection", "-p", "cli-v", "--case", "expired", "--allow-new-project")
     _ok(ran, raw)
     assert ran.stdout.strip().endswith(
         "refused as expected: 403 Invalid API Token: token is expired"
     )
     # The stand-in's data folder is found from the root too.
-    mint = run("index", "mint", "--user", "carol")
+    mint = cli("index", "mint", "--user", "carol")
     assert mint.returncode == 0, mint.output
     assert (workdir / ".tokentool" / "index").is_dir()
     assert not (deep / ".tokentool").exists()
@@ -671,38 +664,18 @@ def test_chained_tasks_warn_that_options_bind_to_the_task_before(workdir: Path, 
 
 def test_hidden_prompt_when_no_source_has_a_token(tmp_path: Path, raw: str) -> None:
     """At a terminal, with no token anywhere: a prompt that echoes nothing, named as the source."""
-    import os
-    import pty
-    import select
-    import time
-
     (tmp_path / "tasks.py").write_text(TASKS_LINE)
     env = clean_environ(HOME=str(tmp_path))
-    pid, fd = pty.fork()
-    if pid == 0:  # child: the pty is its terminal
-        os.chdir(tmp_path)
-        os.execve(str(INVOKE), [str(INVOKE), "inspect"], env)
-    screen = b""
-
-    def read_until(marker: bytes, timeout: float = 60) -> None:
-        nonlocal screen
-        deadline = time.monotonic() + timeout
-        while marker not in screen and time.monotonic() < deadline:
-            if select.select([fd], [], [], 0.2)[0]:
-                try:
-                    screen += os.read(fd, 4096)
-                except OSError:
-                    break
-
-    read_until(b"input hidden")
-    os.write(fd, raw.encode() + b"\n")
-    read_until(b"index:")
-    _, status = os.waitpid(pid, 0)
-    os.close(fd)
+    terminal = Terminal([str(INVOKE), "inspect"], env=env, cwd=tmp_path)
+    terminal.read_until(b"input hidden", timeout=60)
+    terminal.type_line(raw)
+    terminal.read_until(b"index:", timeout=60)
+    code = terminal.wait()
+    screen = terminal.screen
     assert b"PyPI token (input hidden): " in screen
     assert b"token from:  the prompt" in screen
     assert raw.encode() not in screen and raw[-30:].encode() not in screen
-    assert os.waitstatus_to_exitcode(status) == 0
+    assert code == 0
 
 
 def test_probe_task(
