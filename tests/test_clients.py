@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from helpers import Ran, twine_env, unique
+from helpers import Ran, run, twine_env, unique
 
 import tokentool
 from tokentool.index import RunningServer, start_server
@@ -112,19 +112,6 @@ def client_env(home: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def _run(argv: list[str], cwd: Path, env: dict[str, str], timeout: int = 600) -> Ran:
-    proc = subprocess.run(
-        argv,
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-    )
-    return Ran(proc.returncode, proc.stdout, proc.stderr)
-
-
 def _env(client: Client, home: Path, url: str, token: str) -> dict[str, str]:
     """Each client's own way to take the index and the token, all from the environment."""
     if client.name == "twine":
@@ -153,7 +140,7 @@ def build(client: Client, bin_dir: Path, project: Path, home: Path) -> None:
         "poetry": [str(bin_dir / "poetry"), "build"],
     }.get(client.name)
     if argv is not None:
-        built = _run(argv, project, client_env(home))
+        built = run(argv, cwd=project, env=client_env(home), timeout=600)
         assert built.returncode == 0, built.output
 
 
@@ -176,7 +163,7 @@ def publish(client: Client, bin_dir: Path, project: Path, url: str, token: str, 
         "poetry": [exe, "publish", "--repository", "standin", "--no-interaction"],
         "flit": [exe, "publish"],
     }[client.name]
-    return _run(argv, project, _env(client, home, url, token))
+    return run(argv, cwd=project, env=_env(client, home, url, token), timeout=600)
 
 
 def shown(client: Client, ran: Ran, home: Path) -> str:
