@@ -9,6 +9,7 @@ fresh interpreter, the only place where ``sys.modules`` tells the truth.
 from __future__ import annotations
 
 import json
+import random
 import secrets
 import subprocess
 import sys
@@ -19,6 +20,7 @@ import pytest
 
 import tokentool
 import tokentool.token
+from tokentool import scan
 
 HEAVY = ("pypitoken", "pymacaroons", "nacl", "tokentool.token")
 
@@ -92,28 +94,79 @@ def test_clean_history_scan_imports_no_macaroon_machinery(tmp_path: Path) -> Non
     assert heavy == []
 
 
-def test_a_found_token_is_decoded_with_the_real_machinery(tmp_path: Path) -> None:
-    """The other side: the lazy import really happens when a candidate needs it."""
-    token = tokentool.mint(
+def _token() -> str:
+    return tokentool.mint(
         domain="localhost",
         identifier=str(uuid.uuid4()),
         key=secrets.token_bytes(32),
         user_id=str(uuid.uuid4()),
     )
-    (tmp_path / ".env").write_text(f"PYPI_TOKEN={token}\n")
+
+
+def test_a_found_token_is_decoded_with_pymacaroons_alone(tmp_path: Path) -> None:
+    """The other side: the lazy import really happens when a candidate needs it.
+
+    And only pymacaroons (with its nacl): the scanner needs the issuer and
+    identifier, not pypitoken nor tokentool's caveat parser.
+    """
+    (tmp_path / ".env").write_text(f"PYPI_TOKEN={_token()}\n")
     code, heavy, stderr = _cli_heavy("scan", str(tmp_path))
     assert code == 1, stderr
-    assert {"pypitoken", "pymacaroons", "tokentool.token"} <= set(heavy)
+    assert "pymacaroons" in heavy
+    assert "nacl" in heavy
+    assert "pypitoken" not in heavy
+    assert "tokentool.token" not in heavy
+
+
+def _variants(token: str) -> list[str]:
+    """Bodies that start like a macaroon: whole, truncated, with bytes flipped or cut."""
+    body = token.removeprefix("pypi-")
+    rng = random.Random(body)
+    out = [body, body[:-1], body[:-4], body[: len(body) // 2], body + "A", body + "AAAA"]
+    for _ in range(40):
+        at = rng.randrange(3, len(body))
+        out.append(body[:at] + rng.choice("AQgw-_09") + body[at + 1 :])
+        out.append(body[:at] + body[at + 1 :])
+    return out
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        _token(),
+        tokentool.mint(
+            domain="pypi.org",
+            identifier="7",
+            key=b"k" * 32,
+            project_name="sample",
+            project_id=str(uuid.uuid4()),
+        ),
+    ],
+    ids=["user", "project"],
+)
+def test_scanner_decodes_exactly_as_load_does(token: str) -> None:
+    """The scanner's light decoding agrees with ``tokentool.load(strict=False)``."""
+    for body in _variants(token):
+        decoded = scan._decode(body)
+        if decoded is None:  # too short or not starting like a macaroon: never decoded
+            continue
+        try:
+            loaded = tokentool.load(f"pypi-{body}", strict=False)
+        except tokentool.LoadError:
+            assert decoded == scan._Decoded(False, None, None), body
+        else:
+            assert decoded == scan._Decoded(True, loaded.domain, loaded.identifier), body
+
+
+def test_scanner_redacts_as_tokentool_redact_does() -> None:
+    token = _token()
+    assert scan._redact(token) == tokentool.redact(token)
+    assert scan._redact(token).startswith("pypi-AgE")
 
 
 def test_token_commands_still_work_lazily() -> None:
     """``tokentool inspect`` goes through ``tokentool.load`` resolved on first use."""
-    token = tokentool.mint(
-        domain="localhost",
-        identifier=str(uuid.uuid4()),
-        key=secrets.token_bytes(32),
-        user_id=str(uuid.uuid4()),
-    )
+    token = _token()
     ran = subprocess.run(
         [sys.executable, "-m", "tokentool", "inspect", "--json"],
         input=token,
