@@ -70,18 +70,22 @@ _FROM_TOKEN = frozenset(
 _SUBMODULES = frozenset({"token", "restrictions"})
 
 
-def __getattr__(name: str) -> object:
-    """Import the token machinery the first time one of its names is asked for."""
-    import importlib
+# Hidden from type checkers, which see the imports above instead: a visible
+# module __getattr__ would make them accept any name (a typo included).
+if not TYPE_CHECKING:
 
-    if name in _FROM_TOKEN:
-        value = getattr(importlib.import_module("tokentool.token"), name)
-    elif name in _SUBMODULES:
-        value = importlib.import_module(f"tokentool.{name}")
-    else:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    globals()[name] = value  # later lookups are plain attribute reads
-    return value
+    def __getattr__(name: str) -> object:
+        """Import the token machinery the first time one of its names is asked for."""
+        import importlib
+
+        if name in _FROM_TOKEN:
+            value = getattr(importlib.import_module("tokentool.token"), name)
+        elif name in _SUBMODULES:
+            value = importlib.import_module(f"tokentool.{name}")
+        else:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        globals()[name] = value  # later lookups are plain attribute reads
+        return value
 
 
 def __dir__() -> list[str]:
