@@ -222,7 +222,8 @@ class Verdict:
     @property
     def message(self) -> str:
         """The reason phrase the index would answer with (``allowed`` if it would not refuse)."""
-        if self.outcome == ALLOWED:
+        if self.outcome == ALLOWED or not (self.phrase or self.reasons):
+            # Undecided, and the likeliest case passes: no refusal to quote.
             return "allowed"
         return self.phrase or "Invalid API Token: " + ", ".join(self.reasons)
 
@@ -265,6 +266,20 @@ def _result(caveats: Sequence[Restriction], context: Context) -> tuple[int, str,
 
 def _unique(values: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(values))
+
+
+def _could_be_an_id(value: str) -> bool:
+    """Whether a project or user could carry ``value`` as its ID.
+
+    Warehouse compares ``str(context.id)`` and ``str(request.identity.user.id)``
+    (``ProjectID.verify``, ``RequestUser.verify``): a UUID column's ``str``, so
+    only the canonical lowercase hyphenated form can ever match; an ID written
+    any other way fails for every project and user.
+    """
+    try:
+        return str(uuid.UUID(value)) == value
+    except ValueError:
+        return False
 
 
 def presumed_stored(restrictions: Sequence[Restriction]) -> tuple[Restriction, ...]:
@@ -359,20 +374,31 @@ class Token:
         elif project_id is not None:
             project_ids = [project_id]
         else:
-            named = _unique(i for r in caveats if isinstance(r, ProjectIDs) for i in r.ids)
+            named = _unique(
+                i for r in caveats if isinstance(r, ProjectIDs) for i in r.ids if _could_be_an_id(i)
+            )
             minted = presumed_stored(self.restrictions)
             if len(minted) == 2 and isinstance(minted[0], ProjectNames):
                 # The site minted [1, [name]], [2, [its ID]]: IDs are unique, so
-                # another project cannot carry that one.
+                # another project cannot carry that one. The site writes names
+                # normalized; a pair naming another form was not minted for a name.
                 assert isinstance(minted[1], ProjectIDs)
-                if canonicalize_name(project) not in minted[0].names:
+                (minted_name,) = minted[0].names
+                if (
+                    canonicalize_name(minted_name) == minted_name
+                    and canonicalize_name(project) != minted_name
+                ):
                     named = [i for i in named if i not in minted[1].ids]
             project_ids = [*named[:_MAX_CANDIDATES], _FRESH_PROJECT]
             unknown += [NEEDS_PROJECT_ID] * (len(named) > _MAX_CANDIDATES)
         if user_id is not None:
             user_ids: list[Any] = [user_id]
         else:
-            named = _unique(r.user_id for r in caveats if isinstance(r, UserID) and r.user_id)
+            named = _unique(
+                r.user_id
+                for r in caveats
+                if isinstance(r, UserID) and r.user_id and _could_be_an_id(r.user_id)
+            )
             user_ids = [*named[:_MAX_CANDIDATES], _FRESH_USER]
             unknown += [NEEDS_USER_ID] * (len(named) > _MAX_CANDIDATES)
         results = {

@@ -134,7 +134,14 @@ def authenticate(header: str | None, tx: Tx, site: str) -> Identity:
     except Exception:  # pymacaroons raises assorted types on bad input
         raise invalid_auth(site) from None
     if macaroon.version == pymacaroons.MACAROON_V1:
-        # ``m.identifier`` is a str for V1: ``.decode()`` raises AttributeError.
+        # find_from_raw: ``m.identifier`` is a str for V1, so ``.decode()`` raises
+        # AttributeError (500) -- unless making that str fails first: pymacaroons'
+        # ``identifier`` decodes V1 bytes as UTF-8 inside the same ``try``, and its
+        # UnicodeDecodeError becomes "Macaroon not found" (no identity).
+        try:
+            macaroon.identifier  # noqa: B018 -- the property is what raises
+        except UnicodeDecodeError:
+            raise invalid_auth(site) from None
         raise server_error()
     try:
         identifier = macaroon.identifier_bytes.decode()
