@@ -330,6 +330,19 @@ ROWS = [
         "'Foo :: Bar' is not a valid classifier. " + CORE,
         fields={"classifiers": "Foo :: Bar"},
     ),
+    # decorators.sanitize looks at a key's LAST value only (webob's POST.get)
+    Row(
+        "sanitize-unknown-first-kept",
+        400,
+        "'UNKNOWN' is not a valid classifier. " + CORE,
+        fields={"classifiers": ["UNKNOWN", "Programming Language :: Python"]},
+    ),
+    Row(
+        "sanitize-unknown-last-drops-all",
+        200,
+        "OK",
+        fields={"classifiers": ["Foo :: Bar", "UNKNOWN"]},
+    ),
     Row(
         "metadata-classifier-private",
         400,
@@ -403,6 +416,19 @@ ROWS = [
         name="not-this-one",
         settings={"prohibited_names": frozenset({"Not_This.One"})},
     ),
+    # migration 1e2ccd34f539: every warehouse prohibits these (test_fails_with_invalid_names)
+    Row(
+        "name-prohibited-by-default",
+        400,
+        f"The name 'requirements.txt' isn't allowed. See {HELP}project-name for more information.",
+        name="requirements.txt",
+    ),
+    Row(
+        "name-prohibited-by-default-rr",
+        400,
+        f"The name 'rrequirements.txt' isn't allowed. See {HELP}project-name for more information.",
+        name="rrequirements.txt",
+    ),
     Row(
         "name-too-similar",
         400,
@@ -460,15 +486,37 @@ ROWS = [
         "file-too-large",
         400,
         "File too large. Limit for project '{name}' is 0 MB. See "
-        f"{HELP}file-size-limit for more information.",
+        "https://docs.pypi.org/project-management/storage-limits"
+        "#requesting-a-file-size-limit-increase for more information.",
         settings={"max_upload_size": 100},
     ),
     Row(
         "project-too-large",
         400,
-        f"Project size too large. Limit for project '{{name}}' total size is 0 GB. See "
-        f"{HELP}project-size-limit",
+        "Project size too large. Limit for project '{name}' total size is 0 GB. See "
+        "https://docs.pypi.org/project-management/storage-limits"
+        "#requesting-a-project-size-limit-increase",
         settings={"max_project_size": 100},
+    ),
+    # file_upload tests both limits after each 8096-byte chunk, the file's first:
+    # whichever the file crosses in an earlier chunk is the answer.
+    Row(
+        "project-limit-crossed-first",
+        400,
+        "Project size too large. Limit for project '{name}' total size is 0 GB. See "
+        "https://docs.pypi.org/project-management/storage-limits"
+        "#requesting-a-project-size-limit-increase",
+        build=lambda n: wheel(n, extra={"{info}/pad": bytes(30000)}, compress=zipfile.ZIP_STORED),
+        settings={"max_upload_size": 20000, "max_project_size": 100},
+    ),
+    Row(
+        "file-limit-crossed-first",
+        400,
+        "File too large. Limit for project '{name}' is 0 MB. See "
+        "https://docs.pypi.org/project-management/storage-limits"
+        "#requesting-a-file-size-limit-increase for more information.",
+        build=lambda n: wheel(n, extra={"{info}/pad": bytes(30000)}, compress=zipfile.ZIP_STORED),
+        settings={"max_upload_size": 100, "max_project_size": 20000},
     ),
     # -- digests, duplicates, reuse, one sdist
     Row(
@@ -712,7 +760,9 @@ def test_rule(tmp_path, row: Row) -> None:
         filetype = "sdist" if filename.endswith((".tar.gz", ".zip")) else "bdist_wheel"
         fields = upload_fields(name, "1.0", data, filetype, row.fields)
         file = (filename, data, row.content_type) if filename else None
-        answer = h.post(fields, file, token)
+        # a list value: the field repeated, in order (as clients send classifiers)
+        items = [(k, x) for k, v in fields.items() for x in (v if isinstance(v, list) else [v])]
+        answer = h.post(items, file, token)
         norm = canonicalize_name(name)
         under = norm.replace("-", "_")
         expected = row.reason.format(

@@ -162,13 +162,16 @@ class Uploads:
             parts.extend(raw_files.getall(key))
         forms: dict[str, list[str]] = {}
         for key in raw_forms:
-            values = []
-            for value in raw_forms.getall(key):
-                if value.strip() == "UNKNOWN":
-                    continue  # distutils' placeholder for "not given"
-                values.append(value.replace("\x00", "\\x00"))
-            if values:
-                forms[key] = values
+            # warehouse/forklift/decorators.py sanitize reads request.POST.get(key),
+            # webob's LAST value: distutils' "UNKNOWN" there deletes every value of
+            # the key, a NUL there replaces them all by that one value, escaped;
+            # earlier values are left as they are (odd, reproduced).
+            values = list(raw_forms.getall(key))
+            if values[-1].strip() == "UNKNOWN":
+                continue
+            if "\x00" in values[-1]:
+                values = [values[-1].replace("\x00", "\\x00")]
+            forms[key] = values
         files: dict[str, multipart.MultipartPart] = {}
         for key in sorted(raw_files):
             if key not in ("content", "gpg_signature"):
