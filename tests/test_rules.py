@@ -473,6 +473,21 @@ ROWS = [
         "for more information",
         build=lambda n: (f"{n}-1.0.egg", b"x"),
     ),
+    # The name as webob's cgi.FieldStorage reads it: no %-decoding, no IE6 path cut.
+    Row(
+        "filename-percent-not-decoded",
+        400,
+        "Invalid file extension: Use .tar.gz, .whl or .zip extension. See "
+        "https://www.python.org/dev/peps/pep-0527 and https://peps.python.org/pep-0715/ "
+        "for more information",
+        build=lambda n: (f"{n}-1.0-py3-none-any.whl%0A", b"x"),
+    ),
+    Row(
+        "filename-windows-path-kept",
+        400,
+        "Cannot upload a file with '/' or '\\' in the name.",
+        build=lambda n: ("C:\\dist\\" + wheel(n)[0], wheel(n)[1]),
+    ),
     Row(
         "filename-extension-filetype",
         400,

@@ -179,6 +179,7 @@ class Uploads:
             part = raw_files.getall(key)[0]
             if part.filename is None and key == "content":
                 continue  # a text field called content is no file
+            part.filename = _webob_filename(part)
             files[key] = part
         return forms, files
 
@@ -306,6 +307,46 @@ class Uploads:
         except Duplicate:
             return True
         return False
+
+
+def _webob_filename(part: multipart.MultipartPart) -> str | None:
+    """The file name as warehouse reads it: webob's ``cgi.FieldStorage`` takes the
+    ``filename`` parameter of ``Content-Disposition`` through ``cgi.parse_header``,
+    which only unescapes ``\\\\`` and ``\\"``. ``multipart`` would also decode
+    ``%0A``/``%0D``/``%22`` and cut a ``C:\\...`` path to its last part (IE6
+    fixes), turning names warehouse refuses for their extension or their
+    backslash into other answers."""
+    for header, value in part.headerlist:
+        if header.lower() == "content-disposition":
+            params = _cgi_header_params(value)
+            return params.get("filename", part.filename)
+    return part.filename
+
+
+def _cgi_header_params(line: str) -> dict[str, str]:
+    """``cgi.parse_header``'s parameters (``_parseparam``): split on ``;`` outside
+    quotes, unquote ``"..."`` values, the last of a repeated key wins."""
+    params: dict[str, str] = {}
+    rest = ";" + line
+    first = True
+    while rest[:1] == ";":
+        rest = rest[1:]
+        end = rest.find(";")
+        while end > 0 and (rest.count('"', 0, end) - rest.count('\\"', 0, end)) % 2:
+            end = rest.find(";", end + 1)
+        if end < 0:
+            end = len(rest)
+        item, rest = rest[:end].strip(), rest[end:]
+        if first:  # the disposition itself
+            first = False
+            continue
+        i = item.find("=")
+        if i >= 0:
+            value = item[i + 1 :].strip()
+            if len(value) >= 2 and value[0] == value[-1] == '"':
+                value = value[1:-1].replace("\\\\", "\\").replace('\\"', '"')
+            params[item[:i].strip().lower()] = value
+    return params
 
 
 # warehouse's route predicates: ``:action`` (from the query or the form) picks the view.
