@@ -497,6 +497,8 @@ ROWS = [
         fields={"filetype": "bdist_wheel", "pyversion": "py3"},
     ),
     Row("content-type-image", 400, "Invalid distribution file.", content_type="image/png"),
+    # cgi.FieldStorage keeps the type's case: only a lower-case "image/" is refused
+    Row("content-type-image-capitals", 200, "OK", content_type="Image/PNG"),
     Row(
         "file-too-large",
         400,
@@ -925,6 +927,34 @@ def test_rate_limit_counts_projects_refused_later_not_names_refused(tmp_path) ->
         second = f"p-{uuid.uuid4().hex[:10]}"
         answer = _upload(h, token, second, wheel(second))
         assert (answer.status, answer.reason) == (429, "Too many new projects created")
+    finally:
+        h.close()
+
+
+@pytest.mark.parametrize(
+    ("header", "status", "reason"),
+    [
+        (b"Content-Type: \r\n", 400, "Invalid distribution file."),
+        (b"", 200, "OK"),  # none: cgi.FieldStorage's text/plain
+    ],
+    ids=["empty", "missing"],
+)
+def test_content_type_as_cgi_reads_it(tmp_path, header: bytes, status: int, reason: str) -> None:
+    """file_upload's content-type rule sees ``cgi.FieldStorage.type``."""
+    h = Harness(tmp_path)
+    try:
+        token = h.mint("gina")
+        name = f"p-{uuid.uuid4().hex[:10]}"
+        filename, data = wheel(name)
+        fields = upload_fields(name, "1.0", data)
+        marker = b"Content-Type: application/x-test\r\n"
+
+        def edit(body: bytes) -> bytes:
+            assert body.count(marker) == 1
+            return body.replace(marker, header)
+
+        answer = h.post(fields, (filename, data, "application/x-test"), token, edit=edit)
+        assert (answer.status, answer.reason) == (status, reason)
     finally:
         h.close()
 

@@ -179,7 +179,7 @@ class Uploads:
             part = raw_files.getall(key)[0]
             if part.filename is None and key == "content":
                 continue  # a text field called content is no file
-            part.filename = _webob_filename(part)
+            part.filename, part.content_type = _webob_view(part)
             files[key] = part
         return forms, files
 
@@ -309,26 +309,32 @@ class Uploads:
         return False
 
 
-def _webob_filename(part: multipart.MultipartPart) -> str | None:
-    """The file name as warehouse reads it: webob's ``cgi.FieldStorage`` takes the
-    ``filename`` parameter of ``Content-Disposition`` through ``cgi.parse_header``,
-    which only unescapes ``\\\\`` and ``\\"``. ``multipart`` would also decode
-    ``%0A``/``%0D``/``%22`` and cut a ``C:\\...`` path to its last part (IE6
-    fixes), turning names warehouse refuses for their extension or their
-    backslash into other answers."""
+def _webob_view(part: multipart.MultipartPart) -> tuple[str | None, str]:
+    """The file name and type as warehouse reads them: webob's ``cgi.FieldStorage``
+    takes the ``filename`` parameter of ``Content-Disposition`` through
+    ``cgi.parse_header``, which only unescapes ``\\\\`` and ``\\"``, and the type
+    as written before any ``;`` (case kept, "" for an empty header, "text/plain"
+    when there is none). ``multipart`` would decode ``%0A``/``%0D``/``%22``, cut a
+    ``C:\\...`` path to its last part (IE6 fixes) and lower-case or default the
+    type, so ``Image/PNG`` or an empty type would be judged otherwise."""
+    headers: dict[str, str] = {}
     for header, value in part.headerlist:
-        if header.lower() == "content-disposition":
-            params = _cgi_header_params(value)
-            return params.get("filename", part.filename)
-    return part.filename
+        headers.setdefault(header.lower(), value)  # email.message: the first one
+    filename = part.filename
+    if "content-disposition" in headers:
+        filename = _cgi_parse_header(headers["content-disposition"])[1].get("filename", filename)
+    if "content-type" not in headers:
+        return filename, "text/plain"  # cgi's default inside a multipart body
+    return filename, _cgi_parse_header(headers["content-type"])[0]
 
 
-def _cgi_header_params(line: str) -> dict[str, str]:
-    """``cgi.parse_header``'s parameters (``_parseparam``): split on ``;`` outside
-    quotes, unquote ``"..."`` values, the last of a repeated key wins."""
+def _cgi_parse_header(line: str) -> tuple[str, dict[str, str]]:
+    """``cgi.parse_header`` (``_parseparam``): split on ``;`` outside quotes, the
+    first part as it is, then parameters with ``"..."`` unquoted, the last of a
+    repeated key winning."""
     params: dict[str, str] = {}
     rest = ";" + line
-    first = True
+    key: str | None = None
     while rest[:1] == ";":
         rest = rest[1:]
         end = rest.find(";")
@@ -337,8 +343,8 @@ def _cgi_header_params(line: str) -> dict[str, str]:
         if end < 0:
             end = len(rest)
         item, rest = rest[:end].strip(), rest[end:]
-        if first:  # the disposition itself
-            first = False
+        if key is None:  # the value itself (disposition, type)
+            key = item
             continue
         i = item.find("=")
         if i >= 0:
@@ -346,7 +352,7 @@ def _cgi_header_params(line: str) -> dict[str, str]:
             if len(value) >= 2 and value[0] == value[-1] == '"':
                 value = value[1:-1].replace("\\\\", "\\").replace('\\"', '"')
             params[item[:i].strip().lower()] = value
-    return params
+    return key or "", params
 
 
 # warehouse's route predicates: ``:action`` (from the query or the form) picks the view.
