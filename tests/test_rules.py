@@ -542,6 +542,13 @@ ROWS = [
         "The digest supplied does not match a digest calculated from the uploaded file.",
         fields={"sha256_digest": "0" * 64},
     ),
+    # wtforms' Optional keeps a blank value as the data: file_upload compares it
+    Row(
+        "digest-blank-md5",
+        400,
+        "The digest supplied does not match a digest calculated from the uploaded file.",
+        fields={"md5_digest": " "},
+    ),
     Row("identical-reupload", 200, "OK", before=_prior_wheel),
     Row(
         "same-name-other-content",
