@@ -330,6 +330,20 @@ ROWS = [
         "'Foo :: Bar' is not a valid classifier. " + CORE,
         fields={"classifiers": "Foo :: Bar"},
     ),
+    # warehouse's pinned libraries (requirements/main.txt at 6b62157): trove-classifiers
+    # 2026.6.1.19 has no Odoo 20.0; packaging 26.2 takes only "UTF-8" as written.
+    Row(
+        "metadata-classifier-newer-than-warehouse",
+        400,
+        "'Framework :: Odoo :: 20.0' is not a valid classifier. " + CORE,
+        fields={"classifiers": "Framework :: Odoo :: 20.0"},
+    ),
+    Row(
+        "metadata-description-charset-lower-case",
+        400,
+        "'description-content-type' can only specify the UTF-8 charset, not 'utf-8'. " + CORE,
+        fields={"description_content_type": "text/markdown; charset=utf-8"},
+    ),
     # decorators.sanitize looks at a key's LAST value only (webob's POST.get)
     Row(
         "sanitize-unknown-first-kept",
