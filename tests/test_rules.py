@@ -953,6 +953,39 @@ def test_rate_limit_counts_projects_refused_later_not_names_refused(tmp_path) ->
 
 
 @pytest.mark.parametrize(
+    ("extra", "status", "reason"),
+    [
+        ([("summary", ("s.txt", b"x", "text/plain"))], 400, "summary: Should not be a tuple."),
+        # the route is chosen before sanitize runs: the 410 view has no sanitize
+        (
+            [("summary", ("s.txt", b"x", "text/plain")), (":action", "submit")],
+            410,
+            GONE_SUBMIT,
+        ),
+        # request.POST.get and request.params.get read webob's LAST value
+        ([("protocol_version", "2"), ("protocol_version", "1")], 200, "OK"),
+        ([("protocol_version", "1"), ("protocol_version", "2")], 400, "Unknown protocol version."),
+        ([(":action", "file_upload"), (":action", "submit")], 410, GONE_SUBMIT),
+    ],
+    ids=["tuple", "tuple-on-gone-route", "protocol-last-1", "protocol-last-2", "action-last"],
+)
+def test_repeated_and_file_fields_as_webob_reads_them(
+    tmp_path, extra: list[tuple[str, Any]], status: int, reason: str
+) -> None:
+    h = Harness(tmp_path)
+    try:
+        token = h.mint("hank")
+        name = f"p-{uuid.uuid4().hex[:10]}"
+        filename, data = wheel(name)
+        keys = {k for k, _ in extra}
+        fields = [(k, v) for k, v in upload_fields(name, "1.0", data).items() if k not in keys]
+        answer = h.post(fields + extra, (filename, data, "application/octet-stream"), token)
+        assert (answer.status, answer.reason) == (status, reason)
+    finally:
+        h.close()
+
+
+@pytest.mark.parametrize(
     ("header", "status", "reason"),
     [
         (b"Content-Type: \r\n", 400, "Invalid distribution file."),

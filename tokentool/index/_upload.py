@@ -78,11 +78,13 @@ class Uploads:
         """
         parts: list[multipart.MultipartPart] = []
         try:
-            forms, files = self._parse(environ, parts)
-            _route(environ, forms)
+            forms, files, tupled = self._parse(environ, parts)
+            _route(environ, forms)  # route predicates run before the view's decorators
+            if tupled:  # sanitize: a file part under a field's name
+                raise UploadError(400, f"{tupled}: Should not be a tuple.")
             identity = self.authenticate(environ.get("HTTP_AUTHORIZATION"))
             # file_upload: "We require protocol_version 1"
-            if forms.get("protocol_version", ["1"])[0] != "1":
+            if forms.get("protocol_version", ["1"])[-1] != "1":  # POST.get: the last
                 raise UploadError(400, "Unknown protocol version.")
             self._judge(identity, forms, files)
         finally:
@@ -143,7 +145,7 @@ class Uploads:
     # -- form -------------------------------------------------------------------
     def _parse(
         self, environ: Mapping[str, Any], parts: list[multipart.MultipartPart]
-    ) -> tuple[dict[str, list[str]], dict[str, multipart.MultipartPart]]:
+    ) -> tuple[dict[str, list[str]], dict[str, multipart.MultipartPart], str | None]:
         limit = self.settings.max_upload_size
         try:
             raw_forms, raw_files = multipart.parse_form_data(
@@ -173,15 +175,17 @@ class Uploads:
                 values = [values[-1].replace("\x00", "\\x00")]
             forms[key] = values
         files: dict[str, multipart.MultipartPart] = {}
+        tupled = None
         for key in sorted(raw_files):
             if key not in ("content", "gpg_signature"):
-                raise UploadError(400, f"{key}: Should not be a tuple.")
-            part = raw_files.getall(key)[0]
+                tupled = tupled or key
+                continue
+            part = raw_files.getall(key)[-1]  # request.POST["content"]: webob's last
             if part.filename is None and key == "content":
                 continue  # a text field called content is no file
             part.filename, part.content_type = _webob_view(part)
             files[key] = part
-        return forms, files
+        return forms, files, tupled
 
     # -- authorization ----------------------------------------------------------
     def _check_new_project_rate(self, tx: Tx, identity: Identity) -> None:
@@ -376,9 +380,11 @@ def _route(environ: Mapping[str, Any], forms: Mapping[str, list[str]]) -> None:
     """
     from urllib.parse import parse_qs
 
-    query = parse_qs(str(environ.get("QUERY_STRING") or ""))
+    # request.params.get(":action"): the query's last value if it has one (blank
+    # included), else the form's last.
+    query = parse_qs(str(environ.get("QUERY_STRING") or ""), keep_blank_values=True)
     actions = query.get(":action") or forms.get(":action") or []
-    action = actions[0] if actions else ""
+    action = actions[-1] if actions else ""
     if action in _GONE:
         raise UploadError(410, _GONE[action])
     if action != "file_upload":
