@@ -172,6 +172,13 @@ def many_members(name: str) -> tuple[str, bytes]:
     return f"{stem}.tar.gz", tar_gz(members)
 
 
+def bad_crc_wheel(name: str) -> tuple[str, bytes]:
+    """A stored wheel whose WHEEL bytes no longer match their CRC (sizes unchanged)."""
+    filename, data = wheel(name, compress=zipfile.ZIP_STORED)
+    assert data.count(b"Wheel-Version: 1.0") == 1
+    return filename, data.replace(b"Wheel-Version: 1.0", b"Wheel-Version: 1.1")
+
+
 def bomb_zip(name: str) -> tuple[str, bytes]:
     return wheel(name, extra={"{info}/../zeros.bin": bytes(2 * 1024**2)})
 
@@ -623,6 +630,8 @@ ROWS = [
         "Invalid distribution file. WHEEL not found at {under}-1.0.dist-info/WHEEL",
         build=lambda n: wheel(n, omit=("WHEEL",)),
     ),
+    # _is_valid_dist_file reads WHEEL/PKG-INFO: a bad CRC is BadZipFile, "None"
+    Row("wheel-bad-crc", 400, "Invalid distribution file. None", build=bad_crc_wheel),
     Row(
         "wheel-bzip2",
         400,
