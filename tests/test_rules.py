@@ -351,6 +351,10 @@ ROWS = [
         "'description-content-type' can only specify the UTF-8 charset, not 'utf-8'. " + CORE,
         fields={"description_content_type": "text/markdown; charset=utf-8"},
     ),
+    # webob's cgi.FieldStorage: text fields read as UTF-8 with errors="replace", and a
+    # text field is a text field however long (not spooled into a "tuple")
+    Row("field-not-utf8", 200, "OK", fields={"summary": b"caf\xe9 au lait"}),
+    Row("field-long-description", 200, "OK", fields={"description": "a few words\n" * 30_000}),
     # decorators.sanitize looks at a key's LAST value only (webob's POST.get)
     Row(
         "sanitize-unknown-first-kept",

@@ -148,8 +148,12 @@ class Uploads:
     ) -> tuple[dict[str, list[str]], dict[str, multipart.MultipartPart], str | None]:
         limit = self.settings.max_upload_size
         try:
+            # latin-1 decodes any bytes; _utf8 then reads them as webob's
+            # cgi.FieldStorage(encoding="utf8") does, errors="replace": a field
+            # that is not UTF-8 gets U+FFFD on the site, not a refusal.
             raw_forms, raw_files = multipart.parse_form_data(
                 dict(environ),
+                charset="latin1",
                 strict=True,
                 ignore_errors=False,
                 part_limit=512,
@@ -158,17 +162,26 @@ class Uploads:
                 disk_limit=limit + 16 * MIB,
                 partsize_limit=limit + 16 * MIB,
             )
-        except ValueError:  # MultipartError, and UnicodeDecodeError for non-UTF-8 fields
+        except ValueError:  # MultipartError, and UnicodeDecodeError for a declared charset
             raise UploadError(400, "Invalid multipart form data.") from None
         for key in raw_files:
             parts.extend(raw_files.getall(key))
-        forms: dict[str, list[str]] = {}
+        texts: dict[str, list[str]] = {}
         for key in raw_forms:
+            texts[_utf8(key)] = [_utf8(value) for value in raw_forms.getall(key)]
+        uploads: dict[str, list[multipart.MultipartPart]] = {}
+        for key in raw_files:
+            for part in raw_files.getall(key):
+                if part.filename is None:  # a text field too big to keep in memory
+                    texts.setdefault(_utf8(key), []).append(part.raw.decode("utf-8", "replace"))
+                else:
+                    uploads.setdefault(_utf8(key), []).append(part)
+        forms: dict[str, list[str]] = {}
+        for key, values in texts.items():
             # warehouse/forklift/decorators.py sanitize reads request.POST.get(key),
             # webob's LAST value: distutils' "UNKNOWN" there deletes every value of
             # the key, a NUL there replaces them all by that one value, escaped;
             # earlier values are left as they are (odd, reproduced).
-            values = list(raw_forms.getall(key))
             if values[-1].strip() == "UNKNOWN":
                 continue
             if "\x00" in values[-1]:
@@ -176,13 +189,11 @@ class Uploads:
             forms[key] = values
         files: dict[str, multipart.MultipartPart] = {}
         tupled = None
-        for key in sorted(raw_files):
+        for key in sorted(uploads):
             if key not in ("content", "gpg_signature"):
                 tupled = tupled or key
                 continue
-            part = raw_files.getall(key)[-1]  # request.POST["content"]: webob's last
-            if part.filename is None and key == "content":
-                continue  # a text field called content is no file
+            part = uploads[key][-1]  # request.POST["content"]: webob's last
             part.filename, part.content_type = _webob_view(part)
             files[key] = part
         return forms, files, tupled
@@ -313,6 +324,11 @@ class Uploads:
         return False
 
 
+def _utf8(text: str) -> str:
+    """Latin-1-decoded bytes read again as UTF-8, as ``cgi.FieldStorage`` reads them."""
+    return text.encode("latin-1").decode("utf-8", "replace")
+
+
 def _webob_view(part: multipart.MultipartPart) -> tuple[str | None, str]:
     """The file name and type as warehouse reads them: webob's ``cgi.FieldStorage``
     takes the ``filename`` parameter of ``Content-Disposition`` through
@@ -323,7 +339,7 @@ def _webob_view(part: multipart.MultipartPart) -> tuple[str | None, str]:
     type, so ``Image/PNG`` or an empty type would be judged otherwise."""
     headers: dict[str, str] = {}
     for header, value in part.headerlist:
-        headers.setdefault(header.lower(), value)  # email.message: the first one
+        headers.setdefault(header.lower(), _utf8(value))  # email.message: the first one
     filename = part.filename
     if "content-disposition" in headers:
         filename = _cgi_parse_header(headers["content-disposition"])[1].get("filename", filename)
