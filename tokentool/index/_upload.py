@@ -325,8 +325,13 @@ class Uploads:
 
 
 def _utf8(text: str) -> str:
-    """Latin-1-decoded bytes read again as UTF-8, as ``cgi.FieldStorage`` reads them."""
-    return text.encode("latin-1").decode("utf-8", "replace")
+    """Latin-1-decoded bytes read again as UTF-8, as ``cgi.FieldStorage`` reads them.
+
+    (A body whose Content-Type names its own charset was decoded with that one.)"""
+    try:
+        return text.encode("latin-1").decode("utf-8", "replace")
+    except UnicodeEncodeError:
+        return text
 
 
 def _webob_view(part: multipart.MultipartPart) -> tuple[str | None, str]:
