@@ -547,11 +547,15 @@ class Harness:
         *,
         accept: str | None = None,
         path: str = "/legacy/",
+        edit: Any = None,
     ) -> Answer:
+        """``edit``: bytes -> bytes, applied to the encoded body (what urllib3 cannot send)."""
         items: list[tuple[str, Any]] = list(fields.items() if isinstance(fields, dict) else fields)
         if file is not None:
             items.append(("content", file))
         body, content_type = encode_multipart_formdata(items)
+        if edit is not None:
+            body = edit(body)
         environ: dict[str, Any] = {
             "REQUEST_METHOD": "POST",
             "PATH_INFO": path,

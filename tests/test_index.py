@@ -426,7 +426,8 @@ def test_file_too_large(index_server, tmp_path):
         ran,
         "400 Bad Request",
         f"File too large. Limit for project {name!r} is 1 MB. "
-        f"See {site(index_server)}/help/#file-size-limit for more information.",
+        "See https://docs.pypi.org/project-management/storage-limits"
+        "#requesting-a-file-size-limit-increase for more information.",
     )
     assert name not in project_names(index_server)
 

@@ -172,6 +172,13 @@ def many_members(name: str) -> tuple[str, bytes]:
     return f"{stem}.tar.gz", tar_gz(members)
 
 
+def bad_crc_wheel(name: str) -> tuple[str, bytes]:
+    """A stored wheel whose WHEEL bytes no longer match their CRC (sizes unchanged)."""
+    filename, data = wheel(name, compress=zipfile.ZIP_STORED)
+    assert data.count(b"Wheel-Version: 1.0") == 1
+    return filename, data.replace(b"Wheel-Version: 1.0", b"Wheel-Version: 1.1")
+
+
 def bomb_zip(name: str) -> tuple[str, bytes]:
     return wheel(name, extra={"{info}/../zeros.bin": bytes(2 * 1024**2)})
 
@@ -330,6 +337,37 @@ ROWS = [
         "'Foo :: Bar' is not a valid classifier. " + CORE,
         fields={"classifiers": "Foo :: Bar"},
     ),
+    # warehouse's pinned libraries (requirements/main.txt at 6b62157): trove-classifiers
+    # 2026.6.1.19 has no Odoo 20.0; packaging 26.2 takes only "UTF-8" as written.
+    Row(
+        "metadata-classifier-newer-than-warehouse",
+        400,
+        "'Framework :: Odoo :: 20.0' is not a valid classifier. " + CORE,
+        fields={"classifiers": "Framework :: Odoo :: 20.0"},
+    ),
+    Row(
+        "metadata-description-charset-lower-case",
+        400,
+        "'description-content-type' can only specify the UTF-8 charset, not 'utf-8'. " + CORE,
+        fields={"description_content_type": "text/markdown; charset=utf-8"},
+    ),
+    # webob's cgi.FieldStorage: text fields read as UTF-8 with errors="replace", and a
+    # text field is a text field however long (not spooled into a "tuple")
+    Row("field-not-utf8", 200, "OK", fields={"summary": b"caf\xe9 au lait"}),
+    Row("field-long-description", 200, "OK", fields={"description": "a few words\n" * 30_000}),
+    # decorators.sanitize looks at a key's LAST value only (webob's POST.get)
+    Row(
+        "sanitize-unknown-first-kept",
+        400,
+        "'UNKNOWN' is not a valid classifier. " + CORE,
+        fields={"classifiers": ["UNKNOWN", "Programming Language :: Python"]},
+    ),
+    Row(
+        "sanitize-unknown-last-drops-all",
+        200,
+        "OK",
+        fields={"classifiers": ["Foo :: Bar", "UNKNOWN"]},
+    ),
     Row(
         "metadata-classifier-private",
         400,
@@ -403,6 +441,19 @@ ROWS = [
         name="not-this-one",
         settings={"prohibited_names": frozenset({"Not_This.One"})},
     ),
+    # migration 1e2ccd34f539: every warehouse prohibits these (test_fails_with_invalid_names)
+    Row(
+        "name-prohibited-by-default",
+        400,
+        f"The name 'requirements.txt' isn't allowed. See {HELP}project-name for more information.",
+        name="requirements.txt",
+    ),
+    Row(
+        "name-prohibited-by-default-rr",
+        400,
+        f"The name 'rrequirements.txt' isn't allowed. See {HELP}project-name for more information.",
+        name="rrequirements.txt",
+    ),
     Row(
         "name-too-similar",
         400,
@@ -447,6 +498,21 @@ ROWS = [
         "for more information",
         build=lambda n: (f"{n}-1.0.egg", b"x"),
     ),
+    # The name as webob's cgi.FieldStorage reads it: no %-decoding, no IE6 path cut.
+    Row(
+        "filename-percent-not-decoded",
+        400,
+        "Invalid file extension: Use .tar.gz, .whl or .zip extension. See "
+        "https://www.python.org/dev/peps/pep-0527 and https://peps.python.org/pep-0715/ "
+        "for more information",
+        build=lambda n: (f"{n}-1.0-py3-none-any.whl%0A", b"x"),
+    ),
+    Row(
+        "filename-windows-path-kept",
+        400,
+        "Cannot upload a file with '/' or '\\' in the name.",
+        build=lambda n: ("C:\\dist\\" + wheel(n)[0], wheel(n)[1]),
+    ),
     Row(
         "filename-extension-filetype",
         400,
@@ -456,19 +522,43 @@ ROWS = [
         fields={"filetype": "bdist_wheel", "pyversion": "py3"},
     ),
     Row("content-type-image", 400, "Invalid distribution file.", content_type="image/png"),
+    # cgi.FieldStorage keeps the type's case: only a lower-case "image/" is refused
+    Row("content-type-image-capitals", 200, "OK", content_type="Image/PNG"),
     Row(
         "file-too-large",
         400,
         "File too large. Limit for project '{name}' is 0 MB. See "
-        f"{HELP}file-size-limit for more information.",
+        "https://docs.pypi.org/project-management/storage-limits"
+        "#requesting-a-file-size-limit-increase for more information.",
         settings={"max_upload_size": 100},
     ),
     Row(
         "project-too-large",
         400,
-        f"Project size too large. Limit for project '{{name}}' total size is 0 GB. See "
-        f"{HELP}project-size-limit",
+        "Project size too large. Limit for project '{name}' total size is 0 GB. See "
+        "https://docs.pypi.org/project-management/storage-limits"
+        "#requesting-a-project-size-limit-increase",
         settings={"max_project_size": 100},
+    ),
+    # file_upload tests both limits after each 8096-byte chunk, the file's first:
+    # whichever the file crosses in an earlier chunk is the answer.
+    Row(
+        "project-limit-crossed-first",
+        400,
+        "Project size too large. Limit for project '{name}' total size is 0 GB. See "
+        "https://docs.pypi.org/project-management/storage-limits"
+        "#requesting-a-project-size-limit-increase",
+        build=lambda n: wheel(n, extra={"{info}/pad": bytes(30000)}, compress=zipfile.ZIP_STORED),
+        settings={"max_upload_size": 20000, "max_project_size": 100},
+    ),
+    Row(
+        "file-limit-crossed-first",
+        400,
+        "File too large. Limit for project '{name}' is 0 MB. See "
+        "https://docs.pypi.org/project-management/storage-limits"
+        "#requesting-a-file-size-limit-increase for more information.",
+        build=lambda n: wheel(n, extra={"{info}/pad": bytes(30000)}, compress=zipfile.ZIP_STORED),
+        settings={"max_upload_size": 100, "max_project_size": 20000},
     ),
     # -- digests, duplicates, reuse, one sdist
     Row(
@@ -476,6 +566,13 @@ ROWS = [
         400,
         "The digest supplied does not match a digest calculated from the uploaded file.",
         fields={"sha256_digest": "0" * 64},
+    ),
+    # wtforms' Optional keeps a blank value as the data: file_upload compares it
+    Row(
+        "digest-blank-md5",
+        400,
+        "The digest supplied does not match a digest calculated from the uploaded file.",
+        fields={"md5_digest": " "},
     ),
     Row("identical-reupload", 200, "OK", before=_prior_wheel),
     Row(
@@ -537,6 +634,8 @@ ROWS = [
         "Invalid distribution file. WHEEL not found at {under}-1.0.dist-info/WHEEL",
         build=lambda n: wheel(n, omit=("WHEEL",)),
     ),
+    # _is_valid_dist_file reads WHEEL/PKG-INFO: a bad CRC is BadZipFile, "None"
+    Row("wheel-bad-crc", 400, "Invalid distribution file. None", build=bad_crc_wheel),
     Row(
         "wheel-bzip2",
         400,
@@ -712,7 +811,9 @@ def test_rule(tmp_path, row: Row) -> None:
         filetype = "sdist" if filename.endswith((".tar.gz", ".zip")) else "bdist_wheel"
         fields = upload_fields(name, "1.0", data, filetype, row.fields)
         file = (filename, data, row.content_type) if filename else None
-        answer = h.post(fields, file, token)
+        # a list value: the field repeated, in order (as clients send classifiers)
+        items = [(k, x) for k, v in fields.items() for x in (v if isinstance(v, list) else [v])]
+        answer = h.post(items, file, token)
         norm = canonicalize_name(name)
         under = norm.replace("-", "_")
         expected = row.reason.format(
@@ -860,6 +961,67 @@ def test_rate_limit_counts_projects_refused_later_not_names_refused(tmp_path) ->
         second = f"p-{uuid.uuid4().hex[:10]}"
         answer = _upload(h, token, second, wheel(second))
         assert (answer.status, answer.reason) == (429, "Too many new projects created")
+    finally:
+        h.close()
+
+
+@pytest.mark.parametrize(
+    ("extra", "status", "reason"),
+    [
+        ([("summary", ("s.txt", b"x", "text/plain"))], 400, "summary: Should not be a tuple."),
+        # the route is chosen before sanitize runs: the 410 view has no sanitize
+        (
+            [("summary", ("s.txt", b"x", "text/plain")), (":action", "submit")],
+            410,
+            GONE_SUBMIT,
+        ),
+        # request.POST.get and request.params.get read webob's LAST value
+        ([("protocol_version", "2"), ("protocol_version", "1")], 200, "OK"),
+        ([("protocol_version", "1"), ("protocol_version", "2")], 400, "Unknown protocol version."),
+        ([(":action", "file_upload"), (":action", "submit")], 410, GONE_SUBMIT),
+    ],
+    ids=["tuple", "tuple-on-gone-route", "protocol-last-1", "protocol-last-2", "action-last"],
+)
+def test_repeated_and_file_fields_as_webob_reads_them(
+    tmp_path, extra: list[tuple[str, Any]], status: int, reason: str
+) -> None:
+    h = Harness(tmp_path)
+    try:
+        token = h.mint("hank")
+        name = f"p-{uuid.uuid4().hex[:10]}"
+        filename, data = wheel(name)
+        keys = {k for k, _ in extra}
+        fields = [(k, v) for k, v in upload_fields(name, "1.0", data).items() if k not in keys]
+        answer = h.post(fields + extra, (filename, data, "application/octet-stream"), token)
+        assert (answer.status, answer.reason) == (status, reason)
+    finally:
+        h.close()
+
+
+@pytest.mark.parametrize(
+    ("header", "status", "reason"),
+    [
+        (b"Content-Type: \r\n", 400, "Invalid distribution file."),
+        (b"", 200, "OK"),  # none: cgi.FieldStorage's text/plain
+    ],
+    ids=["empty", "missing"],
+)
+def test_content_type_as_cgi_reads_it(tmp_path, header: bytes, status: int, reason: str) -> None:
+    """file_upload's content-type rule sees ``cgi.FieldStorage.type``."""
+    h = Harness(tmp_path)
+    try:
+        token = h.mint("gina")
+        name = f"p-{uuid.uuid4().hex[:10]}"
+        filename, data = wheel(name)
+        fields = upload_fields(name, "1.0", data)
+        marker = b"Content-Type: application/x-test\r\n"
+
+        def edit(body: bytes) -> bytes:
+            assert body.count(marker) == 1
+            return body.replace(marker, header)
+
+        answer = h.post(fields, (filename, data, "application/x-test"), token, edit=edit)
+        assert (answer.status, answer.reason) == (status, reason)
     finally:
         h.close()
 

@@ -43,12 +43,12 @@ TOPICS: dict[str, tuple[str, str]] = {
         "refused, and the name of a deleted file is never accepted again: release a new "
         "version instead.",
     ),
-    "file-size-limit": (
+    "requesting-a-file-size-limit-increase": (
         "File size limit",
         "Each file may be at most the index's file size limit (100 MB on Test PyPI; "
         "this stand-in's '--max-upload-size').",
     ),
-    "project-size-limit": (
+    "requesting-a-project-size-limit-increase": (
         "Project size limit",
         "All files of a project together may be at most the project size limit "
         "(10 GB on Test PyPI).",

@@ -64,11 +64,13 @@ class Uploads:
         """
         parts: list[multipart.MultipartPart] = []
         try:
-            forms, files = self._parse(environ, parts)
-            _route(environ, forms)
+            forms, files, tupled = self._parse(environ, parts)
+            _route(environ, forms)  # route predicates run before the view's decorators
+            if tupled:  # sanitize: a file part under a field's name
+                raise UploadError(400, f"{tupled}: Should not be a tuple.")
             identity = self.authenticate(environ.get("HTTP_AUTHORIZATION"))
             # file_upload: "We require protocol_version 1"
-            if forms.get("protocol_version", ["1"])[0] != "1":
+            if forms.get("protocol_version", ["1"])[-1] != "1":  # POST.get: the last
                 raise UploadError(400, "Unknown protocol version.")
             self._judge(identity, forms, files)
         finally:
@@ -129,11 +131,15 @@ class Uploads:
     # -- form -------------------------------------------------------------------
     def _parse(
         self, environ: Mapping[str, Any], parts: list[multipart.MultipartPart]
-    ) -> tuple[dict[str, list[str]], dict[str, multipart.MultipartPart]]:
+    ) -> tuple[dict[str, list[str]], dict[str, multipart.MultipartPart], str | None]:
         limit = self.settings.max_upload_size
         try:
+            # latin-1 decodes any bytes; _utf8 then reads them as webob's
+            # cgi.FieldStorage(encoding="utf8") does, errors="replace": a field
+            # that is not UTF-8 gets U+FFFD on the site, not a refusal.
             raw_forms, raw_files = multipart.parse_form_data(
                 dict(environ),
+                charset="latin1",
                 strict=True,
                 ignore_errors=False,
                 part_limit=512,
@@ -142,28 +148,41 @@ class Uploads:
                 disk_limit=limit + 16 * MIB,
                 partsize_limit=limit + 16 * MIB,
             )
-        except ValueError:  # MultipartError, and UnicodeDecodeError for non-UTF-8 fields
+        except ValueError:  # MultipartError, and UnicodeDecodeError for a declared charset
             raise UploadError(400, "Invalid multipart form data.") from None
         for key in raw_files:
             parts.extend(raw_files.getall(key))
-        forms: dict[str, list[str]] = {}
+        texts: dict[str, list[str]] = {}
         for key in raw_forms:
-            values = []
-            for value in raw_forms.getall(key):
-                if value.strip() == "UNKNOWN":
-                    continue  # distutils' placeholder for "not given"
-                values.append(value.replace("\x00", "\\x00"))
-            if values:
-                forms[key] = values
+            texts[_utf8(key)] = [_utf8(value) for value in raw_forms.getall(key)]
+        uploads: dict[str, list[multipart.MultipartPart]] = {}
+        for key in raw_files:
+            for part in raw_files.getall(key):
+                if part.filename is None:  # a text field too big to keep in memory
+                    texts.setdefault(_utf8(key), []).append(part.raw.decode("utf-8", "replace"))
+                else:
+                    uploads.setdefault(_utf8(key), []).append(part)
+        forms: dict[str, list[str]] = {}
+        for key, values in texts.items():
+            # warehouse/forklift/decorators.py sanitize reads request.POST.get(key),
+            # webob's LAST value: distutils' "UNKNOWN" there deletes every value of
+            # the key, a NUL there replaces them all by that one value, escaped;
+            # earlier values are left as they are (odd, reproduced).
+            if values[-1].strip() == "UNKNOWN":
+                continue
+            if "\x00" in values[-1]:
+                values = [values[-1].replace("\x00", "\\x00")]
+            forms[key] = values
         files: dict[str, multipart.MultipartPart] = {}
-        for key in sorted(raw_files):
+        tupled = None
+        for key in sorted(uploads):
             if key not in ("content", "gpg_signature"):
-                raise UploadError(400, f"{key}: Should not be a tuple.")
-            part = raw_files.getall(key)[0]
-            if part.filename is None and key == "content":
-                continue  # a text field called content is no file
+                tupled = tupled or key
+                continue
+            part = uploads[key][-1]  # request.POST["content"]: webob's last
+            part.filename, part.content_type = _webob_view(part)
             files[key] = part
-        return forms, files
+        return forms, files, tupled
 
     # -- authorization ----------------------------------------------------------
     def _check_new_project_rate(self, tx: Tx, identity: Identity) -> None:
@@ -293,6 +312,62 @@ class Uploads:
         return False
 
 
+def _utf8(text: str) -> str:
+    """Latin-1-decoded bytes read again as UTF-8, as ``cgi.FieldStorage`` reads them.
+
+    (A body whose Content-Type names its own charset was decoded with that one.)"""
+    try:
+        return text.encode("latin-1").decode("utf-8", "replace")
+    except UnicodeEncodeError:
+        return text
+
+
+def _webob_view(part: multipart.MultipartPart) -> tuple[str | None, str]:
+    """The file name and type as warehouse reads them: webob's ``cgi.FieldStorage``
+    takes the ``filename`` parameter of ``Content-Disposition`` through
+    ``cgi.parse_header``, which only unescapes ``\\\\`` and ``\\"``, and the type
+    as written before any ``;`` (case kept, "" for an empty header, "text/plain"
+    when there is none). ``multipart`` would decode ``%0A``/``%0D``/``%22``, cut a
+    ``C:\\...`` path to its last part (IE6 fixes) and lower-case or default the
+    type, so ``Image/PNG`` or an empty type would be judged otherwise."""
+    headers: dict[str, str] = {}
+    for header, value in part.headerlist:
+        headers.setdefault(header.lower(), _utf8(value))  # email.message: the first one
+    filename = part.filename
+    if "content-disposition" in headers:
+        filename = _cgi_parse_header(headers["content-disposition"])[1].get("filename", filename)
+    if "content-type" not in headers:
+        return filename, "text/plain"  # cgi's default inside a multipart body
+    return filename, _cgi_parse_header(headers["content-type"])[0]
+
+
+def _cgi_parse_header(line: str) -> tuple[str, dict[str, str]]:
+    """``cgi.parse_header`` (``_parseparam``): split on ``;`` outside quotes, the
+    first part as it is, then parameters with ``"..."`` unquoted, the last of a
+    repeated key winning."""
+    params: dict[str, str] = {}
+    rest = ";" + line
+    key: str | None = None
+    while rest[:1] == ";":
+        rest = rest[1:]
+        end = rest.find(";")
+        while end > 0 and (rest.count('"', 0, end) - rest.count('\\"', 0, end)) % 2:
+            end = rest.find(";", end + 1)
+        if end < 0:
+            end = len(rest)
+        item, rest = rest[:end].strip(), rest[end:]
+        if key is None:  # the value itself (disposition, type)
+            key = item
+            continue
+        i = item.find("=")
+        if i >= 0:
+            value = item[i + 1 :].strip()
+            if len(value) >= 2 and value[0] == value[-1] == '"':
+                value = value[1:-1].replace("\\\\", "\\").replace('\\"', '"')
+            params[item[:i].strip().lower()] = value
+    return key or "", params
+
+
 # warehouse's route predicates: ``:action`` (from the query or the form) picks the view.
 _GONE = {
     "submit": "Project pre-registration is no longer required or supported, "
@@ -314,9 +389,11 @@ def _route(environ: Mapping[str, Any], forms: Mapping[str, list[str]]) -> None:
     """
     from urllib.parse import parse_qs
 
-    query = parse_qs(str(environ.get("QUERY_STRING") or ""))
+    # request.params.get(":action"): the query's last value if it has one (blank
+    # included), else the form's last.
+    query = parse_qs(str(environ.get("QUERY_STRING") or ""), keep_blank_values=True)
     actions = query.get(":action") or forms.get(":action") or []
-    action = actions[0] if actions else ""
+    action = actions[-1] if actions else ""
     if action in _GONE:
         raise UploadError(410, _GONE[action])
     if action != "file_upload":

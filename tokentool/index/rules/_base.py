@@ -65,6 +65,8 @@ class Site:
     prohibited_names: frozenset[str] = frozenset()
     #: Not warehouse: bounds on the work one archive may cost (see rules/archives.py).
     max_archive_members: int = 50_000
+    #: warehouse's ``userdocs.domain`` (USERDOCS_DOMAIN), default https://docs.pypi.org.
+    docs_url: str = "https://docs.pypi.org"
     #: warehouse.forklift.legacy.COMPRESSION_RATIO_MIN_SIZE (a constant there; tests lower it).
     compression_min_size: int = 64 * MIB
 
@@ -82,8 +84,12 @@ class Site:
         return f"{self.url}/help/#{anchor}"
 
     def user_docs(self, path: str, anchor: str) -> str:
-        """``request.user_docs_url``: docs.pypi.org on the site; served from /help/ here."""
-        return f"{self.url}/help/#{anchor}"
+        """``request.user_docs_url`` (forklift/__init__.py ``_user_docs_url``): the
+        ``userdocs.domain`` setting, https://docs.pypi.org on the site as in
+        warehouse's config, with ``path`` and ``#anchor``. Not the stand-in's own
+        host: the site's words name docs.pypi.org, whichever index answers.
+        The /help/ page explains the same anchors."""
+        return f"{self.docs_url}{path}#{anchor}"
 
 
 class Lookups:

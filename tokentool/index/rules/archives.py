@@ -179,7 +179,7 @@ def _check_zip(path: Path, up: Upload) -> Summary:
                 raise _Refused("Incorrect number of top-level directories in sdist")
             target = os.path.join(summary.top_level, "PKG-INFO")
             try:
-                zfp.getinfo(target)
+                _read_through(zfp, target)
             except KeyError:
                 raise _Refused(f"PKG-INFO not found at {target}") from None
         if up.filename.endswith(".whl"):
@@ -189,7 +189,7 @@ def _check_zip(path: Path, up: Upload) -> Summary:
                 raise _Refused("Unable to parse name and version from wheel filename") from None
             target = os.path.join(f"{name}-{version}.dist-info", "WHEEL")
             try:
-                zfp.getinfo(target)
+                _read_through(zfp, target)
             except KeyError:
                 raise _Refused(f"WHEEL not found at {target}") from None
         # warehouse.utils.zipfiles.validate_zipfile: no parser differentials
@@ -200,6 +200,14 @@ def _check_zip(path: Path, up: Upload) -> Summary:
                 "See https://docs.pypi.org/archives for more information"
             )
     return summary
+
+
+def _read_through(zfp: zipfile.ZipFile, name: str) -> None:
+    """``zfp.read(name)`` as warehouse does it, in chunks and discarded: a bad CRC or
+    a broken stream is ``BadZipFile`` ("Invalid distribution file. None")."""
+    with zfp.open(name) as member:
+        while member.read(1024 * 1024):
+            pass
 
 
 # warehouse.forklift.legacy._is_valid_dist_file (its YARA scan is not reproduced).
@@ -222,7 +230,8 @@ def valid_dist_file(up: Upload) -> None:
     except _Refused as refusal:
         # Warehouse formats a missing reason too: "Invalid distribution file. None".
         raise UploadError(400, f"Invalid distribution file. {refusal.message}") from None
-    except (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error, OSError):
+    except (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error, OSError, RuntimeError):
+        # RuntimeError: an encrypted member (a 500 on the site).
         raise UploadError(400, "Invalid distribution file. None") from None
 
 

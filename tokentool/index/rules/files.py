@@ -62,15 +62,32 @@ def content_type(up: Upload) -> None:
         raise UploadError(400, "Invalid distribution file.")
 
 
-# Project.upload_limit_size and total_size_limit_value, checked while the file streams in.
+# Project.upload_limit_size and total_size_limit_value, checked while the file streams
+# in: file_upload reads 8096-byte chunks and after each one tests the file limit,
+# then the project limit. So the project limit wins when the file crosses it in an
+# earlier chunk than the file limit (a project close to full, a large file).
+_CHUNK = 8096
+
+
+def _crossed_in(limit: int) -> int:
+    """The chunk (0-based) after which a running size first exceeds ``limit``."""
+    return limit // _CHUNK
+
+
 def file_size(up: Upload) -> None:
     limit = up.site.max_upload_size
     if up.size > limit:
+        room = up.site.max_project_size - up.project_total_size
+        if up.size > room and _crossed_in(room) < _crossed_in(limit):
+            project_size(up)
         raise UploadError(
             400,
             f"File too large. Limit for project {up.project_name!r} is {limit // MIB} MB. "
-            f"See {up.site.user_docs('/project-management/storage-limits', 'file-size-limit')} "
-            "for more information.",
+            "See "
+            + up.site.user_docs(
+                "/project-management/storage-limits", "requesting-a-file-size-limit-increase"
+            )
+            + " for more information.",
         )
 
 
@@ -82,7 +99,9 @@ def project_size(up: Upload) -> None:
             400,
             f"Project size too large. Limit for project {up.project_name!r} total size is "
             f"{limit // GIB} GB. See "
-            + up.site.user_docs("/project-management/storage-limits", "project-size-limit"),
+            + up.site.user_docs(
+                "/project-management/storage-limits", "requesting-a-project-size-limit-increase"
+            ),
         )
 
 

@@ -100,7 +100,11 @@ def validate_upload_form(form: Mapping[str, Sequence[str]]) -> UploadForm:
         name=name,
         filetype=filetype,
         pyversion=pyversion,
-        md5_digest=md5.strip() if _present(md5) else "",
-        sha256_digest=(sha256 or "").strip() if _present(sha256) else "",
-        blake2_256_digest=(blake2 or "").strip() if _present(blake2) else "",
+        # As sent: wtforms' Optional stops the validators of a blank value but keeps
+        # it as the field's data, and file_upload compares any non-empty data with
+        # the computed digest, so " " or a digest with a trailing newline (which the
+        # "$" of the Regexp lets through) is a mismatch there.
+        md5_digest=md5,
+        sha256_digest=sha256 or "",
+        blake2_256_digest=blake2 or "",
     )

@@ -74,9 +74,16 @@ def not_existing(up: Upload) -> None:
         )
 
 
+#: ProhibitedProjectName rows every warehouse has: migration 1e2ccd34f539 inserts
+#: them ("taken from existing legacy code"), and test_legacy's
+#: test_fails_with_invalid_names relies on them without creating any.
+DEFAULT_PROHIBITED = frozenset({"requirements.txt", "rrequirements.txt"})
+
+
 def not_prohibited(up: Upload) -> None:
-    # ProjectNameUnavailableProhibitedError (ProhibitedProjectName rows)
-    prohibited = {canonicalize_name(n) for n in up.site.prohibited_names}
+    # ProjectNameUnavailableProhibitedError (ProhibitedProjectName rows, kept
+    # normalized by the ensure_normalized_blacklist trigger)
+    prohibited = {canonicalize_name(n) for n in DEFAULT_PROHIBITED | up.site.prohibited_names}
     if canonicalize_name(up.project_name) in prohibited:
         raise UploadError(
             400,
