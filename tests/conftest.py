@@ -12,16 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-# twine_upload, unique and write_wheel: still imported from here by test_judgement*.py.
-from helpers import (  # noqa: F401
-    TEST_UPLOAD_LIMIT,
-    Dists,
-    twine_upload,
-    unique,
-    write_dists,
-    write_wheel,
-)
+from helpers import TEST_UPLOAD_LIMIT, Dists, write_dists
 
 from tokentool.index import RunningServer, start_server
 

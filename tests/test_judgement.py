@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pymacaroons
 import pytest
+from helpers import twine_upload, unique
 from pymacaroons import Caveat as MacaroonCaveat
 from pymacaroons.utils import sign_first_party_caveat
 
 import tokentool
-from tests.conftest import twine_upload, unique
 from tokentool.index import Index
 from tokentool.index._auth import authenticate, authorize
 from tokentool.index._db import Database

@@ -21,13 +21,13 @@ from pathlib import Path
 import pymacaroons
 import pytest
 import requests
+from helpers import twine_upload, unique, write_wheel
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pymacaroons import Caveat as MacaroonCaveat
 from pymacaroons.utils import sign_first_party_caveat
 
 import tokentool
-from tests.conftest import twine_upload, unique, write_wheel
 from tokentool.index import Index
 from tokentool.index._app import status_line
 from tokentool.index._auth import authenticate, authorize

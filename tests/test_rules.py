@@ -1,6 +1,6 @@
 """One row per warehouse upload rule: the input and Test PyPI's exact status and words.
 
-In-process through the stand-in's WSGI app (tests/_wsgi.py), so the whole table
+In-process through the stand-in's WSGI app (tests/helpers.py), so the whole table
 runs in seconds. Each row uploads with a fresh project name (``{name}``, its
 normalized form ``{norm}``, the wheel/sdist prefix ``{under}``); ``{site}`` is
 the stand-in's URL. Expected words are copied from warehouse (legacy.py,
@@ -21,7 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from _wsgi import SITE, Harness, upload_fields
+from helpers import SITE, Harness, upload_fields
 from packaging.utils import canonicalize_name
 
 CORE = "See https://packaging.python.org/specifications/core-metadata for more information."

@@ -70,15 +70,6 @@ class Site:
     #: warehouse.forklift.legacy.COMPRESSION_RATIO_MIN_SIZE (a constant there; tests lower it).
     compression_min_size: int = 64 * MIB
 
-    @property
-    def site(self) -> str:
-        """The stand-in's base URL (``Settings.site`` before the rules package)."""
-        return self.url
-
-    @site.setter
-    def site(self, value: str) -> None:
-        self.url = value
-
     def help(self, anchor: str) -> str:
         """``request.help_url(_anchor=...)``: the stand-in's own /help/ page."""
         return f"{self.url}/help/#{anchor}"
