@@ -51,21 +51,9 @@ __all__ = [
     "redact",
 ]
 
-#: Public names that live in :mod:`tokentool.token`, imported on first access.
-_FROM_TOKEN = frozenset(
-    {
-        "Token",
-        "Verdict",
-        "derive",
-        "load",
-        "mint",
-        "normalize_project",
-        "parse_duration",
-        "parse_moment",
-        "parse_time",
-        "redact",
-    }
-)
+#: Public names that live in :mod:`tokentool.token` (all but the exceptions,
+#: imported above), imported on first access.
+_FROM_TOKEN = frozenset(__all__) - {"ConfigError", "LoadError", "RestrictionError", "TokenError"}
 #: Submodules the eager import used to bind as attributes (``tokentool.token.X``).
 _SUBMODULES = frozenset({"token", "restrictions"})
 
