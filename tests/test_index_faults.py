@@ -33,6 +33,7 @@ from helpers import (
     post_file,
     simple_json,
     unique,
+    upload_fields,
     write_wheel,
 )
 
@@ -142,16 +143,9 @@ def test_kill9_during_concurrent_uploads_loses_and_leaks_nothing(tmp_path):
                     data_ = wheel.read_bytes()
                     answer = session.post(
                         server.upload_url,
-                        data={
-                            ":action": "file_upload",
-                            "protocol_version": "1",
-                            "metadata_version": "2.1",
-                            "name": project,
-                            "version": version,
-                            "filetype": "bdist_wheel",
-                            "pyversion": "py3",
-                            "sha256_digest": hashlib.sha256(data_).hexdigest(),
-                        },
+                        data=upload_fields(
+                            project, version, data_, extra={"metadata_version": "2.1"}
+                        ),
                         files={"content": (wheel.name, data_, "application/octet-stream")},
                         headers={"Authorization": basic(tokens[number])},
                         timeout=30,

@@ -11,7 +11,6 @@ the stand-in's answer agree word for word, and neither ever raises.
 from __future__ import annotations
 
 import binascii
-import hashlib
 import json
 import time
 import uuid
@@ -21,7 +20,7 @@ from pathlib import Path
 import pymacaroons
 import pytest
 import requests
-from helpers import twine_upload, unique, write_wheel
+from helpers import twine_upload, unique, upload_fields, write_wheel
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pymacaroons import Caveat as MacaroonCaveat
@@ -240,16 +239,10 @@ def test_over_http_the_status_line_carries_the_verdict(http_world, caveats, brok
     data = wheel.read_bytes()
     response = requests.post(
         server.upload_url,
-        data={
-            ":action": "file_upload",
-            "protocol_version": "1",
-            "metadata_version": "2.1",
-            "name": project.name,
-            "version": "2.0",
-            "filetype": "bdist_wheel",
-            "pyversion": "py3",
-            "sha256_digest": hashlib.sha256(b"not the file" + data).hexdigest(),
-        },
+        # A wrong digest: judged after the token, so nothing is ever stored.
+        data=upload_fields(
+            project.name, "2.0", b"not the file" + data, extra={"metadata_version": "2.1"}
+        ),
         files={"content": (wheel.name, data, "application/octet-stream")},
         headers={"Authorization": f"token {raw}"},
         timeout=30,
