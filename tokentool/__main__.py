@@ -34,7 +34,7 @@ DELEGATED: dict[str, tuple[str, str]] = {
     ),
     "cycle": ("tokentool.workflow._cli:cycle_main", "upload, then verify-rejection"),
     "probe": (
-        "tokentool._probe_cli",
+        "tokentool.workflow._cli:probe_main",
         "ask an index whether it would accept the token; publishes nothing",
     ),
 }

@@ -49,6 +49,7 @@ from packaging.utils import (
 )
 
 from tokentool.exceptions import TokenError
+from tokentool.options import DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT
 
 __all__ = [
     "ACCEPTED",
@@ -66,7 +67,7 @@ __all__ = [
 
 ACCEPTED, REFUSED, INCONCLUSIVE = "accepted", "refused", "inconclusive"
 #: Seconds to connect and to wait for each read.
-TIMEOUT = (10.0, 120.0)
+TIMEOUT = (DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT)
 #: The most of an answer's body read (warehouse puts its reason in the status line).
 MAX_BODY = 64 * 1024
 #: The most of a JSON API answer read for the project's stored name (all its releases).

@@ -15,18 +15,20 @@ throwaway stand-in: ``invoke`` (``make demo``).
 
 from __future__ import annotations
 
+import inspect as _inspect
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from invoke import Context, Exit, task
+from invoke import Context, Exit, Task, task
 
 from tokentool._root import DEFAULT_PORT
+from tokentool.options import COMMANDS, DEFAULT_TTL, TTL, option
 
 if TYPE_CHECKING:
-    from tokentool.workflow import Config, Timeouts
+    from tokentool.workflow import Config
 
 __all__ = [
     "build",
@@ -40,39 +42,11 @@ __all__ = [
     "verify_rejection",
 ]
 
-_URL_HELP = (
-    "upload URL, as twine's --repository-url; overrides REPOSITORY_URL "
-    "(default https://test.pypi.org/legacy/)"
-)
-_OLD_URL_HELP = "old name of --repository-url"
-_PROJECT_HELP = "project name (default: test-<PYPI_USERNAME>-<YYYY-MM-DD>)"
-_VERSION_HELP = "version to build (default: a new 0.0.<microseconds> on every run)"
-_TTL_HELP = "validity of the derived token, e.g. 15m, 2h; 'none' for no window"
-_PROD_HELP = "allow uploading the throwaway project to production pypi.org"
-_HOST_HELP = "send a private index's token to a host other than the one it names"
-_CONNECT_HELP = "seconds to wait for a connection to the index (default 10)"
-_READ_HELP = "seconds to wait for the index's answer to each file (default 60)"
-_OTHER_HELP = "project the wrong token is restricted to (default: NAME-elsewhere)"
-_CASE_HELP = "'project' (token for another project) or 'expired' (window in the past)"
-_NEW_HELP = (
-    "send the negative upload even if NAME does not exist yet (the index creates it first "
-    "and counts it against your new-project quota, even when it refuses the token)"
-)
-_REAL_HELP = (
-    "if the index can't be probed (it does not judge tokens before files), upload the real "
-    "files instead: publishes them if the index wrongly accepts the token"
-)
-
-_SEND_HELP = {
-    "project": _PROJECT_HELP,
-    "version": _VERSION_HELP,
-    "repository-url": _URL_HELP,
-    "index-url": _OLD_URL_HELP,
-    "allow-production": _PROD_HELP,
-    "allow-other-host": _HOST_HELP,
-    "connect-timeout": _CONNECT_HELP,
-    "read-timeout": _READ_HELP,
-}
+# The small tasks share these options with the workflow commands: the same words.
+_URL_HELP = option("upload", "repository-url").text
+_OLD_URL_HELP = option("upload", "index-url").text
+_PROJECT_HELP = option("cycle", "project").text
+_VERSION_HELP = option("cycle", "version").text
 
 
 @contextmanager
@@ -131,12 +105,6 @@ def _warn_if_chained(argv: list[str] | None = None) -> None:
         )
 
 
-def _timeouts(connect: float, read: float) -> Timeouts:
-    from tokentool.workflow import Timeouts
-
-    return Timeouts(float(connect), float(read))
-
-
 @task(help={"project": "project name to build under (required)", "version": _VERSION_HELP})
 def build(c: Context, project: str, version: str | None = None) -> None:
     """Build the bundled sample project as NAME: an sdist and a wheel in the root's dist/."""
@@ -151,229 +119,59 @@ def build(c: Context, project: str, version: str | None = None) -> None:
             _say(f"  {file.name}")
 
 
-def _destination(
-    c: Context, project: str | None, send: dict[str, object]
-) -> tuple[Config, str, Timeouts]:
-    """The config, project name and timeouts of a sending task; takes their options off ``send``."""
-    config = _config(c, send.pop("repository_url"), send.pop("index_url"))  # type: ignore[arg-type]
-    timeouts = _timeouts(send.pop("connect_timeout"), send.pop("read_timeout"))  # type: ignore[arg-type]
-    return config, config.project_or_default(project), timeouts
+def _workflow_task(command: str) -> Task:
+    """The Invoke task of a workflow command, made from its one declaration (``options``).
 
-
-def _upload(c: Context, project: str | None, version: str | None, ttl: str, **send: object) -> None:
-    from tokentool import workflow
-
-    config, name, timeouts = _destination(c, project, send)
-    report = workflow.upload(
-        config, name, version=version, ttl=ttl, timeouts=timeouts, progress=_say, **send
-    )
-    if not report.ok:
-        raise Exit(f"error: {report.message}", code=1)
-    _say(report.message)
-
-
-def _verify(
-    c: Context,
-    project: str | None,
-    version: str | None,
-    other: str | None,
-    case: str,
-    **send: object,
-) -> None:
-    from tokentool import workflow
-
-    config, name, timeouts = _destination(c, project, send)
-    report = workflow.verify_rejection(
-        config,
-        name,
-        other=other,
-        case=case,
-        version=version,
-        timeouts=timeouts,
-        progress=_say,
-        **send,  # type: ignore[arg-type]
-    )
-    _say(f"index answer: {report.answer.summary}")
-    if not report.ok:
-        # The verdict line stands alone: "SECURITY: ..." must not read "error: SECURITY".
-        raise Exit(report.message, code=1)
-    _say(report.message)
-
-
-@task(help={**_SEND_HELP, "ttl": _TTL_HELP})
-def upload(
-    c: Context,
-    project: str | None = None,
-    version: str | None = None,
-    ttl: str = "15m",
-    repository_url: str | None = None,
-    index_url: str | None = None,
-    allow_production: bool = False,
-    allow_other_host: bool = False,
-    connect_timeout: float = 10.0,
-    read_timeout: float = 60.0,
-) -> None:
-    """Build NAME, derive a token restricted to it, upload both files with that token."""
-    with _errors():
-        _upload(
-            c,
-            project,
-            version,
-            ttl,
-            repository_url=repository_url,
-            index_url=index_url,
-            allow_production=allow_production,
-            allow_other_host=allow_other_host,
-            connect_timeout=connect_timeout,
-            read_timeout=read_timeout,
-        )
-
-
-_VERIFY_HELP = {
-    "other": _OTHER_HELP,
-    "case": _CASE_HELP,
-    "allow-new-project": _NEW_HELP,
-    "real-upload": _REAL_HELP,
-}
-
-
-@task(name="verify-rejection", help={**_SEND_HELP, **_VERIFY_HELP})
-def verify_rejection(
-    c: Context,
-    project: str | None = None,
-    other: str | None = None,
-    case: str = "project",
-    version: str | None = None,
-    repository_url: str | None = None,
-    index_url: str | None = None,
-    allow_production: bool = False,
-    allow_other_host: bool = False,
-    allow_new_project: bool = False,
-    real_upload: bool = False,
-    connect_timeout: float = 10.0,
-    read_timeout: float = 60.0,
-) -> None:
-    """Prove the index refuses NAME's upload with a token restricted elsewhere; publishes nothing.
-
-    The real file goes with a wrong digest, after two controls prove the index
-    judges tokens before files (warehouse's order). NAME must exist already.
+    Its signature (hence Invoke's flags, types and defaults), its help and its
+    docstring all come from ``COMMANDS[command]``, the declaration
+    ``tokentool COMMAND`` is parsed with; the run is the same ``_run.run``.
     """
-    with _errors():
-        _verify(
-            c,
-            project,
-            version,
-            other,
-            case,
-            repository_url=repository_url,
-            index_url=index_url,
-            allow_production=allow_production,
-            allow_other_host=allow_other_host,
-            allow_new_project=allow_new_project,
-            real_upload=real_upload,
-            connect_timeout=connect_timeout,
-            read_timeout=read_timeout,
-        )
+    spec = COMMANDS[command]
+    kind = _inspect.Parameter.POSITIONAL_OR_KEYWORD
+    parameters = [_inspect.Parameter("c", kind, annotation=Context)] + [
+        _inspect.Parameter(o.dest, kind, default=None if o.repeatable else o.default)
+        for o in spec.options
+    ]
+
+    def body(c: Context, **given: object) -> None:
+        with _errors(failure=2 if command == "probe" else 1):
+            from tokentool.options import OptionError, Settings
+            from tokentool.workflow._run import run
+
+            _warn_if_chained()
+            try:
+                settings = Settings.from_values(spec, given)
+            except OptionError as exc:
+                raise Exit(f"error: {exc}", code=2) from None
+            failure = run(settings, _root(c), _say)
+            if failure is not None:
+                shown = f"error: {failure.message}" if failure.error else failure.message
+                raise Exit(shown or None, code=failure.code)
+
+    body.__name__ = body.__qualname__ = command.replace("-", "_")
+    body.__doc__ = spec.doc
+    body.__signature__ = _inspect.Signature(parameters)  # type: ignore[attr-defined]
+    return task(  # type: ignore[no-any-return]
+        name=command,
+        help={o.name: o.text for o in spec.options},
+        # Invoke would take a short flag from each name's letters, "-" included.
+        auto_shortflags=False,
+        iterable=[o.dest for o in spec.options if o.repeatable],
+    )(body)
 
 
-@task(
-    help={
-        **_SEND_HELP,
-        "ttl": _TTL_HELP,
-        "other": _OTHER_HELP,
-        "case": _CASE_HELP,
-        "real-upload": _REAL_HELP,
-    }
-)
-def cycle(
-    c: Context,
-    project: str | None = None,
-    version: str | None = None,
-    ttl: str = "15m",
-    other: str | None = None,
-    case: str = "project",
-    repository_url: str | None = None,
-    index_url: str | None = None,
-    allow_production: bool = False,
-    allow_other_host: bool = False,
-    real_upload: bool = False,
-    connect_timeout: float = 10.0,
-    read_timeout: float = 60.0,
-) -> None:
-    """Upload NAME, then verify-rejection on NAME: the whole check, one set of options.
-
-    The upload creates NAME, so the negative step's quota guard passes.
-    """
-    send: dict[str, object] = {
-        "repository_url": repository_url,
-        "index_url": index_url,
-        "allow_production": allow_production,
-        "allow_other_host": allow_other_host,
-        "connect_timeout": connect_timeout,
-        "read_timeout": read_timeout,
-    }
-    with _errors():
-        _say("== upload")
-        _upload(c, project, version, ttl, **send)
-        _say("== verify-rejection")
-        _verify(c, project, None, other, case, real_upload=real_upload, **send)
+upload = _workflow_task("upload")
+verify_rejection = _workflow_task("verify-rejection")
+cycle = _workflow_task("cycle")
+probe = _workflow_task("probe")
 
 
-_PROBE_HELP = {
-    "project": _PROJECT_HELP,
-    "version": "version of the sample file sent (default: a new 0.0.<microseconds>)",
-    "repository-url": _URL_HELP,
-    "index-url": _OLD_URL_HELP,
-    "allow-other-host": _HOST_HELP,
-    "allow-new-project": "probe even if NAME does not exist yet (the index would create it "
-    "and count it against your new-project quota)",
-    "expect-refusal": "the token should be refused: an acceptance is a SECURITY failure (exit 4)",
-    "connect-timeout": _CONNECT_HELP,
-    "read-timeout": _READ_HELP,
-}
-
-
-@task(help=_PROBE_HELP)
-def probe(
-    c: Context,
-    project: str | None = None,
-    version: str | None = None,
-    repository_url: str | None = None,
-    index_url: str | None = None,
-    allow_other_host: bool = False,
-    allow_new_project: bool = False,
-    expect_refusal: bool = False,
-    connect_timeout: float = 10.0,
-    read_timeout: float = 60.0,
-) -> None:
-    """Would the index accept your token for NAME? Publishes and creates nothing.
-
-    Exit 0 accepted, 1 refused (the reason, named), 2 bad input, 3
-    inconclusive (why), 4 SECURITY (--expect-refusal and it was accepted).
-    Safe on production pypi.org.
-    """
-    with _errors(failure=2):
-        from tokentool import workflow
-
-        config = _config(c, repository_url, index_url)
-        report = workflow.probe(
-            config,
-            config.project_or_default(project),
-            version=version,
-            allow_new_project=allow_new_project,
-            expect_refusal=expect_refusal,
-            allow_other_host=allow_other_host,
-            timeouts=_timeouts(connect_timeout, read_timeout),
-            progress=_say,
-        )
-        if report.exit_code:
-            raise Exit(report.message, code=report.exit_code)
-        _say(report.message)
-
-
-@task(help={"project": _PROJECT_HELP, "ttl": _TTL_HELP, "repository-url": _URL_HELP})
+@task(help={"project": _PROJECT_HELP, "ttl": TTL.text, "repository-url": _URL_HELP})
 def token(
-    c: Context, project: str | None = None, ttl: str = "15m", repository_url: str | None = None
+    c: Context,
+    project: str | None = None,
+    ttl: str = DEFAULT_TTL,
+    repository_url: str | None = None,
 ) -> None:
     """Print a token restricted to NAME on stdout (source and restrictions on stderr)."""
     with _errors():

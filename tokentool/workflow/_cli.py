@@ -1,9 +1,10 @@
-"""``tokentool upload | verify-rejection | cycle``: the Invoke tasks' flows without Invoke.
+"""``tokentool upload | verify-rejection | cycle | probe``: the Invoke tasks without Invoke.
 
-Same options (twine's ``--repository-url``), same project root, same
-settings, same live progress and verdicts as the tasks; failures take the
-toolkit's one path (``tokentool: error: <sentence>``). Exit 0 when the check
-passed, 1 when the index said otherwise, 2 for bad input.
+The options are ``tokentool.options.COMMANDS``, the same declarations the
+tasks are made from; the run is ``_run.run``, the same the tasks call. Failures
+take the toolkit's one path (``tokentool: error: <sentence>``). Exit 0 when the
+check passed, 1 when the index said otherwise, 2 for bad input (``probe``: its
+own codes, in its ``--help``).
 """
 
 from __future__ import annotations
@@ -12,57 +13,22 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from tokentool._cli import PROG, Parser, guarded
+from tokentool._cli import PROG, Parser, UsageError, guarded
+from tokentool.options import COMMANDS, OptionError, Settings, add_arguments
 
-__all__ = ["cycle_main", "upload_main", "verify_main"]
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"invalid number of seconds: {text!r}")
-    return value
+__all__ = ["build_parser", "cycle_main", "probe_main", "upload_main", "verify_main"]
 
 
-def _parser(command: str, description: str, *, sends: bool, verifies: bool) -> Parser:
-    parser = Parser(prog=f"{PROG} {command}", description=description)
-    parser.add_argument("-p", "--project", help="project name (default: test-<user>-<date>)")
-    parser.add_argument("--version", help="version to build (default: a new 0.0.<µs>)")
-    if sends:
-        parser.add_argument("--ttl", default="15m", help="validity of the derived token")
-    if verifies:
-        parser.add_argument("--other", help="project the wrong token is restricted to")
-        parser.add_argument("--case", default="project", choices=["project", "expired"])
-        parser.add_argument(
-            "--real-upload",
-            action="store_true",
-            help="if the index can't be probed, upload the real files (published if accepted)",
-        )
-        if not sends:
-            parser.add_argument(
-                "--allow-new-project",
-                action="store_true",
-                help="send even if NAME does not exist (spends new-project quota)",
-            )
-    parser.add_argument(
-        "--repository-url",
-        "--index-url",
-        dest="repository_url",
-        metavar="URL",
-        help="upload URL, as twine's option (default: REPOSITORY_URL, else Test PyPI); "
-        "--index-url is its old name",
+def build_parser(command: str) -> argparse.ArgumentParser:
+    """``tokentool COMMAND``'s parser, derived from the one declaration of its options."""
+    spec = COMMANDS[command]
+    parser = Parser(
+        prog=f"{PROG} {command}",
+        description=spec.text,
+        epilog=spec.epilog or None,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--allow-production", action="store_true")
-    parser.add_argument(
-        "--allow-other-host",
-        action="store_true",
-        help="send a private index's token to a host other than the one it names",
-    )
-    parser.add_argument("--connect-timeout", type=_seconds, default=10.0, metavar="SECONDS")
-    parser.add_argument("--read-timeout", type=_seconds, default=60.0, metavar="SECONDS")
+    add_arguments(parser, spec)
     return parser
 
 
@@ -70,88 +36,39 @@ def _say(line: str) -> None:
     print(line, flush=True)
 
 
-def _run(args: argparse.Namespace, *, upload: bool, verify: bool) -> int:
-    from tokentool import workflow
+def _main(command: str, argv: Sequence[str]) -> int:
+    parser = build_parser(command)
 
-    config = workflow.settings(workflow.find_root(), args.repository_url)
-    name = config.project_or_default(args.project)
-    timeouts = workflow.Timeouts(args.connect_timeout, args.read_timeout)
-    guards = {
-        "allow_production": args.allow_production,
-        "allow_other_host": args.allow_other_host,
-    }
-    if upload:
-        report = workflow.upload(
-            config,
-            name,
-            version=args.version,
-            ttl=args.ttl,
-            timeouts=timeouts,
-            progress=_say,
-            **guards,
-        )
-        if not report.ok:
-            print(f"{PROG}: error: {report.message}", file=sys.stderr)
-            return 1
-        _say(report.message)
-    if verify:
-        verdict = workflow.verify_rejection(
-            config,
-            name,
-            other=args.other,
-            case=args.case,
-            version=None if upload else args.version,
-            allow_new_project=getattr(args, "allow_new_project", False),
-            real_upload=args.real_upload,
-            timeouts=timeouts,
-            progress=_say,
-            **guards,
-        )
-        _say(f"index answer: {verdict.answer.summary}")
-        if not verdict.ok:
-            print(verdict.message, file=sys.stderr)
-            return 1
-        _say(verdict.message)
-    return 0
+    def run() -> int:
+        from tokentool import workflow
+        from tokentool.workflow._run import run
 
+        try:
+            settings = Settings.from_argparse(command, parser.parse_args(argv))
+        except OptionError as exc:
+            raise UsageError(str(exc)) from None
+        failure = run(settings, workflow.find_root(), _say)
+        if failure is None:
+            return 0
+        if failure.message:
+            shown = f"{PROG}: error: {failure.message}" if failure.error else failure.message
+            print(shown, file=sys.stderr)
+        return failure.code
 
-def _main(
-    argv: Sequence[str], command: str, description: str, *, upload: bool, verify: bool
-) -> int:
-    """One command: the options its steps take, then those steps, on the one failure path."""
-    parser = _parser(command, description, sends=upload, verifies=verify)
-    return guarded(lambda: _run(parser.parse_args(argv), upload=upload, verify=verify))
+    return guarded(run)
 
 
 def upload_main(argv: Sequence[str]) -> int:
-    return _main(
-        argv,
-        "upload",
-        "Build the bundled throwaway project as NAME, derive a token restricted to it, "
-        "upload both files with it. The token comes from TOKEN, .env, keyring, ~/.pypirc "
-        "or TWINE_PASSWORD (README).",
-        upload=True,
-        verify=False,
-    )
+    return _main("upload", argv)
 
 
 def verify_main(argv: Sequence[str]) -> int:
-    return _main(
-        argv,
-        "verify-rejection",
-        "Upload NAME with a token restricted elsewhere (or expired), with a wrong digest "
-        "so nothing is published: exit 0 only if the index refuses it for that reason. "
-        "NAME must exist already (a first upload spends new-project quota).",
-        upload=False,
-        verify=True,
-    )
+    return _main("verify-rejection", argv)
 
 
 def cycle_main(argv: Sequence[str]) -> int:
-    return _main(
-        argv,
-        "cycle",
-        "upload, then verify-rejection, one set of options.",
-        upload=True,
-        verify=True,
-    )
+    return _main("cycle", argv)
+
+
+def probe_main(argv: Sequence[str]) -> int:
+    return _main("probe", argv)

@@ -28,6 +28,7 @@ import requests
 
 from tokentool._escape import escape
 from tokentool.exceptions import ConfigError
+from tokentool.options import DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT
 from tokentool.token import Token
 
 __all__ = ["Answer", "FileAnswer", "Timeouts", "scrub", "upload_files"]
@@ -48,8 +49,8 @@ class Timeouts:
     or mute index in a minute without failing a slow one.
     """
 
-    connect: float = 10.0
-    read: float = 60.0
+    connect: float = DEFAULT_CONNECT_TIMEOUT
+    read: float = DEFAULT_READ_TIMEOUT
 
     def __post_init__(self) -> None:
         for name in ("connect", "read"):

@@ -23,10 +23,12 @@ import tokentool
 from tokentool import _probe
 from tokentool._escape import escape
 from tokentool.exceptions import ConfigError
+from tokentool.options import DEFAULT_TTL
 from tokentool.token import Token, Verdict
 from tokentool.workflow._build import Built, build_sample
 from tokentool.workflow._client import Answer, Timeouts, upload_files
 from tokentool.workflow._config import Config, check_destination, site_of
+from tokentool.workflow._dists import OwnFiles
 from tokentool.workflow._probing import probe_timeout, quota_guard, result_answer
 
 CASES = ("project", "expired")
@@ -49,7 +51,7 @@ def parse_ttl(ttl: str | None) -> int | None:
     return tokentool.parse_duration(ttl)
 
 
-def derive_for(config: Config, project: str, ttl: str | None = "15m") -> Token:
+def derive_for(config: Config, project: str, ttl: str | None = DEFAULT_TTL) -> Token:
     """The token an upload of ``project`` uses: restricted to it, and by default short-lived."""
     return tokentool.derive(config.token, project_names=[project], ttl=parse_ttl(ttl))
 
@@ -69,9 +71,9 @@ def built_line(built: Built) -> str:
 
 @dataclasses.dataclass(frozen=True)
 class UploadReport:
-    """What ``upload`` did. The files were built in a temporary folder, gone by now."""
+    """What ``upload`` did: the sample built in a temporary folder (gone by now), or own files."""
 
-    built: Built
+    built: Built | OwnFiles
     restrictions: tuple[str, ...]
     answer: Answer
     view: str
@@ -86,13 +88,20 @@ class UploadReport:
     def message(self) -> str:
         """The verdict, one line."""
         if self.ok:
+            if isinstance(self.built, OwnFiles):
+                sent = f"{len(self.built.files)} file(s) of {escape(self.built.project)} uploaded"
+                return f"accepted: {sent}; see {escape(self.view)}"
             return f"accepted: both files uploaded; see {escape(self.view)}"
         built = self.built
         return f"upload of {built.project} {built.version} failed: {self.answer.summary}"
 
 
 def _send(
-    config: Config, built: Built, derived: Token, timeouts: Timeouts | None, progress: Progress
+    config: Config,
+    built: Built | OwnFiles,
+    derived: Token,
+    timeouts: Timeouts | None,
+    progress: Progress,
 ) -> Answer:
     """Upload the built files with ``derived``; the configured token is kept out of answers."""
     return upload_files(
@@ -110,7 +119,7 @@ def upload(
     project: str,
     *,
     version: str | None = None,
-    ttl: str | None = "15m",
+    ttl: str | None = DEFAULT_TTL,
     allow_production: bool = False,
     allow_other_host: bool = False,
     timeouts: Timeouts | None = None,
@@ -138,6 +147,48 @@ def upload(
     )
 
 
+def upload_own(
+    config: Config,
+    groups: list[OwnFiles],
+    *,
+    ttl: str | None = DEFAULT_TTL,
+    allow_production: bool = False,
+    allow_other_host: bool = False,
+    timeouts: Timeouts | None = None,
+    progress: Progress = _silent,
+) -> list[UploadReport]:
+    """Upload the user's own files, each project's with a token restricted to that project.
+
+    Nothing is built. Projects go one after the other and the first refusal
+    stops the run, as twine stops at the first refused file.
+    """
+    check_destination(
+        config.token,
+        config.index_url,
+        allow_production=allow_production,
+        allow_other_host=allow_other_host,
+    )
+    progress(f"token from: {escape(config.source)}")
+    reports: list[UploadReport] = []
+    for group in groups:
+        started = time.perf_counter()
+        derived = derive_for(config, group.project, ttl)
+        restrictions = tuple(derived.explain()["summary"])
+        names = ", ".join(escape(f.name) for f in group.files)
+        progress(f"your files of {escape(group.project)} {escape(group.version)}: {names}")
+        progress("derived token restrictions: " + "; ".join(restrictions))
+        answer = _send(config, group, derived, timeouts, progress)
+        view = view_url(config.index_url, group.project, group.dists[0].version)
+        reports.append(
+            UploadReport(
+                group, restrictions, answer, view, time.perf_counter() - started, config.source
+            )
+        )
+        if not answer.accepted:
+            break
+    return reports
+
+
 class Outcome(enum.Enum):
     REFUSED_AS_EXPECTED = "refused as expected"
     ACCEPTED = "accepted"
@@ -150,7 +201,7 @@ class Outcome(enum.Enum):
 class VerifyReport:
     """What ``verify_rejection`` sent, predicted and got back, and the verdict."""
 
-    built: Built
+    built: Built | OwnFiles
     case: str
     other: str | None
     restrictions: tuple[str, ...]
@@ -226,7 +277,7 @@ def _classify(answer: Answer, expected_reason: str) -> Outcome:
 def _negative(
     config: Config,
     derived: Token,
-    built: Built,
+    built: Built | OwnFiles,
     expected: str,
     *,
     real_upload: bool,
@@ -280,6 +331,7 @@ def verify_rejection(
     allow_other_host: bool = False,
     allow_new_project: bool = False,
     real_upload: bool = False,
+    own: OwnFiles | None = None,
     timeouts: Timeouts | None = None,
     progress: Progress = _silent,
 ) -> VerifyReport:
@@ -290,7 +342,8 @@ def verify_rejection(
     A missing project is refused (``quota_guard``) unless
     ``allow_new_project``; the upload itself carries a wrong digest, so
     nothing is ever published (``_negative``), unless the index cannot be
-    probed and ``real_upload`` is set.
+    probed and ``real_upload`` is set. ``own``: the user's own files of
+    ``project`` are sent instead of the sample (nothing is built).
     """
     started = time.perf_counter()
     if case not in CASES:
@@ -310,7 +363,7 @@ def verify_rejection(
                 f"--other={other!r} is the same project as {project!r}: "
                 "the token would be allowed, so nothing could be proven"
             )
-        derived = tokentool.derive(config.token, project_names=[other], ttl="15m", now=now)
+        derived = tokentool.derive(config.token, project_names=[other], ttl=DEFAULT_TTL, now=now)
     else:
         if other:
             raise ConfigError("--other only applies to --case=project")
@@ -345,8 +398,12 @@ def verify_rejection(
     prediction = derived.evaluate(project, at=now, display_name=display)
     kind = why = ""
     with tempfile.TemporaryDirectory(prefix="tokentool-verify-") as tmp:
-        built = build_sample(project, Path(tmp) / "dist", version)
-        progress(built_line(built))
+        if own is not None:
+            built: Built | OwnFiles = own
+            progress(f"your file of {escape(own.project)}: {escape(own.wheel.name)}")
+        else:
+            built = build_sample(project, Path(tmp) / "dist", version)
+            progress(built_line(built))
         target = f"restricted to {other}" if case == "project" else "expired"
         progress(f"derived token ({target}) restrictions: " + "; ".join(restrictions))
         progress(f"offline check: {prediction.message}")

@@ -22,6 +22,7 @@ from tokentool.exceptions import ConfigError
 from tokentool.workflow._build import build_sample
 from tokentool.workflow._client import Answer, FileAnswer, Timeouts
 from tokentool.workflow._config import Config, check_destination
+from tokentool.workflow._dists import OwnFiles
 
 __all__ = ["ProbeReport", "probe", "probe_timeout", "quota_guard", "result_answer"]
 
@@ -94,6 +95,7 @@ def probe(
     allow_new_project: bool = False,
     expect_refusal: bool = False,
     allow_other_host: bool = False,
+    own: OwnFiles | None = None,
     timeouts: Timeouts | None = None,
     progress: _probe.Progress | None = None,
 ) -> ProbeReport:
@@ -101,7 +103,8 @@ def probe(
 
     Safe against production: every request carries a wrong digest (nothing is
     published) and a missing project is not probed (nothing is created), unless
-    ``allow_new_project``.
+    ``allow_new_project``. ``own``: the user's own file of ``project`` is sent
+    instead of the sample (nothing is built).
     """
     say = progress or (lambda _line: None)
     check_destination(
@@ -120,13 +123,19 @@ def probe(
             project, _probe.ProbeResult(_probe.INCONCLUSIVE, sentence, "new-project")
         )
     with tempfile.TemporaryDirectory(prefix="tokentool-probe-") as tmp:
-        built = build_sample(project, Path(tmp) / "dist", version)
-        say(f"built {built.project} {built.version}: {built.wheel.name} (sent with a wrong digest)")
+        if own is not None:
+            sent = own.wheel
+            mine = f"your file of {escape(own.project)}: {escape(sent.name)}"
+            say(f"{mine} (sent with a wrong digest)")
+        else:
+            built = build_sample(project, Path(tmp) / "dist", version)
+            sent = built.wheel
+            say(f"built {built.project} {built.version}: {sent.name} (sent with a wrong digest)")
         result = _probe.probe(
             config.index_url,
             config.token.dump(),
             project,
-            built.wheel,
+            sent,
             expect_refusal=expect_refusal,
             check_exists=False,
             timeout=probe_timeout(timeouts),
