@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import PypiServer, closed_port, twine_upload, unique
+from helpers import PypiServer, clean_environ, closed_port, twine_upload, unique
 
 import tokentool
 from tokentool import _probe
@@ -231,29 +231,38 @@ def test_a_missing_project_is_not_probed(json_api, dists):
 # --- the command -----------------------------------------------------------------
 
 
-def probe_cli(*args: str, token: str) -> subprocess.CompletedProcess[str]:
+def probe_cli(*args: str, token: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """``tokentool probe``, its token from the environment as every workflow command reads it."""
     return subprocess.run(
         [sys.executable, "-m", "tokentool", "probe", *args],
-        input=token,
+        stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
         timeout=120,
+        cwd=cwd,
+        env=clean_environ(HOME=str(cwd), TOKEN=token),
     )
 
 
-def test_cli_accepted_and_refused(index_server, dists):
+def test_cli_accepted_and_refused(index_server, dists, tmp_path):
     _user, name, token, made = owned(index_server, dists)
-    common = ["--repository-url", index_server.upload_url, "--file", str(made.wheel)]
-    ok = probe_cli(name, *common, "--allow-new-project", token=token)
-    assert (ok.returncode, ok.stdout) == (
-        0,
-        f"accepted: the index would take this token for {name!r}\n",
+    common = ["--repository-url", index_server.upload_url, "--dist", str(made.wheel)]
+    ok = probe_cli(*common, "--allow-new-project", token=token, cwd=tmp_path)
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.splitlines()[-1] == (
+        f"accepted: the index would take this token for {name!r} (nothing was published)"
     )
+    assert f"your file of {name}: {made.wheel.name} (sent with a wrong digest)" in ok.stdout
     stranger = index_server.mint(unique("user"))
-    other = probe_cli(name, *common, "--allow-new-project", "--json", token=stranger)
+    other = probe_cli(*common, "-p", name, "--json", token=stranger, cwd=tmp_path)
     assert other.returncode == 1, other.stderr
     data = json.loads(other.stdout)
-    assert (data["outcome"], data["kind"], data["status"]) == ("refused", "no-role", 403)
+    assert (data["project"], data["outcome"], data["kind"], data["status"]) == (
+        name,
+        "refused",
+        "no-role",
+        403,
+    )
     for ran in (ok, other):
         assert token[5:] not in ran.stdout + ran.stderr
 

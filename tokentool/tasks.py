@@ -20,7 +20,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from invoke import Context, Exit, Task, task
 
@@ -119,6 +119,19 @@ def build(c: Context, project: str, version: str | None = None) -> None:
             _say(f"  {file.name}")
 
 
+class _WorkflowTask(Task):  # type: ignore[misc]
+    """Long options only, plus ``-p`` for ``--project``: the short flags ``tokentool`` has.
+
+    (Invoke's automatic short flags take a letter of each name, ``-`` included.)
+    """
+
+    def arg_opts(self, name: str, default: str, taken_names: set[str]) -> dict[str, Any]:
+        opts: dict[str, Any] = super().arg_opts(name, default, taken_names)
+        if name == "project":
+            opts["names"] = [*opts["names"], "p"]
+        return opts
+
+
 def _workflow_task(command: str) -> Task:
     """The Invoke task of a workflow command, made from its one declaration (``options``).
 
@@ -154,8 +167,8 @@ def _workflow_task(command: str) -> Task:
     return task(  # type: ignore[no-any-return]
         name=command,
         help={o.name: o.text for o in spec.options},
-        # Invoke would take a short flag from each name's letters, "-" included.
         auto_shortflags=False,
+        klass=_WorkflowTask,
         iterable=[o.dest for o in spec.options if o.repeatable],
     )(body)
 

@@ -1,0 +1,156 @@
+"""Every workflow option declared once: ``invoke X --help`` and ``tokentool X --help`` agree.
+
+Both help texts come from real programs (the ``invoke`` and ``tokentool``
+executables); each is parsed into {long option: help text} and compared with
+the other and with the declaration. Any drift fails: a missing option, an
+extra one, one word of help.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from helpers import clean_environ, invoke
+
+from tokentool.options import COMMANDS, Option, OptionError, Settings
+from tokentool.workflow import Timeouts
+
+_ENTRY = re.compile(r"^  (-\S.*?)(?:\s{2,}(\S.*))?$")
+
+
+def _options(help_text: str, heading: str) -> dict[str, str]:
+    """{``--name``: help, whitespace-normalized} from the options section of a help text."""
+    section = help_text.split(heading, 1)[1]
+    entries: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in section.splitlines()[1:]:
+        if not line.strip():
+            if entries:
+                break
+            continue
+        match = _ENTRY.match(line)
+        if match:
+            longs = re.findall(r"--[a-z][a-z-]*", match.group(1))
+            current = entries.setdefault(longs[0], [])
+            if match.group(2):
+                current.append(match.group(2))
+        elif current is not None and line.startswith("   "):
+            current.append(line.strip())
+        else:
+            break
+    entries.pop("--help", None)
+    return {name: _unwrap(words) for name, words in entries.items()}
+
+
+def _unwrap(lines: list[str]) -> str:
+    """One line again: both faces wrap with textwrap, which also breaks after a hyphen."""
+    text = ""
+    for line in lines:
+        glue = "" if re.search(r"\w-$", text) or not text else " "
+        text += glue + line
+    return " ".join(text.split())
+
+
+def _docstring(help_text: str) -> str:
+    return " ".join(help_text.split("Docstring:", 1)[1].split("Options:", 1)[0].split())
+
+
+def _argparse_text(help_text: str) -> str:
+    """The description and epilog of an argparse help: everything but usage and options."""
+    before, _sep, after = help_text.partition("\noptions:\n")
+    description = before.split("\n\n", 1)[1]
+    epilog = after.split("\n\n", 1)[1] if "\n\n" in after else ""
+    return " ".join((description + " " + epilog).split())
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_both_faces_offer_the_same_options_with_the_same_help(command, tmp_path) -> None:
+    by_invoke = invoke(tmp_path, "--help", command)
+    assert by_invoke.returncode == 0, by_invoke.output
+    by_argparse = subprocess.run(
+        [sys.executable, "-m", "tokentool", command, "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        env=clean_environ(HOME=str(tmp_path)),
+    )
+    assert by_argparse.returncode == 0, by_argparse.stderr
+    invoke_options = _options(by_invoke.stdout, "Options:")
+    argparse_options = _options(by_argparse.stdout, "options:")
+    declared = {f"--{o.name}": " ".join(o.text.split()) for o in COMMANDS[command].options}
+    assert invoke_options == declared
+    assert argparse_options == declared
+    # The command's own words too: Invoke's docstring is argparse's description + epilog.
+    assert _docstring(by_invoke.stdout) == _argparse_text(by_argparse.stdout)
+
+
+def test_the_parser_finds_drift() -> None:
+    """The comparison above can fail: one changed word shows."""
+    a = "Options:\n  --ttl=STRING   validity (default:\n                 15m)\n"
+    b = "options:\n  --ttl DURATION  validity (default: 15m)\n"
+    assert _options(a, "Options:") == _options(b, "options:") == {"--ttl": "validity (default: 15m)"}
+    assert _options(a.replace("15m", "1h"), "Options:") != _options(b, "options:")
+
+
+def test_the_timeouts_have_one_default_shown_in_help() -> None:
+    shown = {
+        o.name: o.text for c in COMMANDS.values() for o in c.options if o.name.endswith("-timeout")
+    }
+    assert shown == {
+        "connect-timeout": "seconds to wait for a connection to the index (default: 10)",
+        "read-timeout": "seconds to wait for the index's answer to each request (default: 60)",
+    }
+    defaults = Timeouts()
+    assert (defaults.connect, defaults.read) == (10.0, 60.0)
+    # No copy of the numbers or of the ttl's default is left in the package's code
+    # (the walkthrough's "15m" is an example of restrict --ttl, not a default).
+    package = Path(__file__).resolve().parent.parent / "tokentool"
+    copies = [
+        f"{path.relative_to(package)}: {line.strip()}"
+        for path in package.rglob("*.py")
+        if path.name not in ("options.py", "_walkthrough.py") and "index" not in path.parts
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if re.search(r"\b(?:10\.0|60\.0|120\.0)\b|[\"']15m[\"']\s*[,)]", line)
+    ]
+    assert copies == []
+
+
+def test_values_are_checked_the_same_for_both_faces() -> None:
+    settings = Settings.from_values("upload", {"connect_timeout": "2.5", "project": ["a"]})
+    assert (settings.connect_timeout, settings.project, settings.ttl) == (2.5, "a", "15m")
+    for bad in ("0", "-1", "soon", "inf"):
+        with pytest.raises(OptionError, match="--read-timeout must be a positive number"):
+            Settings.from_values("cycle", {"read_timeout": bad})
+    with pytest.raises(OptionError, match="--project names one project, unless --dist"):
+        _ = Settings.from_values("upload", {"project": ["a", "b"]}).project
+    several = Settings.from_values("upload", {"project": ["a", "b"], "dist": "dist/*"})
+    assert several.values["project"] == ("a", "b")
+
+
+def test_a_bad_number_is_one_line_on_both_faces(tmp_path) -> None:
+    ran = subprocess.run(
+        [sys.executable, "-m", "tokentool", "upload", "--read-timeout", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        env=clean_environ(HOME=str(tmp_path)),
+    )
+    assert (ran.returncode, ran.stderr.splitlines()[-1]) == (
+        2,
+        "tokentool: error: --read-timeout must be a positive number of seconds, got '0'",
+    )
+    by_invoke = invoke(tmp_path, "upload", "--read-timeout", "0")
+    assert by_invoke.returncode == 2
+    assert "error: --read-timeout must be a positive number of seconds" in by_invoke.output
+
+
+def test_option_text_shows_value_defaults_only() -> None:
+    assert Option("x", "h", 2.5).text == "h (default: 2.5)"
+    assert Option("x", "h", False).text == "h"
+    assert Option("x", "h").text == "h"
