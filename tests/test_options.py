@@ -93,7 +93,8 @@ def test_the_parser_finds_drift() -> None:
     """The comparison above can fail: one changed word shows."""
     a = "Options:\n  --ttl=STRING   validity (default:\n                 15m)\n"
     b = "options:\n  --ttl DURATION  validity (default: 15m)\n"
-    assert _options(a, "Options:") == _options(b, "options:") == {"--ttl": "validity (default: 15m)"}
+    expected = {"--ttl": "validity (default: 15m)"}
+    assert _options(a, "Options:") == _options(b, "options:") == expected
     assert _options(a.replace("15m", "1h"), "Options:") != _options(b, "options:")
 
 
