@@ -155,3 +155,47 @@ def test_option_text_shows_value_defaults_only() -> None:
     assert Option("x", "h", 2.5).text == "h (default: 2.5)"
     assert Option("x", "h", False).text == "h"
     assert Option("x", "h").text == "h"
+
+
+# --- the stand-in's settings: one dataclass, the option parser and the child argv ---------
+
+
+def test_the_standin_settings_round_trip_through_argv(tmp_path) -> None:
+    from tokentool.index.__main__ import build_parser
+    from tokentool.index.rules import Site
+    from tokentool.index.settings import ServeSettings
+
+    chosen = ServeSettings(
+        data_dir=tmp_path,
+        port=0,
+        max_upload_size=1024,
+        new_project_limit=0,
+        threads=3,
+        prohibited_names=("a", "b"),
+    )
+    parsed = ServeSettings.from_argparse(build_parser().parse_args(["serve", *chosen.argv()]))
+    assert parsed == chosen
+    defaults = ServeSettings.from_argparse(build_parser().parse_args(["serve"]))
+    assert defaults == ServeSettings()
+    # The rules' Site has the same defaults, taken from the one declaration.
+    site = ServeSettings().site()
+    assert (site.max_upload_size, site.new_project_limit, site.prohibited_names) == (
+        Site().max_upload_size,
+        Site().new_project_limit,
+        Site().prohibited_names,
+    )
+    assert chosen.site().prohibited_names == frozenset({"a", "b"})
+
+
+def test_every_standin_setting_is_an_option_with_help() -> None:
+    import dataclasses
+
+    from tokentool.index.__main__ import build_parser
+    from tokentool.index.settings import ServeSettings
+
+    serve = build_parser()._subparsers._group_actions[0].choices["serve"]  # type: ignore[union-attr]
+    by_dest = {a.dest: a for a in serve._actions}
+    for field in dataclasses.fields(ServeSettings):
+        action = by_dest[field.name]
+        assert action.help == field.metadata["help"] == ServeSettings.help(field.name)
+    assert ServeSettings.help("port") == "port to listen on; 0 picks a free one (default: 8080)"

@@ -578,7 +578,7 @@ def test_one_default_port() -> None:
 
     assert build_parser().parse_args(["serve"]).port == 8080
     help_text = invoke(ROOT, "--help", "index").stdout
-    assert "default 8080" in help_text
+    assert "(default: 8080)" in help_text
 
 
 def test_a_subfolder_run_uses_the_root_env(workdir: Path, raw: str) -> None:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from invoke import Context, Exit, Task, task
 
-from tokentool._root import DEFAULT_PORT
+from tokentool.index.settings import ServeSettings
 from tokentool.options import COMMANDS, DEFAULT_TTL, TTL, option
 
 if TYPE_CHECKING:
@@ -210,14 +210,16 @@ def inspect(c: Context, repository_url: str | None = None, index_url: str | None
 
 @task(
     help={
-        "data-dir": "where the stand-in keeps accounts, tokens and packages "
-        "(default: .tokentool/index in the project root)",
-        "host": "address to listen on (default 127.0.0.1)",
-        "port": f"port to listen on (default {DEFAULT_PORT}; 0 picks a free one)",
+        "data-dir": ServeSettings.help("data_dir"),
+        "host": ServeSettings.help("host"),
+        "port": ServeSettings.help("port"),
     }
 )
 def index(
-    c: Context, data_dir: str | None = None, host: str = "127.0.0.1", port: int = DEFAULT_PORT
+    c: Context,
+    data_dir: str | None = None,
+    host: str = ServeSettings.host,
+    port: int = ServeSettings.port,
 ) -> None:
     """Run the local stand-in for Test PyPI in the foreground (Ctrl-C stops it).
 

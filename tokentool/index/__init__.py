@@ -32,8 +32,7 @@ __all__ = [
     "start_server",
 ]
 
-DEFAULT_DATA_DIR = Path(".tokentool") / "index"
-DEFAULT_DOMAIN = "localhost"
+from tokentool.index.settings import DEFAULT_DATA_DIR, DEFAULT_DOMAIN, ServeSettings
 
 
 class IndexRefusal(TokenError):
@@ -251,31 +250,22 @@ def start_server(
     port: int = 0,
     domain: str = DEFAULT_DOMAIN,
     *,
-    max_upload_size: int | None = None,
-    new_project_limit: int | None = None,
-    threads: int | None = None,
-    prohibited_names: tuple[str, ...] = (),
     timeout: float = 30,
+    **settings: Any,
 ) -> RunningServer:
     """Start the stand-in as a real process and wait until it accepts connections.
 
-    Its stderr goes to ``<data_dir>/server.log`` (never a pipe nobody reads,
-    which could block it).
+    ``settings`` are more ``ServeSettings`` fields (``max_upload_size``,
+    ``new_project_limit``, ``threads``, ``prohibited_names``); the child's
+    argv is derived from them. Its stderr goes to ``<data_dir>/server.log``
+    (never a pipe nobody reads, which could block it).
     """
     from tokentool.index._db import make_private_dirs
 
     data = Path(data_dir).resolve()
     make_private_dirs(data)  # an existing folder keeps its permissions
-    argv = [sys.executable, "-m", "tokentool.index", "serve", "--data-dir", str(data)]
-    argv += ["--host", host, "--port", str(port), "--domain", domain]
-    if max_upload_size is not None:
-        argv += ["--max-upload-size", str(max_upload_size)]
-    if new_project_limit is not None:
-        argv += ["--new-project-limit", str(new_project_limit)]
-    if threads is not None:
-        argv += ["--threads", str(threads)]
-    for name in prohibited_names:
-        argv += ["--prohibit", name]
+    chosen = ServeSettings(data_dir=data, host=host, port=port, domain=domain, **settings)
+    argv = [sys.executable, "-m", "tokentool.index", "serve", *chosen.argv()]
     log_path = data / "server.log"
     with open(log_path, "a", encoding="utf-8") as log:
         process = subprocess.Popen(

@@ -17,31 +17,8 @@ from tokentool._cli import Parser, guarded
 PROG = "tokentool index"
 
 
-def _size(text: str) -> int:
-    units = {"": 1, "k": 1024, "kib": 1024, "m": 1024**2, "mib": 1024**2, "g": 1024**3}
-    lowered = text.strip().lower()
-    number = lowered.rstrip("kmgib")
-    unit = lowered[len(number) :]
-    if not number.isdigit() or unit not in units or int(number) <= 0:
-        raise argparse.ArgumentTypeError(f"invalid size: {text!r} (e.g. 104857600 or 100MiB)")
-    return int(number) * units[unit]
-
-
-def _count(text: str) -> int:
-    if not text.isdigit():
-        raise argparse.ArgumentTypeError(f"invalid number: {text!r}")
-    return int(text)
-
-
-def _port(text: str) -> int:
-    if not text.isdigit() or int(text) > 65535:
-        raise argparse.ArgumentTypeError(f"invalid port: {text!r} (0-65535, 0 picks a free one)")
-    return int(text)
-
-
 def build_parser() -> argparse.ArgumentParser:
-    from tokentool._root import DEFAULT_PORT
-    from tokentool.index import DEFAULT_DATA_DIR, DEFAULT_DOMAIN
+    from tokentool.index.settings import ServeSettings
 
     parser = Parser(
         prog=PROG,
@@ -50,13 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
 
     def data_dir(p: argparse.ArgumentParser) -> None:
-        p.add_argument(
-            "--data-dir",
-            type=Path,
-            default=None,
-            help=f"state folder (default: {DEFAULT_DATA_DIR} in the project root, the "
-            "nearest folder above holding tasks.py, else pyproject.toml)",
-        )
+        p.add_argument("--data-dir", type=Path, help=ServeSettings.help("data_dir"))
 
     serve = sub.add_parser(
         "serve",
@@ -65,40 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
         "/pypi/NAME/json until SIGINT/SIGTERM. "
         "Prints 'Serving on http://HOST:PORT/' once it accepts connections.",
     )
-    data_dir(serve)
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument(
-        "--port",
-        type=_port,
-        default=DEFAULT_PORT,
-        help=f"default {DEFAULT_PORT}; 0 picks a free one",
-    )
-    serve.add_argument(
-        "--domain", default=DEFAULT_DOMAIN, help="macaroon location of minted tokens"
-    )
-    serve.add_argument(
-        "--max-upload-size",
-        type=_size,
-        default=100 * 1024**2,
-        metavar="BYTES",
-        help="largest accepted file (default: 100MiB)",
-    )
-    serve.add_argument(
-        "--new-project-limit",
-        type=_count,
-        default=20,
-        metavar="N",
-        help="new projects per user and hour before 429 (0: no limit; default: 20)",
-    )
-    serve.add_argument("--threads", type=_count, default=8, help="worker threads (default: 8)")
-    serve.add_argument(
-        "--prohibit",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="a project name the site's admins prohibited (repeatable; Test PyPI's own list "
-        "is not public)",
-    )
+    ServeSettings.add_arguments(serve)
 
     mint = sub.add_parser(
         "mint",
@@ -182,24 +120,14 @@ def _run(parser: argparse.ArgumentParser, argv: list[str]) -> int:
         return 2
     if args.data_dir is None:
         from tokentool._root import find_root
-        from tokentool.index import DEFAULT_DATA_DIR
+        from tokentool.index.settings import DEFAULT_DATA_DIR
 
         args.data_dir = find_root() / DEFAULT_DATA_DIR
     if args.command == "serve":
-        from tokentool.index._server import ServeOptions, serve
+        from tokentool.index._server import serve
+        from tokentool.index.settings import ServeSettings
 
-        return serve(
-            ServeOptions(
-                data_dir=args.data_dir,
-                host=args.host,
-                port=args.port,
-                domain=args.domain,
-                max_upload_size=args.max_upload_size,
-                new_project_limit=args.new_project_limit,
-                threads=max(1, args.threads),
-                prohibited_names=tuple(args.prohibit),
-            )
-        )
+        return serve(ServeSettings.from_argparse(args))
     from tokentool.index import Index
 
     index = Index(args.data_dir, domain=getattr(args, "domain", None))

@@ -7,30 +7,15 @@ connect at once.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import signal
 import sys
-from pathlib import Path
 from types import FrameType
 
 from tokentool.index._db import Database
-from tokentool.index._upload import DEFAULT_MAX_UPLOAD, DEFAULT_NEW_PROJECT_LIMIT, MIB
-from tokentool.index.rules import Site
+from tokentool.index.settings import MIB, ServeSettings
 
 log = logging.getLogger("tokentool.index")
-
-
-@dataclasses.dataclass(frozen=True)
-class ServeOptions:
-    data_dir: Path
-    host: str = "127.0.0.1"
-    port: int = 0
-    domain: str = "localhost"
-    max_upload_size: int = DEFAULT_MAX_UPLOAD
-    new_project_limit: int = DEFAULT_NEW_PROJECT_LIMIT
-    threads: int = 8
-    prohibited_names: tuple[str, ...] = ()
 
 
 def _channel_class() -> type:
@@ -154,7 +139,7 @@ def _stop(_signum: int, _frame: FrameType | None) -> None:
     raise SystemExit(0)
 
 
-def serve(options: ServeOptions) -> int:
+def serve(options: ServeSettings) -> int:
     import waitress
 
     from tokentool.index._app import IndexApp
@@ -162,15 +147,12 @@ def serve(options: ServeOptions) -> int:
 
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(name)s: %(message)s")
     make_undumpable()
+    assert options.data_dir is not None  # the command line resolves the project's folder
     db = Database(options.data_dir)
     reconcile(db)  # before the first request: nothing unrecorded is left in the folder
     with db.transaction() as tx:
         tx.set_meta("domain", options.domain)
-    settings = Site(
-        max_upload_size=options.max_upload_size,
-        new_project_limit=options.new_project_limit,
-        prohibited_names=frozenset(options.prohibited_names),
-    )
+    settings = options.site()
     app = IndexApp(db, settings)
     server = waitress.create_server(
         app,

@@ -157,6 +157,7 @@ def run_demo(out: TextIO) -> bool:
 def serve_index(data_dir: str | None, host: str, port: int) -> int:
     """Run the stand-in in the foreground, as ``tokentool index serve`` does."""
     from tokentool.index.__main__ import main
+    from tokentool.index.settings import ServeSettings
 
-    argv = ["serve", "--host", host, "--port", str(port)]
-    return main(argv + (["--data-dir", data_dir] if data_dir else []))
+    chosen = ServeSettings(data_dir=Path(data_dir) if data_dir else None, host=host, port=port)
+    return main(["serve", *chosen.argv()])

@@ -13,13 +13,12 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tokentool.index.settings import GIB, MIB, ServeSettings
+
 if TYPE_CHECKING:
     from packaging.metadata import Metadata
 
     from tokentool.index.rules.form import UploadForm
-
-MIB = 1024 * 1024
-GIB = 1024 * MIB
 
 #: Warehouse's (and pyramid's) titles of the statuses the upload view answers.
 TITLES = {
@@ -54,15 +53,14 @@ class Site:
     """The site settings an answer depends on; defaults are Test PyPI's (see warehouse's config)."""
 
     url: str = "http://localhost"
-    #: warehouse.constants / Project.upload_limit_size default: 100 MiB a file.
-    max_upload_size: int = 100 * MIB
+    #: The settings ``tokentool index serve`` takes: their defaults (and warehouse's
+    #: names for them) are declared once, in ``tokentool.index.settings``.
+    max_upload_size: int = ServeSettings.max_upload_size
     #: Project.total_size_limit_value default: 10 GiB a project.
     max_project_size: int = 10 * GIB
-    #: PROJECT_CREATE_USER_RATELIMIT_STRING default "20 per hour" (0: no limit).
-    new_project_limit: int = 20
+    new_project_limit: int = ServeSettings.new_project_limit
     new_project_window: int = 3600
-    #: ProhibitedProjectName rows: admins add them on the site; here the operator does.
-    prohibited_names: frozenset[str] = frozenset()
+    prohibited_names: frozenset[str] = frozenset(ServeSettings.prohibited_names)
     #: Not warehouse: bounds on the work one archive may cost (see rules/archives.py).
     max_archive_members: int = 50_000
     #: warehouse's ``userdocs.domain`` (USERDOCS_DOMAIN), default https://docs.pypi.org.
