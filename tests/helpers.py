@@ -657,3 +657,41 @@ def simple_json(server: RunningServer | Harness, project: str) -> dict:
     assert response.status_code == 200, response.status_code
     assert response.headers["Content-Type"] == JSON_V1
     return response.json()
+
+
+#: The build backends ``build_project`` writes a project for (both installed by [test]).
+BACKENDS = {
+    "hatchling": (
+        "hatchling.build",
+        "[tool.hatch.build.targets.wheel]\npackages = ['src/{module}']\n",
+    ),
+    "setuptools": ("setuptools.build_meta", "[tool.setuptools.packages.find]\nwhere = ['src']\n"),
+}
+
+
+def build_project(directory: Path, backend: str, name: str, version: str = "1.0") -> list[Path]:
+    """A real project built by a real backend, offline (``python -m build --no-isolation``).
+
+    The files are named as the backend names them (normalized), while their
+    metadata keeps ``name`` as written: the case ``upload --dist`` must read.
+    """
+    module = re.sub(r"[^a-z0-9]+", "_", name.lower())
+    target, extra = BACKENDS[backend]
+    source = directory / f"{module}-{backend}-src"
+    (source / "src" / module).mkdir(parents=True)
+    (source / "src" / module / "__init__.py").write_text("VALUE = 1\n", encoding="utf-8")
+    (source / "pyproject.toml").write_text(
+        f"[build-system]\nrequires = ['{backend}']\nbuild-backend = '{target}'\n\n"
+        f"[project]\nname = '{name}'\nversion = '{version}'\n"
+        "description = 'a project built by tokentool tests'\n\n" + extra.format(module=module),
+        encoding="utf-8",
+    )
+    out = directory / "dist"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
+    ran = run(
+        [sys.executable, "-m", "build", "--no-isolation", "--outdir", str(out), str(source)],
+        env=env,
+        timeout=300,
+    )
+    assert ran.returncode == 0, ran.output
+    return sorted(p for p in out.iterdir() if p.name.startswith(f"{module}-{version}"))
