@@ -33,6 +33,10 @@ DELEGATED: dict[str, tuple[str, str]] = {
         "prove the index refuses a token restricted elsewhere (exit 0 if it does)",
     ),
     "cycle": ("tokentool.workflow._cli:cycle_main", "upload, then verify-rejection"),
+    "audit": (
+        "tokentool.audit",
+        "check a stored token against a least-privilege policy (exit 0 if it meets it)",
+    ),
     "probe": (
         "tokentool.workflow._cli:probe_main",
         "ask an index whether it would accept the token; publishes nothing",
