@@ -23,10 +23,20 @@ from tokentool._root import DEFAULT_PORT
 if TYPE_CHECKING:
     from tokentool.index.rules import Site
 
-__all__ = ["DEFAULT_DATA_DIR", "DEFAULT_DOMAIN", "GIB", "MIB", "ServeSettings"]
+__all__ = [
+    "DEFAULT_DATA_DIR",
+    "DEFAULT_DOMAIN",
+    "GIB",
+    "MAX_ARCHIVE_MEMBERS",
+    "MIB",
+    "ServeSettings",
+]
 
 MIB = 1024 * 1024
 GIB = 1024 * MIB
+#: Not warehouse: the most members one archive may make anyone walk (the stand-in's
+#: rules/archives.py, and ``upload --dist`` looking for an sdist's PKG-INFO).
+MAX_ARCHIVE_MEMBERS = 50_000
 DEFAULT_DATA_DIR = Path(".tokentool") / "index"
 DEFAULT_DOMAIN = "localhost"
 

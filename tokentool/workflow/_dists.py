@@ -7,10 +7,12 @@ against, so a token derived from a file name that disagrees would be refused.
 
 Reads are bounded: only the one metadata member is read, at most
 ``MAX_METADATA`` bytes of it; an sdist is read as a stream, at most
-``MAX_MEMBERS`` members and ``MAX_SCANNED`` decompressed bytes before its
-``PKG-INFO`` turns up (sdists put it first or near it), so a decompression
-bomb or a tar of a million entries costs a bounded amount of work. pkginfo
-(what twine uses) reads without such bounds, which is why this is not it.
+``MAX_MEMBERS`` members (the stand-in's archive bound) and ``MAX_SCANNED``
+decompressed bytes before its ``PKG-INFO`` turns up (setuptools writes it
+first, hatchling last), so a decompression bomb or a tar of a million entries
+costs a bounded amount of work. twine's own reader (``twine.sdist``) lists
+every member and reads the whole of ``PKG-INFO`` first; this runs before
+twine sees a file, so a hostile file is refused before twine reads it.
 """
 
 from __future__ import annotations
@@ -27,11 +29,12 @@ from pathlib import Path
 import tokentool
 from tokentool._escape import escape
 from tokentool.exceptions import ConfigError, TokenError
+from tokentool.index.settings import MAX_ARCHIVE_MEMBERS
 
 __all__ = ["Dist", "OwnFiles", "find_dists", "group_by_project", "read_dist"]
 
 MAX_METADATA = 1024 * 1024
-MAX_MEMBERS = 10_000
+MAX_MEMBERS = MAX_ARCHIVE_MEMBERS
 MAX_SCANNED = 512 * 1024 * 1024
 
 
@@ -100,6 +103,10 @@ def _wheel_metadata(path: Path, shown: str) -> bytes:
             return member.read(MAX_METADATA + 1)
 
 
+class _TooMuch(Exception):
+    pass
+
+
 class _Counted(gzip.GzipFile):
     """A gzip stream that stops after ``MAX_SCANNED`` decompressed bytes."""
 
@@ -109,7 +116,7 @@ class _Counted(gzip.GzipFile):
         data = super().read(size)
         self.scanned += len(data)
         if self.scanned > MAX_SCANNED:
-            raise ConfigError("the sdist decompresses to too much before its PKG-INFO")
+            raise _TooMuch
         return data
 
 
@@ -140,6 +147,10 @@ def read_dist(path: Path) -> Dist:
             raw = _sdist_metadata(path, shown)
         else:
             raise ConfigError(f"{shown}: not a wheel (.whl) or an sdist (.tar.gz)")
+    except _TooMuch:
+        raise ConfigError(
+            f"{shown}: decompresses to more than {MAX_SCANNED} bytes before its PKG-INFO"
+        ) from None
     except (zipfile.BadZipFile, tarfile.TarError, gzip.BadGzipFile, EOFError, OSError) as exc:
         raise ConfigError(
             f"{shown}: cannot be read as a distribution ({type(exc).__name__})"

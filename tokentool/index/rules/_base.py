@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tokentool.index.settings import GIB, MIB, ServeSettings
+from tokentool.index.settings import GIB, MAX_ARCHIVE_MEMBERS, MIB, ServeSettings
 
 if TYPE_CHECKING:
     from packaging.metadata import Metadata
@@ -62,7 +62,7 @@ class Site:
     new_project_window: int = 3600
     prohibited_names: frozenset[str] = frozenset(ServeSettings.prohibited_names)
     #: Not warehouse: bounds on the work one archive may cost (see rules/archives.py).
-    max_archive_members: int = 50_000
+    max_archive_members: int = MAX_ARCHIVE_MEMBERS
     #: warehouse's ``userdocs.domain`` (USERDOCS_DOMAIN), default https://docs.pypi.org.
     docs_url: str = "https://docs.pypi.org"
     #: warehouse.forklift.legacy.COMPRESSION_RATIO_MIN_SIZE (a constant there; tests lower it).
