@@ -131,6 +131,8 @@ def test_values_are_checked_the_same_for_both_faces() -> None:
         _ = Settings.from_values("upload", {"project": ["a", "b"]}).project
     several = Settings.from_values("upload", {"project": ["a", "b"], "dist": "dist/*"})
     assert several.values["project"] == ("a", "b")
+    with pytest.raises(OptionError, match="--version names the version of the sample"):
+        Settings.from_values("verify-rejection", {"dist": "dist/*", "version": "1.0"})
 
 
 def test_a_bad_number_is_one_line_on_both_faces(tmp_path) -> None:

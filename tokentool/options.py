@@ -307,6 +307,11 @@ class Settings:
             elif isinstance(option.default, float):
                 value = _seconds(option, value)
             values[option.dest] = value
+        if values.get("dist") and values.get("version"):
+            raise OptionError(
+                "--version names the version of the sample that is built; --dist sends your "
+                "files as they were built: give one of them"
+            )
         return cls(spec, values)
 
     @classmethod

@@ -3,9 +3,10 @@ upload|verify-rejection|cycle`` and the demo run — the curated public API.
 
 Everything a caller needs is here; the modules behind it are private:
 ``_config`` (settings and guards), ``_sources`` (where the token comes from),
-``_build`` (the bundled sample project), ``_client`` (twine, file by file),
-``_flow`` (the steps), ``_probing`` (the quota guard and the wrong-digest
-probe behind every negative upload), ``_demo``. Typical use::
+``_build`` (the bundled sample project), ``_dists`` (your own built files),
+``_client`` (twine, file by file), ``_flow`` (the steps), ``_run`` (one run
+of a command, for both faces), ``_probing`` (the quota guard and the
+wrong-digest probe behind every negative upload), ``_demo``. Typical use::
 
     from tokentool import workflow
 
@@ -43,6 +44,7 @@ from tokentool.workflow._config import (
     load_config,
     site_of,
 )
+from tokentool.workflow._dists import Dist, OwnFiles, find_dists, group_by_project, read_dist
 from tokentool.workflow._flow import (
     CASES,
     Outcome,
@@ -54,6 +56,7 @@ from tokentool.workflow._flow import (
     derive_for,
     parse_ttl,
     upload,
+    upload_own,
     verify_rejection,
     view_url,
 )
@@ -71,8 +74,10 @@ __all__ = [
     "BuildError",
     "Built",
     "Config",
+    "Dist",
     "FileAnswer",
     "Outcome",
+    "OwnFiles",
     "ProbeReport",
     "Progress",
     "Timeouts",
@@ -87,13 +92,16 @@ __all__ = [
     "default_project",
     "derive_for",
     "describe_failure",
+    "find_dists",
     "find_root",
+    "group_by_project",
     "inspect_lines",
     "load_config",
     "new_version",
     "parse_ttl",
     "probe",
     "quota_guard",
+    "read_dist",
     "run_demo",
     "sample_files",
     "serve_index",
@@ -101,6 +109,7 @@ __all__ = [
     "site_of",
     "terminal_prompt",
     "upload",
+    "upload_own",
     "verify_rejection",
     "view_url",
 ]
