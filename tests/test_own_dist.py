@@ -25,7 +25,9 @@ from helpers import (
     assert_no_token,
     build_project,
     clean_environ,
+    closed_port,
     invoke,
+    mint_raw,
     run,
     simple_json,
     unique,
@@ -195,6 +197,25 @@ def test_a_glob_that_matches_nothing_or_a_stranger(tmp_path, index_server) -> No
     assert ran.stderr.splitlines()[-1] == (
         "tokentool: error: dist/notes.txt: not a wheel (.whl) or an sdist (.tar.gz)"
     )
+
+
+def test_an_unreachable_index_is_one_sentence_as_elsewhere(built, tmp_path) -> None:
+    """Progress and timeouts as the other commands: the same client, the same words."""
+    url = f"http://127.0.0.1:{closed_port()}/legacy/"
+    folder = _project(tmp_path, *built["solo"])
+    env = clean_environ(HOME=str(folder), TOKEN=mint_raw(), REPOSITORY_URL=url)
+    ran = run(
+        [sys.executable, "-m", "tokentool", "upload", "--dist", "dist/*", "--connect-timeout", "2"],
+        cwd=folder,
+        env=env,
+        timeout=60,
+    )
+    assert ran.returncode == 1
+    assert ran.stderr.splitlines()[-1] == (
+        "tokentool: error: upload of Solo.Hatch 1.0 failed: index unreachable: could not "
+        f"connect to {url} (connection refused)"
+    )
+    assert f"uploading solo_hatch-1.0-py2.py3-none-any.whl to {url}" in ran.stdout
 
 
 # --- bounded reads ------------------------------------------------------------------
