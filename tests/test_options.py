@@ -201,3 +201,38 @@ def test_every_standin_setting_is_an_option_with_help() -> None:
         action = by_dest[field.name]
         assert action.help == field.metadata["help"] == ServeSettings.help(field.name)
     assert ServeSettings.help("port") == "port to listen on; 0 picks a free one (default: 8080)"
+
+
+def test_the_workflow_functions_take_the_declared_defaults() -> None:
+    """The third copy the options once had: every keyword a workflow function shares with
+    an option has the option's default (a drift here fails)."""
+    import inspect
+
+    from tokentool import workflow
+
+    functions = {
+        "upload": [workflow.upload, workflow.upload_own],
+        "verify-rejection": [workflow.verify_rejection],
+        "cycle": [workflow.upload, workflow.verify_rejection],
+        "probe": [workflow.probe],
+    }
+    compared = 0
+    for command, fns in functions.items():
+        for option in COMMANDS[command].options:
+            for fn in fns:
+                parameter = inspect.signature(fn).parameters.get(option.dest)
+                if parameter is None or option.default is None:
+                    continue
+                assert parameter.default == option.default, (fn.__name__, option.name)
+                compared += 1
+    assert compared >= 12
+    assert (Timeouts().connect, Timeouts().read) == (
+        option_default("connect-timeout"),
+        option_default("read-timeout"),
+    )
+
+
+def option_default(name: str) -> object:
+    from tokentool.options import option
+
+    return option("upload", name).default
