@@ -298,7 +298,7 @@ def test_a_1_gib_file_is_streamed(tmp_path: Path) -> None:
         f.write(f"{token}\n".encode())
     code = (
         "import re, sys\n"
-        "from tokentool._scan_cli import main\n"
+        "from tokentool.cli.scan import main\n"
         "rc = main(['--include-binary', sys.argv[1]])\n"
         # VmHWM is this process's own peak: ru_maxrss would carry over pytest's
         # peak through fork+exec.

@@ -68,7 +68,7 @@ def test_adversarial_lines_in_flat_memory(tmp_path: Path) -> None:
     _adversarial(tmp_path)
     code = (
         "import re, sys\n"
-        "from tokentool._scan_cli import main\n"
+        "from tokentool.cli.scan import main\n"
         "rc = main(['--allowlist', '/dev/null', sys.argv[1]])\n"
         "hwm = re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1)\n"
         "print('maxrss', hwm, file=sys.stderr)\n"
