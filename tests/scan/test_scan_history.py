@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
-from test_scan import assert_no_token, mint, run_scan
+from helpers import assert_no_token, mint, run_scan
 
 from tokentool.scan import Scanner
 from tokentool.scan._history import HistoryError, HistoryStats, scan_history

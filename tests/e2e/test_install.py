@@ -27,7 +27,7 @@ from helpers import run as run_program
 
 from tokentool.index import RunningServer, start_server
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 pytestmark = pytest.mark.slow
 
@@ -249,7 +249,7 @@ def _consumer(tmp_path: Path, env: dict[str, str], files: dict[str, str]) -> Pat
 
 def test_no_hook_output_contains_a_committed_token(tmp_path: Path) -> None:
     """A token on a line too long for ruff: the scanner reports it, ruff never shows the line."""
-    from test_scan import mint
+    from helpers import mint
 
     token = mint("test.pypi.org")
     config = (ROOT / ".pre-commit-config.yaml").read_text().replace(".venv/bin/", f"{BIN}/")
@@ -274,7 +274,7 @@ def test_no_hook_output_contains_a_committed_token(tmp_path: Path) -> None:
 
 def test_exported_hook_from_another_repository(tmp_path: Path) -> None:
     """``pre-commit try-repo`` installs this project as the hook's own environment."""
-    from test_scan import mint
+    from helpers import mint
 
     token = mint("pypi.org")
     env = _git_env(tmp_path / "home")
