@@ -13,6 +13,7 @@ import sys
 from types import FrameType
 
 from tokentool.index._db import Database
+from tokentool.index.rules import Site
 from tokentool.index.settings import MIB, ServeSettings
 
 log = logging.getLogger("tokentool.index")
@@ -152,7 +153,7 @@ def serve(options: ServeSettings) -> int:
     reconcile(db)  # before the first request: nothing unrecorded is left in the folder
     with db.transaction() as tx:
         tx.set_meta("domain", options.domain)
-    settings = options.site()
+    settings = Site.of(options)
     app = IndexApp(db, settings)
     server = waitress.create_server(
         app,

@@ -16,12 +16,9 @@ import argparse
 import dataclasses
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tokentool._root import DEFAULT_PORT
-
-if TYPE_CHECKING:
-    from tokentool.index.rules import Site
 
 __all__ = [
     "DEFAULT_DATA_DIR",
@@ -160,14 +157,3 @@ class ServeSettings:
             for one in value if isinstance(value, tuple) else (value,):
                 argv += [f"--{flag}", str(one)]
         return argv
-
-    def site(self, **more: Any) -> Site:
-        """The rules' view of these settings."""
-        from tokentool.index.rules import Site
-
-        return Site(
-            max_upload_size=self.max_upload_size,
-            new_project_limit=self.new_project_limit,
-            prohibited_names=frozenset(self.prohibited_names),
-            **more,
-        )

@@ -13,7 +13,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from tokentool._cli import PROG, Parser, UsageError, guarded
+from tokentool.cli._base import PROG, Parser, UsageError, guarded
 from tokentool.options import COMMANDS, OptionError, Settings, add_arguments
 
 __all__ = ["build_parser", "cycle_main", "probe_main", "upload_main", "verify_main"]

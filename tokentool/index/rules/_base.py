@@ -68,6 +68,16 @@ class Site:
     #: warehouse.forklift.legacy.COMPRESSION_RATIO_MIN_SIZE (a constant there; tests lower it).
     compression_min_size: int = 64 * MIB
 
+    @classmethod
+    def of(cls, settings: ServeSettings, **more: Any) -> Site:
+        """The rules' view of the settings ``tokentool index serve`` runs with."""
+        return cls(
+            max_upload_size=settings.max_upload_size,
+            new_project_limit=settings.new_project_limit,
+            prohibited_names=frozenset(settings.prohibited_names),
+            **more,
+        )
+
     def help(self, anchor: str) -> str:
         """``request.help_url(_anchor=...)``: the stand-in's own /help/ page."""
         return f"{self.url}/help/#{anchor}"

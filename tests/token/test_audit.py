@@ -15,8 +15,8 @@ import time
 import pytest
 
 import tokentool
-from tokentool.audit import FAIL, PASS, UNDECIDED, Finding, Policy, audit
 from tokentool.token import mint
+from tokentool.token.audit import FAIL, PASS, UNDECIDED, Finding, Policy, audit
 
 KEY = b"k" * 32
 USER = "3c93e9f6-4b0e-4c6a-9d33-2d2d6b1b8c4e"

@@ -110,11 +110,11 @@ def test_the_timeouts_have_one_default_shown_in_help() -> None:
     assert (defaults.connect, defaults.read) == (10.0, 60.0)
     # No copy of the numbers or of the ttl's default is left in the package's code
     # (the walkthrough's "15m" is an example of restrict --ttl, not a default).
-    package = Path(__file__).resolve().parent.parent / "tokentool"
+    package = Path(__file__).resolve().parents[2] / "tokentool"
     copies = [
         f"{path.relative_to(package)}: {line.strip()}"
         for path in package.rglob("*.py")
-        if path.name not in ("options.py", "_walkthrough.py") and "index" not in path.parts
+        if path.name not in ("options.py", "walkthrough.py") and "index" not in path.parts
         for line in path.read_text(encoding="utf-8").splitlines()
         if re.search(r"\b(?:10\.0|60\.0|120\.0)\b|[\"']15m[\"']\s*[,)]", line)
     ]
@@ -180,13 +180,13 @@ def test_the_standin_settings_round_trip_through_argv(tmp_path) -> None:
     defaults = ServeSettings.from_argparse(build_parser().parse_args(["serve"]))
     assert defaults == ServeSettings()
     # The rules' Site has the same defaults, taken from the one declaration.
-    site = ServeSettings().site()
+    site = Site.of(ServeSettings())
     assert (site.max_upload_size, site.new_project_limit, site.prohibited_names) == (
         Site().max_upload_size,
         Site().new_project_limit,
         Site().prohibited_names,
     )
-    assert chosen.site().prohibited_names == frozenset({"a", "b"})
+    assert Site.of(chosen).prohibited_names == frozenset({"a", "b"})
 
 
 def test_every_standin_setting_is_an_option_with_help() -> None:
