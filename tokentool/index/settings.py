@@ -91,6 +91,7 @@ class ServeSettings:
         f"state folder (default: {DEFAULT_DATA_DIR} in the project root, the nearest folder "
         "above holding tasks.py, else pyproject.toml)",
         parse=Path,
+        metavar="DIR",
         shown="",
     )
     host: str = _setting("127.0.0.1", "address to listen on")
@@ -102,7 +103,7 @@ class ServeSettings:
     )
     #: PROJECT_CREATE_USER_RATELIMIT_STRING default "20 per hour" (0: no limit).
     new_project_limit: int = _setting(
-        20, "new projects per user and hour before 429 (0: no limit)", parse=_count, metavar="N"
+        20, "new projects per user and hour before 429; 0: no limit", parse=_count, metavar="N"
     )
     threads: int = _setting(8, "worker threads", parse=_positive, metavar="N")
     #: ProhibitedProjectName rows: admins add them on the site; here the operator does.
