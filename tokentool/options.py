@@ -7,7 +7,7 @@ upload|verify-rejection|cycle|probe`` (Invoke tasks) are both derived from
 drift, and ``tests/test_options.py`` compares their ``--help``. The workflow
 functions take their defaults from here too (``Timeouts``, ``ttl``).
 
-Import-light on purpose (stdlib only): ``invoke --list`` and the light
+Import-light on purpose (stdlib and ``tokentool.exceptions`` only): ``invoke --list`` and the light
 ``tokentool`` install import it.
 """
 
@@ -18,6 +18,8 @@ import dataclasses
 import textwrap
 from collections.abc import Mapping
 from typing import Any
+
+from tokentool.exceptions import ConfigError
 
 __all__ = [
     "COMMANDS",
@@ -274,8 +276,8 @@ def add_arguments(parser: argparse.ArgumentParser, command: Command) -> None:
             )
 
 
-class OptionError(ValueError):
-    """A value no face may pass on (one sentence, naming the option)."""
+class OptionError(ConfigError):
+    """A value no face may pass on (one sentence, naming the option): exit 2 on both faces."""
 
 
 def _seconds(option: Option, value: object) -> float:
@@ -307,6 +309,9 @@ class Settings:
             elif isinstance(option.default, float):
                 value = _seconds(option, value)
             values[option.dest] = value
+        if len(values.get("project") or ()) > 1 and isinstance(values["project"], tuple):
+            if not values.get("dist"):
+                raise OptionError("--project names one project, unless --dist is given")
         if values.get("dist") and values.get("version"):
             raise OptionError(
                 "--version names the version of the sample that is built; --dist sends your "
@@ -332,7 +337,5 @@ class Settings:
         """The one project named (``upload`` takes several, for ``--dist`` only)."""
         value = self.values.get("project")
         if isinstance(value, tuple):
-            if len(value) > 1 and not self.values.get("dist"):
-                raise OptionError("--project names one project, unless --dist is given")
-            return value[0] if value else None
+            return value[0] if value else None  # several only with --dist: from_values
         return value

@@ -128,7 +128,7 @@ def test_values_are_checked_the_same_for_both_faces() -> None:
         with pytest.raises(OptionError, match="--read-timeout must be a positive number"):
             Settings.from_values("cycle", {"read_timeout": bad})
     with pytest.raises(OptionError, match="--project names one project, unless --dist"):
-        _ = Settings.from_values("upload", {"project": ["a", "b"]}).project
+        Settings.from_values("upload", {"project": ["a", "b"]})
     several = Settings.from_values("upload", {"project": ["a", "b"], "dist": "dist/*"})
     assert several.values["project"] == ("a", "b")
     with pytest.raises(OptionError, match="--version names the version of the sample"):
@@ -151,6 +151,11 @@ def test_a_bad_number_is_one_line_on_both_faces(tmp_path) -> None:
     by_invoke = invoke(tmp_path, "upload", "--read-timeout", "0")
     assert by_invoke.returncode == 2
     assert "error: --read-timeout must be a positive number of seconds" in by_invoke.output
+    twice = invoke(tmp_path, "upload", "-p", "a", "-p", "b")
+    assert (twice.returncode, twice.stderr.strip()) == (
+        2,
+        "error: --project names one project, unless --dist is given",
+    )
 
 
 def test_option_text_shows_value_defaults_only() -> None:
