@@ -129,6 +129,8 @@ _FILE_COLUMNS = {
 _ADDED_COLUMNS = {
     "users": {"password_hash": "TEXT", "password_date": "REAL"},
     "tokens": {"last_used": "REAL"},
+    # warehouse's Release.yanked / yanked_reason (``tokentool index yank``)
+    "releases": {"yanked": "INTEGER NOT NULL DEFAULT 0", "yanked_reason": "TEXT"},
 }
 
 #: Releases for files recorded before the releases table existed (no metadata then).
@@ -231,6 +233,9 @@ class ServedFile:
     uploaded: float
     requires_python: str | None
     metadata_sha256: str | None
+    #: The release's: yanked, and why ("" when no reason was given).
+    yanked: bool = False
+    yanked_reason: str | None = None
 
 
 class Database:
@@ -586,7 +591,8 @@ class Tx:
         sql = (
             "SELECT f.id, f.project_id, f.filename, r.version, f.packagetype, f.python_version, "
             "f.size, f.md5_digest, f.sha256_digest, f.blake2_256_digest, f.uploaded, "
-            "r.requires_python, f.metadata_sha256 FROM files f JOIN releases r "
+            "r.requires_python, f.metadata_sha256, r.yanked, r.yanked_reason "
+            "FROM files f JOIN releases r "
             "ON r.project_id = f.project_id AND r.canonical_version = f.canonical_version "
             "WHERE f.project_id = ?"
         )
@@ -594,7 +600,10 @@ class Tx:
         if canonical_version is not None:
             sql += " AND f.canonical_version = ?"
             args += (canonical_version,)
-        return [ServedFile(*row) for row in self.conn.execute(sql, args)]
+        return [
+            ServedFile(*row[:-2], yanked=bool(row[-2]), yanked_reason=row[-1])
+            for row in self.conn.execute(sql, args)
+        ]
 
     def served_file(self, filename: str) -> tuple[ServedFile, str] | None:
         """A recorded file by name, with its project's normalized name."""
@@ -606,6 +615,39 @@ class Tx:
             filename,
         )
         return None if row is None else (ServedFile(*row[:-1]), str(row[-1]))
+
+    def uploaders(self, project_id: str, canonical_version: str) -> dict[str, str]:
+        """filename -> username of who uploaded it, for one release's page."""
+        return {
+            str(a): str(b)
+            for a, b in self.conn.execute(
+                "SELECT f.filename, u.username FROM files f JOIN users u ON u.id = f.uploaded_by "
+                "WHERE f.project_id = ? AND f.canonical_version = ?",
+                (project_id, canonical_version),
+            )
+        }
+
+    def release_history(self, project_id: str) -> list[tuple[Any, ...]]:
+        """Every release without its metadata, for the pages' release history:
+        (version, canonical version, requires_python, is_prerelease, created, yanked,
+        yanked reason)."""
+        return [
+            (str(a), str(b), c, bool(d), float(e), bool(f), g)
+            for a, b, c, d, e, f, g in self.conn.execute(
+                "SELECT version, canonical_version, requires_python, is_prerelease, created, "
+                "yanked, yanked_reason FROM releases WHERE project_id = ?",
+                (project_id,),
+            )
+        ]
+
+    def release_info(self, project_id: str, canonical_version: str) -> str:
+        """One release's recorded metadata (JSON), read only for the release a page shows."""
+        row = self._one(
+            "SELECT info FROM releases WHERE project_id = ? AND canonical_version = ?",
+            project_id,
+            canonical_version,
+        )
+        return "{}" if row is None else str(row[0])
 
     def file_metadata(self, file_id: int) -> bytes | None:
         row = self._one("SELECT content FROM file_metadata WHERE file_id = ?", file_id)
@@ -621,6 +663,28 @@ class Tx:
                 (project_id,),
             )
         ]
+
+    def yanks(self, project_id: str) -> dict[str, str]:
+        """canonical version -> yanked reason ("" for none), of the yanked releases only."""
+        return {
+            str(a): str(b or "")
+            for a, b in self.conn.execute(
+                "SELECT canonical_version, yanked_reason FROM releases "
+                "WHERE project_id = ? AND yanked",
+                (project_id,),
+            )
+        }
+
+    def set_yanked(
+        self, project_id: str, canonical_version: str, yanked: bool, reason: str | None
+    ) -> bool:
+        """Yank (with a reason) or un-yank one release; False if there is no such release."""
+        cursor = self.conn.execute(
+            "UPDATE releases SET yanked = ?, yanked_reason = ? "
+            "WHERE project_id = ? AND canonical_version = ?",
+            (int(yanked), reason if yanked else None, project_id, canonical_version),
+        )
+        return cursor.rowcount > 0
 
     def roles(self, project_id: str) -> list[tuple[str, str]]:
         """(role name, username) of every role on the project."""
