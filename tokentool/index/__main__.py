@@ -123,6 +123,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="the user has no two-factor authentication (uploads are refused, as on the site)",
     )
 
+    passwd = sub.add_parser(
+        "passwd",
+        help="set a user's password for the web pages (read from stdin, never argv)",
+        description="Set the password USER logs in with at /account/login/ (creating USER "
+        "if needed) to make and remove tokens in the browser. The password is read from "
+        "standard input (one line), or a hidden prompt asked twice on a terminal; never "
+        "from the command line. Stored as an argon2 hash; sessions from before end.",
+    )
+    data_dir(passwd)
+    passwd.add_argument("user", metavar="USER")
+
     revoke = sub.add_parser("revoke", help="delete a token by its identifier")
     data_dir(revoke)
     revoke.add_argument("identifier", metavar="IDENTIFIER")
@@ -170,6 +181,34 @@ def _print_listing(data: dict[str, object]) -> None:
         )
 
 
+def _escaped(text: str) -> str:
+    from tokentool._escape import escape
+
+    return escape(text)
+
+
+def _read_password() -> str:
+    """One line from stdin, or a hidden prompt asked twice at a terminal; bounded either way."""
+    from tokentool._cli import UsageError
+    from tokentool.index.web.accounts import MAX_PASSWORD_SIZE
+
+    stream = sys.stdin
+    if stream is None:
+        raise UsageError("no password given: pipe it on standard input")
+    if stream.isatty():
+        import getpass
+
+        first = getpass.getpass("New password (input hidden): ")
+        if getpass.getpass("Repeat it: ") != first:
+            raise UsageError("the two passwords differ; nothing was changed")
+        return first
+    text = stream.read(MAX_PASSWORD_SIZE + 3)  # a line ending, and one more to know
+    text = text[:-2] if text.endswith("\r\n") else text.removesuffix("\n")
+    if len(text) > MAX_PASSWORD_SIZE or "\n" in text:
+        raise UsageError(f"the password must be one line of at most {MAX_PASSWORD_SIZE} characters")
+    return text
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     return guarded(lambda: _run(parser, list(sys.argv[1:] if argv is None else argv)))
@@ -213,6 +252,9 @@ def _run(parser: argparse.ArgumentParser, argv: list[str]) -> int:
                 no_2fa=args.no_2fa,
             )
             print(raw, flush=True)
+        elif args.command == "passwd":
+            index.set_password(args.user, _read_password())
+            print(f"password set for {_escaped(args.user)}", file=sys.stderr)
         elif args.command == "revoke":
             index.revoke(args.identifier)
             print(f"revoked {args.identifier}", file=sys.stderr)
