@@ -88,9 +88,13 @@ def test_upload_is_accepted_and_listed(workdir: Path, raw: str, standin: Running
     assert f"index answer for {wheel}: 200 OK" in ran.stdout
     assert "derived token restrictions: " in ran.stdout
     assert "only for project(s) named task-upload" in ran.stdout
-    view = f"{standin.url}simple/task-upload/"
-    assert ran.stdout.strip().endswith(f"accepted: both files uploaded; see {view}")
-    listing = simple_listing(view)
+    # twine's last lines, with the stand-in's release page
+    view = f"{standin.url}project/Task-Upload/{version}/"
+    assert ran.stdout.strip().endswith(f"accepted: both files uploaded\nView at:\n{view}")
+    with urllib.request.urlopen(view, timeout=10) as page:
+        text = page.read().decode()
+    assert sdist in text and wheel in text
+    listing = simple_listing(f"{standin.url}simple/task-upload/")
     assert sdist in listing and wheel in listing
 
 
