@@ -44,6 +44,18 @@ SCOPE_PREFIX = "scope:project:"
 MAX_DESCRIPTION = 100
 
 
+#: What a release recorded without metadata shows (a stand-in's database from before
+#: releases kept it): every field the pages read, empty.
+_NO_INFO: dict[str, Any] = {
+    "summary": None,
+    "description": "",
+    "description_content_type": None,
+    "license": None,
+    "license_expression": None,
+    "classifiers": [],
+}
+
+
 class NotFound(Exception):
     pass
 
@@ -133,7 +145,7 @@ def _releases(context: Context, project: ProjectRow) -> list[dict[str, Any]]:
             "canonical": canonical,
             "requires_python": requires_python,
             "is_prerelease": prerelease,
-            "info": json.loads(info),
+            "info": {**_NO_INFO, **json.loads(info)},
             "created": dates.get(canonical),
             "yanked": False,  # the stand-in cannot yank (yet)
         }
