@@ -60,6 +60,18 @@ BIN = Path(sys.executable).parent
 TWINE = BIN / "twine"
 PIP = BIN / "pip"
 
+#: Debian's Chromium, which .ci/run installs: playwright's own browser download is not used.
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
 #: Size limit of the shared test server: small, so the too-large row needs no 100 MiB file.
 TEST_UPLOAD_LIMIT = 1024 * 1024
 
