@@ -61,8 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser(
         "serve",
         help="run the index in the foreground",
-        description="Serve /legacy/ (uploads), /simple/ (PEP 503/691), /packages/ and "
-        "/pypi/NAME/json until SIGINT/SIGTERM. "
+        description="Serve /legacy/ (uploads), /simple/ (PEP 503/691), /packages/, "
+        "/pypi/NAME/json and the web pages (/, /project/NAME/, /account/login/, "
+        "/manage/account/) until SIGINT/SIGTERM. "
         "Prints 'Serving on http://HOST:PORT/' once it accepts connections.",
     )
     data_dir(serve)
