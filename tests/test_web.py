@@ -508,3 +508,38 @@ def test_passwd_reads_stdin_never_argv(tmp_path: Path) -> None:
         ran = subprocess.run(argv, input=given, capture_output=True, text=True)
         assert ran.returncode == 2
         assert message in ran.stderr and len(ran.stderr.strip().splitlines()) == 1
+
+
+def test_a_yanked_release_is_marked_everywhere(site: Harness) -> None:
+    token = site.mint("alice")
+    upload(site, token, "proj", "1.0")
+    upload(site, token, "proj", "2.0")
+    argv = [sys.executable, "-m", "tokentool.index", "yank", "PROJ", "2.0.0"]
+    ran = subprocess.run(
+        [*argv, "--reason", "<b>broken</b>", "--data-dir", str(site.data_dir)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stderr.strip() == "yanked PROJ 2.0"
+    web = WebClient(site.app)
+    page = text_of(web.get("/project/proj/2.0/"))
+    assert "This release has been yanked. Reason: &lt;b&gt;broken&lt;/b&gt;" in page
+    history = page[page.index('id="history"') :]
+    assert '<span class="yanked">Yanked</span> (&lt;b&gt;broken&lt;/b&gt;)' in history
+    # project_detail and the JSON API: the latest release that is not yanked
+    assert "<h1>proj 1.0</h1>" in text_of(web.get("/project/proj/"))
+    data = json.loads(web.get("/pypi/proj/json").body)
+    assert data["info"]["version"] == "1.0" and data["info"]["yanked"] is False
+    assert {f["yanked_reason"] for f in data["releases"]["2.0"]} == {"<b>broken</b>"}
+    # PEP 592 on /simple/: the reason in JSON, data-yanked in HTML
+    simple = json.loads(web.get("/simple/proj/", Accept="application/vnd.pypi.simple.v1+json").body)
+    assert {f["filename"].split("-")[1]: f["yanked"] for f in simple["files"]} == {
+        "1.0": False,
+        "2.0": "<b>broken</b>",
+    }
+    links = text_of(web.get("/simple/proj/", Accept="text/html"))
+    assert links.count('data-yanked="&lt;b&gt;broken&lt;/b&gt;"') == 1
+    Index(site.data_dir).yank("proj", "2.0", undo=True)
+    assert "yanked" not in text_of(web.get("/project/proj/2.0/")).split("<main>")[1]

@@ -141,6 +141,29 @@ class Index:
             (self._db.packages_dir / name).unlink(missing_ok=True)
         return names
 
+    def yank(self, project: str, version: str, reason: str = "", *, undo: bool = False) -> str:
+        """Yank a release (or un-yank it), as an owner can on the site; its files stay.
+
+        Returns the release's version as stored. Installers skip a yanked release
+        unless pinned to it (PEP 592); the pages, ``/simple/`` and the JSON API say so.
+        """
+        from packaging.utils import canonicalize_version
+        from packaging.version import InvalidVersion, Version
+
+        import tokentool
+
+        try:
+            normalized = tokentool.normalize_project(project)
+            canonical = canonicalize_version(Version(version))
+        except (TokenError, InvalidVersion):
+            raise IndexRefusal(f"no release {project!r} {version!r}") from None
+        with self._db.transaction() as tx:
+            row = tx.project(normalized)
+            if row is None or not tx.set_yanked(row.id, canonical, not undo, reason):
+                raise IndexRefusal(f"no release {project!r} {version!r}")
+            stored = [r[0] for r in tx.releases(row.id) if r[1] == canonical]
+        return stored[0]
+
     def listing(self) -> dict[str, Any]:
         """Users, projects (owners, files) and tokens (identifier, description); no secrets."""
         data = self._db.reader().listing()

@@ -151,6 +151,18 @@ def build_parser() -> argparse.ArgumentParser:
     delete.add_argument("version", metavar="VERSION", nargs="?")
     delete.add_argument("filename", metavar="FILENAME", nargs="?")
 
+    yank = sub.add_parser(
+        "yank",
+        help="yank a release (installers skip it unless pinned), or --undo it",
+        description="Mark a release yanked, as an owner can on the site (PEP 592): its "
+        "files stay, pip and uv skip it unless a requirement pins it exactly.",
+    )
+    data_dir(yank)
+    yank.add_argument("project", metavar="PROJECT")
+    yank.add_argument("version", metavar="VERSION")
+    yank.add_argument("--reason", default="", help="shown on the pages and to installers")
+    yank.add_argument("--undo", action="store_true", help="un-yank the release")
+
     listing = sub.add_parser(
         "list", help="users, projects, owners and token identifiers (never a token or key)"
     )
@@ -256,6 +268,10 @@ def _run(parser: argparse.ArgumentParser, argv: list[str]) -> int:
         elif args.command == "passwd":
             index.set_password(args.user, _read_password())
             print(f"password set for {_escaped(args.user)}", file=sys.stderr)
+        elif args.command == "yank":
+            version = index.yank(args.project, args.version, args.reason, undo=args.undo)
+            what = "un-yanked" if args.undo else "yanked"
+            print(f"{what} {_escaped(args.project)} {_escaped(version)}", file=sys.stderr)
         elif args.command == "revoke":
             index.revoke(args.identifier)
             print(f"revoked {args.identifier}", file=sys.stderr)

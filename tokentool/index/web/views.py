@@ -139,6 +139,7 @@ def _releases(context: Context, project: ProjectRow) -> list[dict[str, Any]]:
     """Newest first (``Project.all_versions``), each with what its page needs."""
     tx = context.db.reader()
     dates = tx.release_dates(project.id)
+    yanks = tx.yanks(project.id)
     releases = [
         {
             "version": version,
@@ -147,7 +148,8 @@ def _releases(context: Context, project: ProjectRow) -> list[dict[str, Any]]:
             "is_prerelease": prerelease,
             "info": {**_NO_INFO, **json.loads(info)},
             "created": dates.get(canonical),
-            "yanked": False,  # the stand-in cannot yank (yet)
+            "yanked": canonical in yanks,
+            "yanked_reason": yanks.get(canonical) or None,
         }
         for version, canonical, requires_python, prerelease, info in tx.releases(project.id)
     ]
