@@ -210,17 +210,28 @@ def license_of(info: dict[str, Any]) -> str | None:
     return classifiers or short or None
 
 
-@functools.lru_cache(maxsize=256)
+#: Descriptions up to this size are rendered once and kept (at most ``_CACHED`` of them):
+#: the cache holds a few tens of MiB whatever the uploads; a larger one is rendered per view.
+_CACHE_UP_TO = 512 * 1024
+_CACHED = 32
+
+
 def rendered_description(text: str, content_type: str | None) -> str | None:
-    """What warehouse stores as ``Description.html`` at upload (readme_renderer, sanitized).
-
-    Cached: the same release's page is rendered once, not once per visit.
-    """
-    from tokentool.index.rules.description import render
-
+    """What warehouse stores as ``Description.html`` at upload (readme_renderer, sanitized)."""
     if not text:
         return None
+    if len(text) <= _CACHE_UP_TO:
+        return _rendered_cached(text, content_type)
+    return _render(text, content_type)
+
+
+def _render(text: str, content_type: str | None) -> str | None:
+    from tokentool.index.rules.description import render
+
     return render(text, content_type, use_fallback=True)
+
+
+_rendered_cached = functools.lru_cache(maxsize=_CACHED)(_render)
 
 
 def pip_command(base: str, name: str, version: str, is_release_route: bool) -> str:
