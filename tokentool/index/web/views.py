@@ -136,22 +136,11 @@ def _project(context: Context, name: str) -> ProjectRow:
 
 
 def _releases(context: Context, project: ProjectRow) -> list[dict[str, Any]]:
-    """Newest first (``Project.all_versions``), each with what its page needs."""
-    tx = context.db.reader()
-    dates = tx.release_dates(project.id)
-    yanks = tx.yanks(project.id)
+    """Newest first (``Project.all_versions``); the metadata is not read here (``info_of``)."""
+    keys = ("version", "canonical", "requires_python", "is_prerelease", "created", "yanked")
     releases = [
-        {
-            "version": version,
-            "canonical": canonical,
-            "requires_python": requires_python,
-            "is_prerelease": prerelease,
-            "info": {**_NO_INFO, **json.loads(info)},
-            "created": dates.get(canonical),
-            "yanked": canonical in yanks,
-            "yanked_reason": yanks.get(canonical) or None,
-        }
-        for version, canonical, requires_python, prerelease, info in tx.releases(project.id)
+        {**dict(zip(keys, row[:6], strict=True)), "yanked_reason": row[6], "project": project}
+        for row in context.db.reader().release_history(project.id)
     ]
     return sorted(releases, key=lambda r: _order(r["version"]), reverse=True)
 
@@ -194,6 +183,12 @@ def _with_query(context: Context, path: str) -> str:
     """``current_route_path``: the same query string, at the corrected path."""
     qs = context.request.query_string
     return path + (f"?{qs}" if qs else "")
+
+
+def info_of(context: Context, release: dict[str, Any]) -> dict[str, Any]:
+    """The release's recorded metadata: read and parsed only for a release a page shows."""
+    info = context.db.reader().release_info(release["project"].id, release["canonical"])
+    return {**_NO_INFO, **json.loads(info)}
 
 
 def license_of(info: dict[str, Any]) -> str | None:
@@ -264,7 +259,7 @@ def _release_page(
     bdists = natsorted(
         (f for f in files if f.packagetype != "sdist"), key=lambda f: f.filename, reverse=True
     )
-    info = chosen["info"]
+    info = info_of(context, chosen)
     maintainers = sorted({user for _role, user in tx.roles(row.id)})
     return context.page(
         "release.html",
@@ -299,7 +294,7 @@ def profile(context: Context, username: str) -> Any:
         if not releases:
             continue
         newest = max(releases, key=lambda r: r["created"] or 0)
-        projects.append((row, newest))
+        projects.append((row, newest, info_of(context, newest).get("summary")))
     projects.sort(key=lambda p: p[1]["created"] or 0, reverse=True)
     return context.page("profile.html", profile=user, projects=projects, project_path=project_path)
 
