@@ -8,6 +8,8 @@ The real-browser walk through the tutorial is in test_web_browser.py.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import re
 import subprocess
@@ -119,6 +121,12 @@ def test_every_page_sends_the_security_headers(site: Harness) -> None:
         assert response.status_int == 200, path
         for name, value in SECURITY_HEADERS:
             assert response.headers[name] == value, (path, name)
+        # the one script and the one style are what the CSP allows, by their hashes
+        policy = response.headers["Content-Security-Policy"]
+        for tag in ("script", "style"):
+            (inline,) = re.findall(rf"<{tag}>(.*?)</{tag}>", text_of(response), re.S)
+            digest = base64.b64encode(hashlib.sha256(inline.encode()).digest()).decode()
+            assert f"{tag}-src 'sha256-{digest}'" in policy, (path, tag)
 
 
 @pytest.mark.parametrize(
