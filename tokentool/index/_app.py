@@ -169,7 +169,8 @@ class IndexApp:
         self.uploads = Uploads(db, settings)
         self.settings = settings
         self.reads = Reads(db, lambda: settings.url)
-        self.web = WebFace(db, settings)  # the pages a person visits (tokentool/index/web)
+        # the pages a person visits (tokentool/index/web)
+        self.web = WebFace(db, settings, error_body)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO") or "/"

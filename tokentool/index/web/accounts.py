@@ -28,7 +28,7 @@ import threading
 import time
 from typing import Any
 
-from tokentool.index import IndexRefusal
+from tokentool.exceptions import TokenError
 from tokentool.index._db import Database, Tx, WebUser
 
 #: warehouse/constants.py
@@ -57,14 +57,18 @@ def _hasher() -> Any:
     return PasswordHasher()
 
 
+class PasswordRefused(TokenError):
+    """A new password the login form could never accept (one line on the command line)."""
+
+
 def hash_password(password: str) -> str:
     """An argon2 hash of a new password, refusing what could never log in."""
     if len(password) < MIN_PASSWORD_SIZE:
-        raise IndexRefusal(f"a password must have at least {MIN_PASSWORD_SIZE} characters")
+        raise PasswordRefused(f"a password must have at least {MIN_PASSWORD_SIZE} characters")
     if len(password) > MAX_PASSWORD_SIZE:
-        raise IndexRefusal("Password too long.")
+        raise PasswordRefused("Password too long.")
     if "\x00" in password:
-        raise IndexRefusal("Null bytes are not allowed.")
+        raise PasswordRefused("Null bytes are not allowed.")
     with _hashing:
         return str(_hasher().hash(password))
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
+from tokentool.index.web._base import segment
+
 
 def _when(stamp: float | None) -> str:
     if stamp is None:
@@ -39,12 +41,6 @@ def format_classifiers(classifiers: list[str]) -> dict[str, list[str]]:
     return {key: natsorted(values) for key, values in structured.items()}
 
 
-def _segment(text: str) -> str:
-    from tokentool.index.web import segment
-
-    return segment(text)
-
-
 class Templates:
     def __init__(self, script: str, style: str) -> None:
         import jinja2
@@ -59,7 +55,7 @@ class Templates:
         self.env.filters["when"] = _when
         self.env.filters["ago"] = _ago
         self.env.filters["format_classifiers"] = format_classifiers
-        self.env.filters["segment"] = _segment
+        self.env.filters["segment"] = segment
         # Constants of tokentool.index.web, never input (base.html marks them safe):
         # their hashes are in the Content-Security-Policy header.
         self.env.globals["copy_script"] = script

@@ -20,7 +20,7 @@ from tokentool.index import IndexRefusal, mint_token
 from tokentool.index._db import ProjectRow, TokenInfo, WebUser
 from tokentool.index._jsonapi import _order, file_url
 from tokentool.index._simple import base_url
-from tokentool.index.web import REDIRECT_FIELD, Redirect, is_safe_url, segment
+from tokentool.index.web._base import REDIRECT_FIELD, NotFound, Redirect, is_safe_url, segment
 from tokentool.index.web.accounts import (
     INVALID_PASSWORD_MESSAGE,
     MAX_PASSWORD_SIZE,
@@ -54,10 +54,6 @@ _NO_INFO: dict[str, Any] = {
     "license_expression": None,
     "classifiers": [],
 }
-
-
-class NotFound(Exception):
-    pass
 
 
 class Context:

@@ -26,7 +26,7 @@ from helpers import (
 )
 
 from tokentool.index import Index
-from tokentool.index.web import SECURITY_HEADERS
+from tokentool.index.web._base import SECURITY_HEADERS
 from tokentool.index.web.accounts import LOGIN_LIMITS
 
 PASSWORD = "correct horse battery"
