@@ -3,7 +3,7 @@
 Pages as warehouse's views answer them (redirects to the stored name and
 version, 404s, 405s), hostile metadata escaped, CSRF refused, logins
 rate-limited, and the token page: minted as ``index mint`` mints, shown once.
-The real-browser walk through the tutorial is in test_web_browser.py.
+The real-browser walk through the tutorial is in tests/e2e/test_web_browser.py.
 """
 
 from __future__ import annotations
