@@ -104,7 +104,7 @@ def test_upload_dist_uses_a_token_for_the_metadata_project(
     start, end = re.search(r"valid from (\S+) until (\S+) ", restrictions).groups()  # type: ignore[union-attr]
     assert _seconds(end) - _seconds(start) == 15 * 60  # --ttl's default
     assert lines[-3:-1] == ["accepted: 2 file(s) of Solo.Hatch uploaded", "View at:"]
-    assert lines[-1].endswith("/simple/solo-hatch/")
+    assert lines[-1] == f"{index_server.url}project/Solo.Hatch/1.0/"
     files = {f["filename"] for f in simple_json(index_server, "solo-hatch")["files"]}
     assert files == {p.name for p in built["solo"]}
     # Nothing built: the folder holds what it held.
