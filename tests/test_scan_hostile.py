@@ -19,7 +19,7 @@ from test_hooks import _commit, env, repo  # noqa: F401 (fixtures)
 from test_scan import assert_no_token, mint, run_scan
 
 from tokentool import scan
-from tokentool._escape import escape
+from tokentool._safety import escape
 from tokentool.scan import Scanner, scan_paths, wide_encoding
 
 MIB = 1 << 20

@@ -46,7 +46,7 @@ def describe(exc: BaseException) -> tuple[str, int]:
     any other exception is named by its type alone, because a library's
     message may quote its input, and the input may be a token.
     """
-    from tokentool._escape import escape
+    from tokentool._safety import escape
 
     if isinstance(exc, (UsageError, TokenError)):
         return escape(str(exc)), 2

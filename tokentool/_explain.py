@@ -7,7 +7,7 @@ line. So every value is escaped.
 
 from __future__ import annotations
 
-from tokentool._escape import escape
+from tokentool._safety import escape
 
 __all__ = ["format_explanation"]
 

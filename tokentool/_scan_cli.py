@@ -18,8 +18,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from tokentool._cli import Parser, UsageError, guarded
-from tokentool._escape import escape
 from tokentool._history import HistoryError, HistoryStats, scan_history
+from tokentool._safety import escape
 from tokentool.scan import (
     ALLOW_MARKER,
     ALLOWLIST_NAME,

@@ -35,10 +35,10 @@ from tokentool.restrictions import (
     iso,
     judge,
 )
+from tokentool.sites import PUBLIC_DOMAINS, issuer_of
 
 PREFIX = "pypi"
 #: Macaroon locations of the two public sites, as issued by warehouse.
-PUBLIC_DOMAINS = ("pypi.org", "test.pypi.org")
 
 __all__ = [
     "PREFIX",
@@ -318,7 +318,7 @@ class Token:
     @property
     def issuer(self) -> str:
         """``pypi.org``, ``test.pypi.org`` or ``other`` (a private index, the stand-in)."""
-        return self.domain if self.domain in PUBLIC_DOMAINS else "other"
+        return issuer_of(self.domain)
 
     @property
     def version(self) -> int:
@@ -494,7 +494,8 @@ def deserialize(raw: str) -> pymacaroons.Macaroon:
 
     ``deserialize_raw_macaroon``: the prefix before the first ``-`` must be
     ``pypi`` and something must follow; pymacaroons decodes the rest (either
-    base64 alphabet, V1 or V2).
+    base64 alphabet, V1 or V2). The one place that strips the prefix: ``load``,
+    the probe and the stand-in's authentication all call it.
     """
     prefix, _sep, body = raw.partition("-")
     if prefix != PREFIX or not body:
@@ -524,10 +525,9 @@ def load(raw: Any, *, strict: bool = True) -> Token:
     raw = raw.strip()
     if not raw:
         raise LoadError("no token given: the input is empty")
-    prefix, sep, body = raw.partition("-")
-    if not sep or prefix != PREFIX:
+    if not raw.startswith(f"{PREFIX}-"):
         raise LoadError("this is not a PyPI token: it does not start with 'pypi-'")
-    if not body or not raw.isascii() or any(c.isspace() for c in raw):
+    if not raw[len(PREFIX) + 1 :] or not raw.isascii() or any(c.isspace() for c in raw):
         raise LoadError("the token could not be decoded: it is truncated or corrupted")
     macaroon = deserialize(raw)
     try:

@@ -20,7 +20,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
-from tokentool._children import child_environ
+from tokentool._safety import child_environ
 from tokentool.exceptions import TokenError
 
 __all__ = [

@@ -152,7 +152,7 @@ def _print_listing(data: dict[str, object]) -> None:
     projects = data["projects"]
     tokens = data["tokens"]
     assert isinstance(users, list) and isinstance(projects, list) and isinstance(tokens, list)
-    from tokentool._escape import escape as e  # names come from whoever registered them
+    from tokentool._safety import escape as e  # names come from whoever registered them
 
     print(f"domain: {e(data['domain'])}")
     print("users:" + ("" if users else " none"))

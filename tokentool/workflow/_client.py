@@ -14,26 +14,23 @@ is kept.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import dataclasses
 import io
 import logging
-import re
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import requests
 
-from tokentool._escape import escape
+from tokentool._safety import clean, escape
 from tokentool.exceptions import ConfigError
+from tokentool.probe import CONNECT_TIMEOUT, READ_TIMEOUT, connection_problem
 from tokentool.token import Token
 
 __all__ = ["Answer", "FileAnswer", "Timeouts", "scrub", "upload_files"]
 
-#: Anything shaped like a token: redacted even if it is not one of ours.
-_TOKEN_LIKE = re.compile(r"pypi-[A-Za-z0-9_-]{8,}")
 #: A reason phrase longer than this is cut: it is one line of an HTTP status.
 _MAX_REASON = 1000
 Progress = Callable[[str], None]
@@ -43,13 +40,11 @@ Progress = Callable[[str], None]
 class Timeouts:
     """Seconds to wait for a connection, and for each read of the answer.
 
-    Test PyPI connects in well under a second and answers an upload of a small
-    file within a few seconds, slower on a bad day: 10 s and 60 s fail a dead
-    or mute index in a minute without failing a slow one.
+    The defaults are ``tokentool.probe``'s, the one pair every command uses.
     """
 
-    connect: float = 10.0
-    read: float = 60.0
+    connect: float = CONNECT_TIMEOUT
+    read: float = READ_TIMEOUT
 
     def __post_init__(self) -> None:
         for name in ("connect", "read"):
@@ -88,17 +83,8 @@ class Answer:
 
 
 def scrub(text: str, *secrets: str) -> str:
-    """``text`` without any of ``secrets`` (raw or as Basic credentials), escaped, bounded."""
-    for secret in secrets:
-        if not secret:
-            continue
-        basic = base64.b64encode(f"__token__:{secret}".encode()).decode()
-        for form in (secret, basic, basic.rstrip("=")):
-            text = text.replace(form, "…(redacted)")
-    text = _TOKEN_LIKE.sub(lambda m: m[0][:9] + "…(redacted)", text)
-    if len(text) > _MAX_REASON:
-        text = text[:_MAX_REASON] + "…"
-    return escape(text)
+    """``text`` without any echo of ``secrets`` (``_safety.redact``), escaped, bounded."""
+    return clean(text, secrets, limit=_MAX_REASON)
 
 
 class _Session(requests.Session):
@@ -129,27 +115,7 @@ def _quiet_twine() -> Iterator[None]:
 
 
 def _unreachable(exc: requests.RequestException, url: str, timeouts: Timeouts) -> str:
-    text = str(exc)
-    where = escape(url)
-    if isinstance(exc, requests.ConnectTimeout):
-        return (
-            f"index unreachable: no connection to {where} within {timeouts.connect:g} s "
-            "(raise it with --connect-timeout=SECONDS)"
-        )
-    if isinstance(exc, requests.Timeout):
-        return (
-            f"index did not answer: {where} accepted the connection but sent no answer "
-            f"within {timeouts.read:g} s (raise it with --read-timeout=SECONDS)"
-        )
-    if "Connection refused" in text:
-        why = "connection refused"
-    elif "NameResolution" in text or "Name or service not known" in text:
-        why = "host name not found"
-    elif isinstance(exc, requests.exceptions.SSLError):
-        why = "TLS error"
-    else:
-        why = type(exc).__name__
-    return f"index unreachable: could not connect to {where} ({why})"
+    return connection_problem(exc, url, (timeouts.connect, timeouts.read))
 
 
 def wheel_first(files: Sequence[Path]) -> list[Path]:
