@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import TEST_UPLOAD_LIMIT, Dists, write_dists
+from helpers import TEST_UPLOAD_LIMIT, Dists, Listener, write_dists
 
 from tokentool.index import RunningServer, start_server
 
@@ -34,3 +34,11 @@ def dists(tmp_path: Path) -> Iterator[object]:
         return write_dists(tmp_path / f"dist{next(counter)}", name, version, **kwargs)
 
     yield make
+
+
+@pytest.fixture(scope="module")
+def listener() -> Iterator[Listener]:
+    """A loopback server that records every request: proof that nothing was sent."""
+    server = Listener()
+    yield server
+    server.close()
