@@ -164,6 +164,10 @@ def _iso_datetime(raw: str) -> datetime.datetime:
 ALLOWED, REFUSED, UNDECIDED = "allowed", "refused", "undecided"
 #: What only the index knows, as ``Verdict.needs`` names it.
 NEEDS_PROJECT_ID, NEEDS_USER_ID = "project_id", "user_id"
+#: A token with no embedded caveat: the site may keep restrictions for it in
+#: its database and judge them on upload (pypi/warehouse#20371 mints project
+#: tokens that way); only the index can say which.
+NEEDS_STORED = "stored_caveats"
 INTERNAL_ERROR = "Internal Server Error"
 
 
@@ -366,6 +370,11 @@ class Token:
             # MacaroonSecurityPolicy.identity: find_from_raw calls
             # ``m.identifier.decode()``, a str for V1 macaroons: AttributeError, 500.
             return Verdict(REFUSED, (INTERNAL_ERROR,), (), 500, INTERNAL_ERROR)
+        if not self.restrictions and stored is None:
+            # Nothing embedded to judge: the answer is whatever the site keeps
+            # with the token's row (none for an old token; a project's name and
+            # ID after #20371). The likeliest case, nothing kept, passes.
+            return Verdict(UNDECIDED, (), (NEEDS_STORED,))
         extra = presumed_stored(self.restrictions) if stored is None else tuple(stored)
         caveats = self.restrictions + extra
         unknown: list[str] = []

@@ -59,6 +59,7 @@ class Index:
         *,
         unverified_email: bool = False,
         no_2fa: bool = False,
+        stored_only: bool = False,
     ) -> str:
         """A new token as the account page issues it; creates ``user`` if needed.
 
@@ -66,7 +67,9 @@ class Index:
         on, like on the site. The caveats are stored with the token's row, as
         warehouse does, and judged again after the token's own. Each mint states
         the user's standing: ``unverified_email`` and ``no_2fa`` make uploads
-        fail as on the site; without them the user has both.
+        fail as on the site; without them the user has both. ``stored_only``
+        rehearses pypi/warehouse#20371: the token carries no caveat at all, and
+        the restrictions it was minted with live only in its row, judged there.
         """
         import tokentool
         from tokentool.index._auth import minted_caveats
@@ -105,6 +108,8 @@ class Index:
                 raise IndexRefusal("API token name already in use")
             tx.add_token(identifier, user_id, key, text, scope)
             tx.store_caveats(identifier, minted_caveats(raw))
+            if stored_only:
+                raw = tokentool.mint(domain=self.domain, identifier=identifier, key=key)
             tx.set_standing(user_id, email_verified=not unverified_email, two_factor=not no_2fa)
         return raw
 

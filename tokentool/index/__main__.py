@@ -122,6 +122,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="the user has no two-factor authentication (uploads are refused, as on the site)",
     )
+    mint.add_argument(
+        "--stored-only",
+        action="store_true",
+        help="embed no restriction in the token; keep them only with its row, judged there "
+        "(as pypi/warehouse#20371 would mint project tokens)",
+    )
 
     revoke = sub.add_parser("revoke", help="delete a token by its identifier")
     data_dir(revoke)
@@ -211,6 +217,7 @@ def _run(parser: argparse.ArgumentParser, argv: list[str]) -> int:
                 args.description,
                 unverified_email=args.unverified_email,
                 no_2fa=args.no_2fa,
+                stored_only=args.stored_only,
             )
             print(raw, flush=True)
         elif args.command == "revoke":
