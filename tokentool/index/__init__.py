@@ -260,6 +260,7 @@ def start_server(
     new_project_limit: int | None = None,
     threads: int | None = None,
     prohibited_names: tuple[str, ...] = (),
+    forklift_domain: str | None = None,
     timeout: float = 30,
 ) -> RunningServer:
     """Start the stand-in as a real process and wait until it accepts connections.
@@ -281,6 +282,8 @@ def start_server(
         argv += ["--threads", str(threads)]
     for name in prohibited_names:
         argv += ["--prohibit", name]
+    if forklift_domain is not None:
+        argv += ["--forklift-domain", forklift_domain]
     log_path = data / "server.log"
     with open(log_path, "a", encoding="utf-8") as log:
         process = subprocess.Popen(

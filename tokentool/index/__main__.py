@@ -99,6 +99,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="a project name the site's admins prohibited (repeatable; Test PyPI's own list "
         "is not public)",
     )
+    serve.add_argument(
+        "--forklift-domain",
+        metavar="HOST",
+        help="warehouse's FORKLIFT_DOMAIN: uploads are routed on HOST only, and a POST "
+        "without :action answers 405 there (default: unset, any host, 404; Test PyPI's "
+        "setting is not public)",
+    )
 
     mint = sub.add_parser(
         "mint",
@@ -204,6 +211,7 @@ def _run(parser: argparse.ArgumentParser, argv: list[str]) -> int:
                 new_project_limit=args.new_project_limit,
                 threads=max(1, args.threads),
                 prohibited_names=tuple(args.prohibit),
+                forklift_domain=args.forklift_domain,
             )
         )
     from tokentool.index import Index
