@@ -37,6 +37,10 @@ DELEGATED: dict[str, tuple[str, str]] = {
         "tokentool._probe_cli",
         "ask an index whether it would accept the token; publishes nothing",
     ),
+    "conformance": (
+        "tokentool._conformance_cli",
+        "ask an index whether it still answers as tokentool predicts; publishes nothing",
+    ),
 }
 
 
