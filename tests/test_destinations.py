@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pytest
 from helpers import Listener, clean_environ, invoke, write_dists, write_env
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import tokentool
 from tokentool import probe, sites, workflow
@@ -232,3 +234,77 @@ def test_invoke_takes_the_same_decision(
         assert listener.requests == []
     assert raw not in ran.output
     assert clean_environ  # the child got no TOKEN from us: only the .env holds it
+
+
+URL_PARTS = st.sampled_from(
+    [
+        "http://",
+        "https://",
+        "HTTPS://",
+        "ftp://",
+        "//",
+        "",
+        "a",
+        "@",
+        ":",
+        "\\",
+        "/",
+        "?",
+        "#",
+        "%40",
+        "%5C",
+        "[",
+        "]",
+        "::1",
+        "127.0.0.1",
+        "test.pypi.org",
+        "evil.example",
+        ".",
+        "80",
+        "user:pw",
+        "legacy/",
+        "simple/",
+        "\t",
+        " ",
+        "\u0435",
+        "\u3002",
+        "\x00",
+    ]
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(parts=st.lists(URL_PARTS, max_size=10))
+def test_an_accepted_url_means_one_host_to_every_parser(parts: list[str]) -> None:
+    """Whatever ``check_url`` accepts, urllib3 (what is sent) and urlsplit see the same host."""
+    from urllib.parse import urlsplit
+
+    from urllib3.util import parse_url
+
+    url = "".join(parts)
+    try:
+        dest = sites.check_url(url)
+    except TokenError:
+        return
+    sent = parse_url(dest.url)
+    assert (sent.host or "").lower().rstrip(".") == dest.host
+    assert (urlsplit(dest.url).hostname or "").lower().rstrip(".") == dest.host.strip("[]")
+    assert sent.auth is None and dest.url.isascii()
+    assert sites.check_url(dest.url) == dest  # parsing what is sent changes nothing
+
+
+def test_a_forklift_domain_routes_uploads_on_its_host_only(tmp_path: Path) -> None:
+    from helpers import Harness
+
+    harness = Harness(tmp_path, forklift_domain="testserver")
+    try:
+        assert harness.post({"protocol_version": "1"}, None, None).status == 405
+        assert harness.post({":action": "file_upload"}, None, None).status == 403
+    finally:
+        harness.close()
+    other = Harness(tmp_path / "other", forklift_domain="upload.example")
+    try:  # warehouse's DomainPredicate: no upload route at all on another host
+        answer = other.post({":action": "file_upload"}, None, None)
+        assert (answer.status, answer.reason) == (404, "Not Found")
+    finally:
+        other.close()

@@ -22,6 +22,7 @@ Three guards every face shares, in one place:
 from __future__ import annotations
 
 import base64
+import functools
 import os
 import re
 import unicodedata
@@ -91,14 +92,16 @@ def _forms(secret: str) -> set[str]:
     return {form for form in forms if len(form) >= WINDOW}
 
 
-def _windows(secrets: Iterable[str]) -> set[str]:
+@functools.lru_cache(maxsize=16)
+def _windows(secrets: tuple[str, ...]) -> frozenset[str]:
+    """Every ``WINDOW``-long run of every form of ``secrets`` (cached: a run redacts many texts)."""
     grams: set[str] = set()
     for secret in secrets:
         if not secret or len(secret) < WINDOW:
             continue
         for form in _forms(secret):
             grams.update(form[i : i + WINDOW] for i in range(len(form) - WINDOW + 1))
-    return grams
+    return frozenset(grams)
 
 
 def _denoised(text: str) -> tuple[str, list[int]]:
@@ -123,7 +126,7 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
     Cost is linear in ``len(text)`` (one pass of fixed-width windows);
     callers bound the text they read.
     """
-    grams = _windows(secrets)
+    grams = _windows(tuple(secrets))
     if grams:
         plain, where = _denoised(text)
         spans: list[list[int]] = []

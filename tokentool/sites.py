@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import re
 from typing import Any
 
 from tokentool.exceptions import ConfigError
@@ -80,6 +81,16 @@ SITES = (
 PUBLIC_DOMAINS = tuple(site.domain for site in SITES)
 DEFAULT_REPOSITORY_URL = SITES[0].upload_url
 _LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain"})
+#: A DNS name as sent: ASCII letters, digits and hyphens in dot-separated labels.
+_HOST_NAME = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))*")
+
+
+def _is_ip_literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host[1:-1] if host.startswith("[") and host.endswith("]") else host)
+    except ValueError:
+        return False
+    return True
 
 
 def issuer_of(location: str) -> str:
@@ -161,6 +172,9 @@ def check_url(url: str) -> Destination:
     if parsed.query is not None or parsed.fragment is not None:
         raise ConfigError(f"the repository URL must not have a query or fragment: {shown}")
     host = parsed.host.lower().rstrip(".")
+    if not (_HOST_NAME.fullmatch(host) or _is_ip_literal(host)):
+        # A percent-escape or other odd byte in a host name: parsers disagree on those.
+        raise ConfigError(f"the repository URL's host is not a host name: {shown}")
     path = parsed.path or "/"
     if not path.endswith("/"):
         path += "/"
