@@ -7,9 +7,9 @@ each file's ``requests.Response``: the status and reason phrase (where the
 index puts its verdict, ``403 Invalid API Token: ...``) are read from it, not
 from twine's log text, so every answer is paired with the file it answers.
 Files go wheel first, as ``twine upload`` sends them, and the upload stops at
-the first refusal, as twine does. Everything the index says is scrubbed of the
-token (raw and as the Basic credentials it was sent in) and escaped before it
-is kept.
+the first refusal, as twine does. Everything the index says goes through
+``_safety.clean`` before it is kept: cleared of any echo of the token (raw,
+disguised or encoded), bounded and escaped.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from tokentool.exceptions import ConfigError
 from tokentool.probe import CONNECT_TIMEOUT, READ_TIMEOUT, connection_problem
 from tokentool.token import Token
 
-__all__ = ["Answer", "FileAnswer", "Timeouts", "scrub", "upload_files"]
+__all__ = ["Answer", "FileAnswer", "Timeouts", "upload_files"]
 
 #: A reason phrase longer than this is cut: it is one line of an HTTP status.
 _MAX_REASON = 1000
@@ -80,11 +80,6 @@ class Answer:
         if self.status is None:
             return self.error or "no answer"
         return f"{self.status} {self.reason}".rstrip()
-
-
-def scrub(text: str, *secrets: str) -> str:
-    """``text`` without any echo of ``secrets`` (``_safety.redact``), escaped, bounded."""
-    return clean(text, secrets, limit=_MAX_REASON)
 
 
 class _Session(requests.Session):
@@ -161,7 +156,7 @@ def upload_files(
                     package = PackageFile.from_filename(str(path), None)
             except TwineException as exc:
                 first = (str(exc).splitlines() or [""])[0]
-                error = f"twine refused {name}: {scrub(first, *hidden)}"
+                error = f"twine refused {name}: {clean(first, hidden, limit=_MAX_REASON)}"
                 return Answer(False, None, "", tuple(answers), error)
             say(f"uploading {name} to {escape(index_url)}")
             try:
@@ -171,9 +166,9 @@ def upload_files(
                 error = _unreachable(exc, index_url, timeouts)
                 say(f"{name}: {error}")
                 return Answer(False, None, "", tuple(answers), error)
-            reason = scrub(response.reason or "", *hidden)
+            reason = clean(response.reason or "", hidden, limit=_MAX_REASON)
             if response.is_redirect:
-                target = scrub(response.headers.get("Location", "?"), *hidden)
+                target = clean(response.headers.get("Location", "?"), hidden, limit=_MAX_REASON)
                 reason = f"{reason} (redirected to {target}: is the upload URL right?)"
             answer = FileAnswer(Path(path).name, response.status_code, reason)
             answers.append(answer)
