@@ -19,7 +19,9 @@ from tokentool.exceptions import TokenError
 PROG = "tokentool"
 #: Modules of the optional stacks -> the extra that installs them (pyproject.toml).
 EXTRA_OF = {
-    **dict.fromkeys(("dotenv", "build", "twine", "requests", "invoke", "flit_core"), "upload"),
+    **dict.fromkeys(
+        ("dotenv", "build", "twine", "requests", "urllib3", "invoke", "flit_core"), "upload"
+    ),
     **dict.fromkeys(("waitress", "webob", "multipart"), "index"),
 }
 
