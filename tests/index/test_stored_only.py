@@ -19,7 +19,7 @@ from helpers import twine_upload, unique
 
 import tokentool
 from tokentool import probe
-from tokentool.__main__ import main
+from tokentool.cli import main
 from tokentool.index import RunningServer
 
 

@@ -86,7 +86,7 @@ def test_a_forklift_domain_shows_as_405_and_the_cli_prints_json(
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.null.Keyring")
     for key in ("TOKEN", "TWINE_PASSWORD", "REPOSITORY_URL", "INDEX_URL"):
         monkeypatch.delenv(key, raising=False)
-    from tokentool.__main__ import main
+    from tokentool.cli import main
 
     code = main(["conformance", "--repository-url", forklift.upload_url, "-p", name, "--json"])
     out = capsys.readouterr()
@@ -107,6 +107,7 @@ def test_a_forklift_domain_shows_as_405_and_the_cli_prints_json(
     assert (listing(forklift.data_dir), _files(forklift.data_dir / "packages")) == before
 
 
+@pytest.mark.slow
 def test_a_bare_pypiserver_differs_and_gets_no_file(tmp_path: Path) -> None:
     packages = tmp_path / "packages"
     packages.mkdir()
@@ -169,6 +170,7 @@ def test_production_needs_allow_production() -> None:
         conformance.conformance("http://127.0.0.1:9\\@upload.pypi.org/legacy/", token, "x")
 
 
+@pytest.mark.slow
 def test_invoke_conformance(index_server: RunningServer, tmp_path: Path) -> None:
     token, name = _existing(index_server, tmp_path)
     write_env(tmp_path, TOKEN=token, REPOSITORY_URL=index_server.upload_url)

@@ -110,7 +110,7 @@ def cli_faces(
     listener: Listener,
     capsys: pytest.CaptureFixture[str],
 ) -> dict[str, str]:
-    from tokentool.__main__ import main
+    from tokentool.cli import main
 
     flag = ["--allow-other-host"] if allow else []
     decisions = {}
@@ -203,6 +203,7 @@ def test_the_url_checked_is_the_url_sent() -> None:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("issuer", "url", "allow", "words"),
     [

@@ -22,7 +22,8 @@ import pypitoken
 from packaging.utils import InvalidName, canonicalize_name
 
 from tokentool.exceptions import LoadError, RestrictionError
-from tokentool.restrictions import (
+from tokentool.sites import PUBLIC_DOMAINS, issuer_of
+from tokentool.token.caveats import (
     Broken,
     Context,
     Expiration,
@@ -35,7 +36,6 @@ from tokentool.restrictions import (
     iso,
     judge,
 )
-from tokentool.sites import PUBLIC_DOMAINS, issuer_of
 
 PREFIX = "pypi"
 #: Macaroon locations of the two public sites, as issued by warehouse.

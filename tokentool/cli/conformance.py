@@ -11,7 +11,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from tokentool._cli import PROG, Parser, guarded
+from tokentool.cli._base import PROG, Parser, guarded
 from tokentool.probe import CONNECT_TIMEOUT, READ_TIMEOUT
 
 EPILOG = """\
