@@ -45,11 +45,12 @@ def _seconds(text: str) -> float:
 def build_parser() -> Parser:
     parser = Parser(
         prog=f"{PROG} conformance",
-        description="Ask an index a fixed set of questions (no credentials, an unknown "
-        "token, a broken signature, tokens restricted elsewhere, expired, not yet valid or "
-        "for another user, a wrong digest, an unsupported metadata version, a misnamed file, "
-        "no :action, the JSON API and PEP 691) and compare each answer, status and words, "
-        "with what tokentool predicts Test PyPI answers.",
+        description="Ask an index a fixed set of questions (no credentials, an unknown\n"
+        "token, a broken signature, tokens restricted elsewhere, expired, not yet\n"
+        "valid or for another user, a wrong digest, an unsupported metadata version,\n"
+        "a misnamed file, no :action, the JSON API and PEP 691) and compare each\n"
+        "answer, status and words, with what tokentool predicts Test PyPI answers.\n"
+        "The token comes from TOKEN, .env, keyring, ~/.pypirc or TWINE_PASSWORD.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
