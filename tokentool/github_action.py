@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from typing import TextIO
 
 import tokentool
-from tokentool._escape import escape
+from tokentool._safety import escape
 from tokentool.exceptions import TokenError
 from tokentool.options import DEFAULT_TTL
 

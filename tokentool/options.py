@@ -39,7 +39,10 @@ __all__ = [
 Value = str | float | bool | None
 
 #: The defaults the workflow functions take too (``Timeouts``, ``derive_for``):
-#: named here so that they are typed, declared by the options below.
+#: named here so that they are typed, declared by the options below. Test PyPI
+#: connects in well under a second and answers an upload of a small file within
+#: a few seconds, slower on a bad day: 10 s and 60 s fail a dead or mute index
+#: in a minute without failing a slow one.
 DEFAULT_TTL = "15m"
 DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_READ_TIMEOUT = 60.0
@@ -58,6 +61,7 @@ class Option:
     default: Value = None
     metavar: str = ""
     repeatable: bool = False
+    required: bool = False
 
     @property
     def dest(self) -> str:
@@ -155,6 +159,14 @@ _PROBE_VERSION = dataclasses.replace(
     _VERSION, help="version of the sample file sent (default: a new 0.0.<microseconds>)"
 )
 _JSON = Option("json", "machine-readable output (the probe's result as JSON)", False)
+_CONFORMANCE_PROJECT = Option(
+    "project",
+    "an existing project the token may upload to (required)",
+    metavar="NAME",
+    required=True,
+)
+_CONFORMANCE_JSON = Option("json", 'print {"cases": [...]} instead of the table', False)
+_ASK_PRODUCTION = Option("allow-production", "ask production pypi.org too", False)
 
 _SEND = (_URL, _OLD_URL, _PRODUCTION, _OTHER_HOST, CONNECT_TIMEOUT, READ_TIMEOUT)
 
@@ -175,6 +187,19 @@ real upload, and an acceptance as "400 The digest supplied does not match",
 with nothing published. Two controls (an unknown token, the token with a broken
 signature) first prove that the index judges in that order. Safe on production
 pypi.org."""
+
+_CONFORMANCE_EPILOG = """\
+Exit codes:
+  0  every answer as predicted
+  1  at least one answer differs (the table says which, and how)
+  2  bad input (options, the token, a destination the token may not go to)
+  3  it could not run: the project does not exist, or the index could not be reached
+  4  SECURITY: the index accepted a token it must refuse
+
+Every question is refused by warehouse before anything is stored or created:
+no project is created and nothing is published (tokentool.conformance explains
+the order). At most 20 requests and 1 MiB in all. Production pypi.org only
+with --allow-production."""
 
 _TOKEN_SOURCES = "The token comes from TOKEN, .env, keyring, ~/.pypirc or TWINE_PASSWORD (README)."
 
@@ -245,6 +270,27 @@ COMMANDS: Mapping[str, Command] = {
             ),
             _PROBE_EPILOG,
         ),
+        Command(
+            "conformance",
+            "Does the index still answer as tokentool predicts Test PyPI answers? "
+            "Publishes nothing.",
+            "It asks a fixed set of questions (no credentials, an unknown token, a broken "
+            "signature, tokens restricted elsewhere, expired, not yet valid or for another "
+            "user, a wrong digest, an unsupported metadata version, a misnamed file, no "
+            ":action, the JSON API and PEP 691) and compares each answer, status and words, "
+            "with the prediction. " + _TOKEN_SOURCES,
+            (
+                _CONFORMANCE_PROJECT,
+                _URL,
+                _OLD_URL,
+                _CONFORMANCE_JSON,
+                _ASK_PRODUCTION,
+                _OTHER_HOST,
+                CONNECT_TIMEOUT,
+                READ_TIMEOUT,
+            ),
+            _CONFORMANCE_EPILOG,
+        ),
     )
 }
 
@@ -272,7 +318,12 @@ def add_arguments(parser: argparse.ArgumentParser, command: Command) -> None:
             )
         else:
             parser.add_argument(
-                *flags, dest=option.dest, default=option.default, metavar=option.metavar, help=shown
+                *flags,
+                dest=option.dest,
+                default=option.default,
+                metavar=option.metavar,
+                required=option.required,
+                help=shown,
             )
 
 
@@ -308,6 +359,8 @@ class Settings:
                 value = tuple(value or ())
             elif isinstance(option.default, float):
                 value = _seconds(option, value)
+            if option.required and not value:
+                raise OptionError(f"--{option.name} is required: {option.help}")
             values[option.dest] = value
         if len(values.get("project") or ()) > 1 and isinstance(values["project"], tuple):
             if not values.get("dist"):

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "build",
+    "conformance",
     "cycle",
     "demo",
     "index",
@@ -94,7 +95,7 @@ _warned: list[bool] = []
 def _warn_if_chained(argv: list[str] | None = None) -> None:
     """``invoke upload verify-rejection --project=x`` gives ``--project`` to the last task only."""
     words = set(sys.argv[1:] if argv is None else argv)
-    tasks = {"upload", "verify-rejection", "cycle", "token", "inspect", "probe"}
+    tasks = {"upload", "verify-rejection", "cycle", "token", "inspect", "probe", "conformance"}
     chained = len(words & tasks) > 1
     if chained and not _warned:
         _warned.append(True)
@@ -177,6 +178,7 @@ upload = _workflow_task("upload")
 verify_rejection = _workflow_task("verify-rejection")
 cycle = _workflow_task("cycle")
 probe = _workflow_task("probe")
+conformance = _workflow_task("conformance")
 
 
 @task(help={"project": _PROJECT_HELP, "ttl": TTL.text, "repository-url": _URL_HELP})

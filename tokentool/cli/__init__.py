@@ -38,6 +38,10 @@ DELEGATED: dict[str, tuple[str, str]] = {
         "tokentool.workflow._cli:probe_main",
         "ask an index whether it would accept the token; publishes nothing",
     ),
+    "conformance": (
+        "tokentool.workflow._cli:conformance_main",
+        "ask an index whether it still answers as tokentool predicts; publishes nothing",
+    ),
 }
 
 

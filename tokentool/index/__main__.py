@@ -61,6 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="the user has no two-factor authentication (uploads are refused, as on the site)",
     )
+    mint.add_argument(
+        "--stored-only",
+        action="store_true",
+        help="embed no restriction in the token; keep them only with its row, judged there "
+        "(as pypi/warehouse#20371 would mint project tokens)",
+    )
 
     passwd = sub.add_parser(
         "passwd",
@@ -114,7 +120,7 @@ def _print_listing(data: dict[str, object]) -> None:
     projects = data["projects"]
     tokens = data["tokens"]
     assert isinstance(users, list) and isinstance(projects, list) and isinstance(tokens, list)
-    from tokentool._escape import escape as e  # names come from whoever registered them
+    from tokentool._safety import escape as e  # names come from whoever registered them
 
     print(f"domain: {e(data['domain'])}")
     print("users:" + ("" if users else " none"))
@@ -133,7 +139,7 @@ def _print_listing(data: dict[str, object]) -> None:
 
 
 def _escaped(text: str) -> str:
-    from tokentool._escape import escape
+    from tokentool._safety import escape
 
     return escape(text)
 
@@ -191,6 +197,7 @@ def _run(parser: argparse.ArgumentParser, argv: list[str]) -> int:
                 args.description,
                 unverified_email=args.unverified_email,
                 no_2fa=args.no_2fa,
+                stored_only=args.stored_only,
             )
             print(raw, flush=True)
         elif args.command == "passwd":

@@ -116,6 +116,16 @@ class ServeSettings:
         shown="",
     )
 
+    #: warehouse's ``forklift.domain`` (FORKLIFT_DOMAIN); see ``Site.forklift_domain``.
+    forklift_domain: str | None = _setting(
+        None,
+        "warehouse's FORKLIFT_DOMAIN: uploads are routed on HOST only, and a POST without "
+        ":action answers 405 there (default: unset, any host, 404; Test PyPI's setting is "
+        "not public)",
+        metavar="HOST",
+        shown="",
+    )
+
     @staticmethod
     def _fields() -> Iterator[tuple[dataclasses.Field[Any], str]]:
         for field in dataclasses.fields(ServeSettings):

@@ -25,7 +25,7 @@ import uuid
 from collections.abc import Sequence
 
 import tokentool
-from tokentool._escape import escape
+from tokentool._safety import escape
 from tokentool.token import Token
 from tokentool.token.caveats import UserID
 

@@ -1,4 +1,4 @@
-"""``tokentool upload | verify-rejection | cycle | probe``: the Invoke tasks without Invoke.
+"""``tokentool upload | verify-rejection | cycle | probe | conformance``: the tasks without Invoke.
 
 The options are ``tokentool.options.COMMANDS``, the same declarations the
 tasks are made from; the run is ``_run.run``, the same the tasks call. Failures
@@ -16,7 +16,14 @@ from collections.abc import Sequence
 from tokentool.cli._base import PROG, Parser, UsageError, guarded
 from tokentool.options import COMMANDS, OptionError, Settings, add_arguments
 
-__all__ = ["build_parser", "cycle_main", "probe_main", "upload_main", "verify_main"]
+__all__ = [
+    "build_parser",
+    "conformance_main",
+    "cycle_main",
+    "probe_main",
+    "upload_main",
+    "verify_main",
+]
 
 
 def build_parser(command: str) -> argparse.ArgumentParser:
@@ -72,3 +79,7 @@ def cycle_main(argv: Sequence[str]) -> int:
 
 def probe_main(argv: Sequence[str]) -> int:
     return _main("probe", argv)
+
+
+def conformance_main(argv: Sequence[str]) -> int:
+    return _main("conformance", argv)

@@ -27,7 +27,7 @@ from email.parser import HeaderParser
 from pathlib import Path
 
 import tokentool
-from tokentool._escape import escape
+from tokentool._safety import escape
 from tokentool.exceptions import ConfigError, TokenError
 from tokentool.index.settings import MAX_ARCHIVE_MEMBERS
 

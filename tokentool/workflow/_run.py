@@ -1,4 +1,4 @@
-"""One run of ``upload | verify-rejection | cycle | probe``, whichever face parsed the options.
+"""One run of ``upload | verify-rejection | cycle | probe | conformance``, from either face.
 
 ``tokentool NAME`` and ``invoke NAME`` both read their options into one
 ``tokentool.options.Settings`` and hand it here, so the two faces run the same
@@ -131,6 +131,24 @@ def _probe(settings: Settings, config: Config, timeouts: Timeouts, say: Say) -> 
     return None
 
 
+def _conformance(
+    settings: Settings, config: Config, timeouts: Timeouts, say: Say
+) -> Failure | None:
+    from tokentool import conformance
+
+    report = conformance.conformance(
+        config.index_url,
+        config.token,
+        settings.project,
+        allow_production=settings.allow_production,
+        allow_other_host=settings.allow_other_host,
+        timeout=(timeouts.connect, timeouts.read),
+        progress=None if settings.json else say,
+    )
+    print(conformance.render(report, as_json=settings.json), flush=True)
+    return Failure("", report.exit_code, error=False) if report.exit_code else None
+
+
 def run(settings: Settings, root: Path, say: Say) -> Failure | None:
     """Load the project's settings at ``root`` and run the command; ``None`` when it passed."""
     from tokentool.workflow import settings as load
@@ -138,6 +156,8 @@ def run(settings: Settings, root: Path, say: Say) -> Failure | None:
     config = load(root, settings.repository_url, settings.index_url)
     timeouts = Timeouts(settings.connect_timeout, settings.read_timeout)
     command = settings.command.name
+    if command == "conformance":
+        return _conformance(settings, config, timeouts, say)
     if command == "probe":
         return _probe(settings, config, timeouts, say)
     if command == "cycle":

@@ -67,6 +67,13 @@ class Site:
     docs_url: str = "https://docs.pypi.org"
     #: warehouse.forklift.legacy.COMPRESSION_RATIO_MIN_SIZE (a constant there; tests lower it).
     compression_min_size: int = 64 * MIB
+    #: warehouse's ``forklift.domain`` (FORKLIFT_DOMAIN): None routes uploads on any host,
+    #: and a POST without a known ``:action`` matches no route (404). Set, the upload
+    #: routes match that host only (``predicates.DomainPredicate``), and there the
+    #: catch-all ``forklift.legacy.invalid_request`` view, which allows GET, HEAD and
+    #: OPTIONS (``csrf.require_method_view``), answers such a POST 405. Which one
+    #: Test PyPI sets is not public: ``tokentool conformance`` asks it.
+    forklift_domain: str | None = ServeSettings.forklift_domain
 
     @classmethod
     def of(cls, settings: ServeSettings, **more: Any) -> Site:
@@ -75,6 +82,7 @@ class Site:
             max_upload_size=settings.max_upload_size,
             new_project_limit=settings.new_project_limit,
             prohibited_names=frozenset(settings.prohibited_names),
+            forklift_domain=settings.forklift_domain,
             **more,
         )
 
