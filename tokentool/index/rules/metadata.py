@@ -30,15 +30,13 @@ from rfc3986 import exceptions as uri_exceptions
 from rfc3986 import uri_reference, validators
 from trove_classifiers import all_classifiers, deprecated_classifiers
 
-from tokentool.index.rules._base import UploadError
+from tokentool.index.rules._base import CORE_METADATA_HELP, ERROR_ORDER, UploadError
 
 SUPPORTED_METADATA_VERSIONS = frozenset({"1.0", "1.1", "1.2", "2.1", "2.2", "2.3", "2.4", "2.5"})
-CORE_METADATA_HELP = "https://packaging.python.org/specifications/core-metadata"
 LOCAL_VERSION_HELP = (
     "https://packaging.python.org/en/latest/specifications/"
     "version-specifiers/#local-version-identifiers"
 )
-ERROR_ORDER = ("metadata-version", "name", "version")
 
 # warehouse.forklift.metadata.DYNAMIC_FIELDS
 DYNAMIC_FIELDS = frozenset(
