@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import TEST_UPLOAD_LIMIT, Dists, write_dists
+from helpers import TEST_UPLOAD_LIMIT, Dists, Harness, write_dists
 
 from tokentool.index import RunningServer, start_server
 
@@ -34,3 +34,14 @@ def dists(tmp_path: Path) -> Iterator[object]:
         return write_dists(tmp_path / f"dist{next(counter)}", name, version, **kwargs)
 
     yield make
+
+
+@pytest.fixture
+def inprocess(tmp_path):
+    """The stand-in's WSGI app under waitress in this process: hooks can reach it."""
+    harness = Harness(tmp_path / "data", new_project_limit=0)
+    try:
+        with harness.served() as served:
+            yield served
+    finally:
+        harness.close()

@@ -200,7 +200,7 @@ class IndexApp:
         except (OSError, sqlite3.Error) as exc:
             return _fault(start_response, environ, server_fault(exc))
         except UploadError as exc:
-            log.info("POST /legacy/ %d", exc.status)
+            (log.error if exc.status >= 500 else log.info)("POST /legacy/ %d", exc.status)
             return _answer(start_response, exc.status, exc.message, [], environ)
         log.info("POST /legacy/ 200")
         return _answer(start_response, 200, "OK", [], environ)

@@ -19,7 +19,6 @@ import logging
 import os
 import sqlite3
 import uuid
-import zipfile
 from pathlib import Path
 from typing import BinaryIO
 
@@ -30,8 +29,8 @@ log = logging.getLogger("tokentool.index")
 _CHUNK = 1024 * 1024
 TEMP_PREFIX = ".upload-"
 TEMP_SUFFIX = ".part"
-#: A wheel's METADATA larger than this is not extracted (PEP 658 metadata is text headers).
-MAX_METADATA = 16 * 1024 * 1024
+#: A wheel's PEP 658 metadata file, beside the wheel: ``<filename>.metadata``.
+METADATA_SUFFIX = ".metadata"
 
 
 class ServerFault(Exception):
@@ -89,7 +88,7 @@ def receive(source: BinaryIO, directory: Path) -> tuple[Path, dict[str, str], in
     return temp, {name: h.hexdigest() for name, h in hashers.items()}, size
 
 
-def publish(temp: Path, final: Path) -> None:
+def publish(temp: Path, final: Path) -> Path:
     """Give the received file its final name; call inside the recording transaction.
 
     Only a rolled-back or crashed upload can leave a file of that name without a
@@ -103,25 +102,7 @@ def publish(temp: Path, final: Path) -> None:
         raise ServerFault(
             500, "Internal Server Error: a file of that name is in storage without a record."
         ) from None
-
-
-def wheel_metadata(path: Path, filename: str) -> bytes | None:
-    """The wheel's ``.dist-info/METADATA`` bytes as uploaded (PEP 658), or None if unusable.
-
-    Read once at upload and stored with the row; never re-read when serving.
-    """
-    name, version = filename.split("-")[:2]
-    member = f"{name}-{version}.dist-info/METADATA"
-    try:
-        with zipfile.ZipFile(path) as zf:
-            info = zf.getinfo(member)
-            if info.file_size > MAX_METADATA:
-                return None
-            with zf.open(info) as stream:
-                data = stream.read(MAX_METADATA + 1)
-    except (KeyError, zipfile.BadZipFile, OSError, EOFError, ValueError, RuntimeError):
-        return None
-    return data if len(data) <= MAX_METADATA else None
+    return final
 
 
 def reconcile(db: Database) -> list[str]:
@@ -133,6 +114,9 @@ def reconcile(db: Database) -> list[str]:
     the row is the record of an accepted upload).
     """
     recorded = db.reader().recorded_sizes()
+    # A wheel's metadata file is recorded by its wheel's row (its digests).
+    for name in db.reader().recorded_metadata():
+        recorded.setdefault(name + METADATA_SUFFIX, -1)
     actions = []
     present = set()
     with os.scandir(db.packages_dir) as entries:
@@ -142,7 +126,7 @@ def reconcile(db: Database) -> list[str]:
             if entry.name in recorded:
                 present.add(entry.name)
                 size = entry.stat(follow_symlinks=False).st_size
-                if size != recorded[entry.name]:
+                if recorded[entry.name] >= 0 and size != recorded[entry.name]:
                     actions.append(
                         f"damaged: {entry.name!r} has {size} bytes, its record says "
                         f"{recorded[entry.name]} (not served)"
