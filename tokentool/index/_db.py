@@ -81,6 +81,14 @@ CREATE TABLE IF NOT EXISTS releases (
     created REAL NOT NULL,
     UNIQUE (project_id, canonical_version)
 );
+-- warehouse's ``release_descriptions``: a release's description apart from its other
+-- metadata, so the JSON API can stream it (incremental BLOB I/O) instead of loading it.
+CREATE TABLE IF NOT EXISTS release_descriptions (
+    project_id TEXT NOT NULL,
+    canonical_version TEXT NOT NULL,
+    raw BLOB NOT NULL,
+    PRIMARY KEY (project_id, canonical_version)
+);
 -- warehouse's ``journals``: every change to a project, in order. AUTOINCREMENT: an id
 -- is never handed out twice, even after the newest entry's project is deleted, so
 -- the serials derived from it (``last_serial``) only go up. ``name`` is the
@@ -195,6 +203,8 @@ class NewRelease:
     requires_python: str | None
     is_prerelease: bool
     info: str  # JSON: the metadata fields of warehouse's JSON API ``info``
+    #: The description, UTF-8 (``release_descriptions``; not in ``info``).
+    description: bytes = b""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -478,7 +488,31 @@ class Tx:
                 time.time(),
             ),
         )
-        return cursor.rowcount > 0
+        if cursor.rowcount == 0:
+            return False
+        self.conn.execute(
+            "INSERT OR REPLACE INTO release_descriptions (project_id, canonical_version, raw) "
+            "VALUES (?, ?, ?)",
+            (r.project_id, r.canonical_version, r.description),
+        )
+        return True
+
+    def description(self, project_id: str, canonical_version: str) -> tuple[int, int] | None:
+        """(rowid, size in bytes) of the release's stored description, if any."""
+        row = self._one(
+            "SELECT rowid, length(raw) FROM release_descriptions "
+            "WHERE project_id = ? AND canonical_version = ?",
+            project_id,
+            canonical_version,
+        )
+        return None if row is None else (int(row[0]), int(row[1]))
+
+    def description_chunks(self, rowid: int, chunk: int = 1024 * 1024) -> Iterator[bytes]:
+        """The description's bytes in pieces (SQLite's incremental BLOB I/O): memory
+        independent of its size."""
+        with self.conn.blobopen("release_descriptions", "raw", rowid, readonly=True) as blob:
+            while data := blob.read(chunk):
+                yield data
 
     def journal(self, name: str, version: str | None, action: str, by: str | None) -> None:
         """One ``JournalEntry``: its id is the new serial of the project and the index."""
@@ -609,10 +643,11 @@ class Tx:
     def delete_release(self, project_id: str, canonical_version: str) -> None:
         """A release goes with its files (warehouse's release deletion)."""
         self.delete_files(self.files_of(project_id, canonical_version))
-        self.conn.execute(
+        for sql in (
             "DELETE FROM releases WHERE project_id = ? AND canonical_version = ?",
-            (project_id, canonical_version),
-        )
+            "DELETE FROM release_descriptions WHERE project_id = ? AND canonical_version = ?",
+        ):
+            self.conn.execute(sql, (project_id, canonical_version))
 
     def files_of(
         self, project_id: str, canonical_version: str | None = None, filename: str | None = None
@@ -640,6 +675,7 @@ class Tx:
     def delete_project(self, project_id: str) -> None:
         self.delete_files(self.files_of(project_id))
         self.conn.execute("DELETE FROM releases WHERE project_id = ?", (project_id,))
+        self.conn.execute("DELETE FROM release_descriptions WHERE project_id = ?", (project_id,))
         self.conn.execute("DELETE FROM roles WHERE project_id = ?", (project_id,))
         self.conn.execute("DELETE FROM projects WHERE id = ?", (project_id,))
 
