@@ -41,7 +41,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from tokentool.index._db import Database, ServedFile, Tx
-from tokentool.index._jsonapi import file_url, json_data, upload_time
+from tokentool.index._jsonapi import file_url, json_body, json_data, upload_time
 from tokentool.index._store import METADATA_SUFFIX
 
 log = logging.getLogger("tokentool.index")
@@ -224,9 +224,16 @@ class Reads:
         if name != normalized:
             rest = "/".join(quote(p) for p in parts[1:])
             return _redirect(start_response, f"/pypi/{quote(normalized)}/{rest}")
-        return _send(
-            start_response, "application/json", json.dumps(data) + "\n", data["last_serial"], head
-        )
+        length, body = json_body(tx, data, project.id)
+        headers = [
+            ("Content-Type", "application/json"),
+            ("Content-Length", str(length)),
+            ("Vary", "Accept"),
+            ("X-PyPI-Last-Serial", str(data["last_serial"])),
+            *_CORS_HEADERS,
+        ]
+        start_response("200 OK", headers)
+        return [b""] if head else body
 
     # -- files -----------------------------------------------------------------------
     def _file(

@@ -26,10 +26,20 @@ from packaging.utils import canonicalize_name, canonicalize_version
 
 from tokentool.index import _auth, rules
 from tokentool.index._db import Database, NewFile, NewRelease, ProjectRow, Tx
-from tokentool.index._jsonapi import release_info
+from tokentool.index._jsonapi import description_bytes, release_info
 from tokentool.index._store import publish, receive
 from tokentool.index._types import MIB, Duplicate, Identity, UploadError
-from tokentool.index.rules import Lookups, Rule, Site, Upload, archives, description, files, names
+from tokentool.index.rules import (
+    Lookups,
+    Rule,
+    Site,
+    Upload,
+    _workers,
+    archives,
+    description,
+    files,
+    names,
+)
 from tokentool.token import INTERNAL_ERROR
 
 log = logging.getLogger("tokentool.index")
@@ -199,6 +209,11 @@ class Uploads:
     def __init__(self, db: Database, settings: Site) -> None:
         self.db = db
         self.settings = settings
+        self._budget = _workers.Budget(
+            workers=settings.validator_workers,
+            seconds=settings.validator_seconds,
+            memory=settings.validator_memory,
+        )
 
     # -- the view ---------------------------------------------------------------
     def handle(self, environ: Mapping[str, Any]) -> None:
@@ -221,7 +236,8 @@ class Uploads:
             up = Upload(site=self.settings, fields=forms, identity=identity)
             up.content = uploaded.get("content")
             up.lookups = self._lookups()
-            rules.apply(PIPELINE, up)
+            with _workers.budget(self._budget):
+                rules.apply(PIPELINE, up)
         except Duplicate:
             return  # warehouse: request.tm.doom(); return HTTPOk()
         finally:
@@ -399,6 +415,7 @@ class Uploads:
                 requires_python=str(meta.requires_python) if meta.requires_python else None,
                 is_prerelease=meta.version.is_prerelease,
                 info=release_info(meta),
+                description=description_bytes(meta),
             )
         )
 

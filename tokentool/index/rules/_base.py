@@ -74,6 +74,12 @@ class Site:
     docs_url: str = "https://docs.pypi.org"
     #: warehouse.forklift.legacy.COMPRESSION_RATIO_MIN_SIZE (a constant there; tests lower it).
     compression_min_size: int = 64 * MIB
+    #: The expensive validators' pool and budget (``rules/_workers.py``): worker
+    #: processes at a time, seconds (gunicorn-uploads.conf.py ``timeout = 240``),
+    #: and address space a worker may add (the stand-in's own bound).
+    validator_workers: int = 2
+    validator_seconds: float = 240.0
+    validator_memory: int = 256 * MIB
 
     def help(self, anchor: str) -> str:
         """``request.help_url(_anchor=...)``: the stand-in's own /help/ page."""

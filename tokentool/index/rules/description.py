@@ -1,35 +1,13 @@
-"""The long description must render: ``file_upload`` with ``warehouse/utils/readme.py``."""
+"""The long description must render: ``file_upload`` with ``warehouse/utils/readme.py``.
+
+The rendering runs in a validator worker (``_workers``): off the server's GIL,
+within the upload's budget.
+"""
 
 from __future__ import annotations
 
-from email.message import EmailMessage
-
-import readme_renderer.markdown
-import readme_renderer.rst
-import readme_renderer.txt
-
+from tokentool.index.rules import _workers
 from tokentool.index.rules._base import Upload, UploadError
-
-_RENDERERS = {
-    None: readme_renderer.rst,
-    "": readme_renderer.rst,
-    "text/plain": readme_renderer.txt,
-    "text/x-rst": readme_renderer.rst,
-    "text/markdown": readme_renderer.markdown,
-}
-
-
-# warehouse.utils.readme.render(value, content_type, use_fallback=False)
-def render(value: str, content_type: str | None) -> str | None:
-    if content_type:
-        # get_content_type() reads "text/markdown; charset=UTF-8" as text/markdown,
-        # and anything unparsable as text/plain (RFC 2045).
-        msg = EmailMessage()
-        msg["content-type"] = content_type
-        content_type = msg.get_content_type()
-    renderer = _RENDERERS.get(content_type, readme_renderer.txt)
-    rendered: str | None = renderer.render(value)  # type: ignore[attr-defined]
-    return rendered
 
 
 # warehouse.forklift.legacy.file_upload: "Uploading should prevent broken rendered
@@ -39,7 +17,7 @@ def description_renders(up: Upload) -> None:
     if not up.meta.description:
         return
     content_type = up.meta.description_content_type or "text/x-rst"
-    if render(up.meta.description, content_type) is None:
+    if not _workers.run("render", (up.meta.description, content_type)):
         if up.meta.description_content_type:
             message = f"The description failed to render for '{content_type}'."
         else:
