@@ -195,6 +195,20 @@ def test_a_validation_past_its_budget_is_a_502_and_records_nothing(tmp_path, cap
         h.close()
 
 
+def test_a_description_too_big_for_the_workers_memory_is_a_502_at_once(tmp_path) -> None:
+    """A worker holds the payload at least twice: past half the memory budget the
+    answer is known without copying it to a worker."""
+    h = Harness(tmp_path / "data", new_project_limit=0, validator_memory=2 * MIB)
+    try:
+        name = _name()
+        started = time.monotonic()
+        answer = _post(h, h.mint("alice"), name, hostile_wheel(name), description="x" * MIB + "y")
+        assert (answer.status, answer.reason) == (502, "Bad Gateway")
+        assert time.monotonic() - started < 5
+    finally:
+        h.close()
+
+
 def test_other_clients_are_served_during_a_pathological_render(tmp_path) -> None:
     """comrak holds the GIL and is quadratic on ``"<div>\\n" * n``: the render runs in
     a worker process, so ``GET /simple/`` keeps answering at once meanwhile."""

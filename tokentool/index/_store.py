@@ -7,8 +7,11 @@ served. An upload is received under a unique hidden ``.upload-*.part`` name
 the transaction that records it: ``link`` never replaces an existing name, so a
 published file is never overwritten, and a crash between link and commit leaves
 an unrecorded file that is not served and that ``reconcile`` removes at the next
-start. Server-side failures (disk full, a name the filesystem refuses) become a
-``ServerFault``: a 5xx whose reason says what happened.
+start. A wheel's PEP 658 metadata file is received beside it (``NAME.metadata``,
+written by the METADATA rule as it reads the member) and linked in the same
+transaction; its row keeps only the digests. Server-side failures (disk full,
+a name the filesystem refuses) become a ``ServerFault``: a 5xx whose reason
+says what happened.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ decided, so a lost race is refused, never recorded.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -325,7 +326,7 @@ class Uploads:
             # webob's LAST value: distutils' "UNKNOWN" there deletes every value of
             # the key, a NUL there replaces them all by that one value, escaped;
             # earlier values are left as they are (odd, reproduced).
-            if values[-1].strip() == "UNKNOWN":
+            if _UNKNOWN.fullmatch(values[-1]):  # value.strip() == "UNKNOWN", without a copy
                 continue
             if "\x00" in values[-1]:
                 values = [values[-1].replace("\x00", "\\x00")]
@@ -357,7 +358,7 @@ class Uploads:
                 is_new_release = self._record_release(tx, up, project)
                 self._record_file(tx, up, project)
                 self._journal(tx, up, project, is_new_release)
-                published = self._publish(up)
+                self._publish(up, published)
         except _IdenticalReupload:
             return
         except BaseException:
@@ -448,15 +449,15 @@ class Uploads:
         python = up.form.pyversion or None
         tx.journal(up.normalized, version, f"add {python} file {up.filename}", who)
 
-    def _publish(self, up: Upload) -> list[Path]:
-        """Link the file (and its PEP 658 metadata file) to their final names."""
+    def _publish(self, up: Upload, published: list[Path]) -> None:
+        """Link the file (and its PEP 658 metadata file) to their final names; each
+        name goes into ``published`` as soon as it exists, to be removed if the
+        commit fails."""
         assert up.path is not None
         directory = self.db.packages_dir
-        done: list[Path] = []
         if up.metadata_path is not None:
-            done.append(publish(up.metadata_path, directory / (up.filename + ".metadata")))
-        done.append(publish(up.path, directory / up.filename))
-        return done
+            published.append(publish(up.metadata_path, directory / (up.filename + ".metadata")))
+        published.append(publish(up.path, directory / up.filename))
 
 
 def _lost_race(why: str) -> UploadError:
@@ -465,6 +466,10 @@ def _lost_race(why: str) -> UploadError:
     an IntegrityError nobody catches), which is a 500."""
     log.warning("POST /legacy/ lost a race: %s; refused, nothing recorded", why)
     return UploadError(500, INTERNAL_ERROR)
+
+
+#: ``str.strip()``'s whitespace is ``\s`` (both are ``Py_UNICODE_ISSPACE``).
+_UNKNOWN = re.compile(r"\s*UNKNOWN\s*")
 
 
 def _utf8(text: str) -> str:

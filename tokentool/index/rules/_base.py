@@ -79,7 +79,7 @@ class Site:
     #: and address space a worker may add (the stand-in's own bound).
     validator_workers: int = 2
     validator_seconds: float = 240.0
-    validator_memory: int = 256 * MIB
+    validator_memory: int = 160 * MIB
 
     def help(self, anchor: str) -> str:
         """``request.help_url(_anchor=...)``: the stand-in's own /help/ page."""

@@ -6,6 +6,8 @@ within the upload's budget.
 
 from __future__ import annotations
 
+import sys
+
 from tokentool.index.rules import _workers
 from tokentool.index.rules._base import Upload, UploadError
 
@@ -17,7 +19,8 @@ def description_renders(up: Upload) -> None:
     if not up.meta.description:
         return
     content_type = up.meta.description_content_type or "text/x-rst"
-    if not _workers.run("render", (up.meta.description, content_type)):
+    value = up.meta.description
+    if not _workers.run("render", (value, content_type), size=sys.getsizeof(value)):
         if up.meta.description_content_type:
             message = f"The description failed to render for '{content_type}'."
         else:

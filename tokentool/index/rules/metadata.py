@@ -10,6 +10,7 @@ the first error of the most important field (``file_upload``'s
 from __future__ import annotations
 
 import email.utils
+import sys
 import typing
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
@@ -171,7 +172,8 @@ def valid_emails(meta: Metadata) -> Iterator[InvalidMetadata]:
     words = {address: _without_at_sign(address) for _field, address in found}
     slow = [address for address, said in words.items() if said is _UNKNOWN]
     if slow:
-        words.update(zip(slow, _workers.run("emails", slow), strict=True))
+        size = sum(sys.getsizeof(address) for address in slow)
+        words.update(zip(slow, _workers.run("emails", slow, size=size), strict=True))
     for field, address in found:
         if words[address] is not None:
             yield InvalidMetadata(
