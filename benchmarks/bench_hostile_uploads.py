@@ -8,7 +8,9 @@ for the before figures: ``python benchmarks/bench_hostile_uploads.py --code
 /path/to/old/checkout`` (server and mint run from that code, this venv).
 
 Targets (issue 16): peak RSS < 300 MiB above idle for every upload, and
-``GET /simple/`` p99 < 2 s during every one. Exit 1 if missed.
+``GET /simple/`` p99 < 2 s during every one. Exit 1 if missed. The first row
+(8 parallel ``/pypi/<p>/json`` reads of a 50 MiB description) is reported
+beside them, not judged: it is reads, and it occupies the server's 8 threads.
 """
 
 from __future__ import annotations
@@ -306,7 +308,8 @@ def main() -> int:
                     f"{r['gets']}) |",
                     flush=True,
                 )
-                ok = ok and float(r["above_idle"]) < 300 and float(r["p99"]) < 2  # type: ignore[arg-type]
+                if not label.startswith("JSON API"):  # the targets are the uploads'
+                    ok = ok and float(r["above_idle"]) < 300 and float(r["p99"]) < 2  # type: ignore[arg-type]
         finally:
             server.stop()
     print("targets (< 300 MiB above idle, GET /simple/ p99 < 2 s):", "met" if ok else "MISSED")

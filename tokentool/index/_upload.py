@@ -65,6 +65,12 @@ class _IdenticalReupload(Exception):
 
 
 # -- the stages that are not rules of their own ---------------------------------------
+def protocol_version(up: Upload) -> None:
+    """file_upload: "We require protocol_version 1" (``POST.get``: the last value)."""
+    if up.fields.get("protocol_version", ["1"])[-1] != "1":
+        raise UploadError(400, "Unknown protocol version.")
+
+
 def upload_form(up: Upload) -> None:
     up.form = rules.validate_upload_form(up.fields)
 
@@ -157,6 +163,7 @@ def record(up: Upload) -> None:
 #: function it follows) and add its row here, where warehouse checks it.
 PIPELINE: tuple[Rule, ...] = (
     # the form, then the metadata (every error collected, the first field's named)
+    protocol_version,
     upload_form,
     core_metadata,
     has_file,
@@ -171,7 +178,7 @@ PIPELINE: tuple[Rule, ...] = (
     _new_project_only(count_creation),
     authorized,
     follow_spelling,
-    # "Render our description" (off the server's GIL, with a budget: _validators)
+    # "Render our description" (off the server's GIL, with a budget: rules/_workers.py)
     description.description_renders,
     # the file as announced
     file_facts,
@@ -221,7 +228,7 @@ class Uploads:
         """Raise ``UploadError`` to refuse; return to answer 200.
 
         Warehouse's order: route on ``:action``, ``sanitize`` (tuples), the
-        identity, the protocol version, then ``file_upload`` (``PIPELINE``).
+        identity, then ``file_upload`` (``PIPELINE``).
         """
         parts: list[multipart.MultipartPart] = []
         up: Upload | None = None
@@ -231,9 +238,6 @@ class Uploads:
             if tupled:  # sanitize: a file part under a field's name
                 raise UploadError(400, f"{tupled}: Should not be a tuple.")
             identity = self.authenticate(environ.get("HTTP_AUTHORIZATION"))
-            # file_upload: "We require protocol_version 1"
-            if forms.get("protocol_version", ["1"])[-1] != "1":  # POST.get: the last
-                raise UploadError(400, "Unknown protocol version.")
             up = Upload(site=self.settings, fields=forms, identity=identity)
             up.content = uploaded.get("content")
             up.lookups = self._lookups()
