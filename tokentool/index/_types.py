@@ -3,7 +3,7 @@ refusal travels, the size units and the status titles.
 
 Everything in ``tokentool.index`` may import this module; it imports nothing
 from ``tokentool.index`` but ``_db``'s row type, so no module above it can
-form an import cycle through it (``tests/test_index_layout.py`` checks).
+form an import cycle through it (``tests/test_layout.py`` checks).
 """
 
 from __future__ import annotations

@@ -168,6 +168,14 @@ def _render(payload: tuple[str, str | None]) -> bool:
     return render(value, content_type) is not None
 
 
+def _html(payload: tuple[str, str | None]) -> str | None:
+    """``Description.html`` for the release page (``use_fallback=True``)."""
+    from tokentool.index.rules._readme import render
+
+    value, content_type = payload
+    return render(value, content_type, use_fallback=True)
+
+
 def _emails(addresses: list[str]) -> list[str | None]:
     """email_validator's words for each address (None: valid)."""
     import email_validator
@@ -183,4 +191,4 @@ def _emails(addresses: list[str]) -> list[str | None]:
     return answers
 
 
-JOBS = {"render": _render, "emails": _emails}
+JOBS = {"render": _render, "html": _html, "emails": _emails}

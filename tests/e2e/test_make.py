@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from helpers import Ran, run
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(shutil.which("make") is None, reason="needs make"),
