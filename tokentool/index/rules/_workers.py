@@ -107,33 +107,46 @@ def run(job: str, payload: Any, size: int = 0) -> Any:
     if 3 * size > limits.memory:
         raise OutlivedWorker(job, f"{size} bytes of input cannot fit the memory budget")
     ctx = _context()
-    with _slots(limits.workers):
-        receiver, sender = ctx.Pipe(duplex=False)
-        inbox, outbox = ctx.Pipe(duplex=False)
-        worker = ctx.Process(
-            target=_work, args=(job, inbox, sender, limits), name=f"tokentool-{job}", daemon=True
-        )
-        worker.start()
-        sender.close()
-        inbox.close()
+    slots = _slots(limits.workers)
+    if not slots.acquire(timeout=limits.seconds):  # the wait counts against the budget too
+        raise OutlivedWorker(job, f"no worker free within {limits.seconds:g} s")
+    try:
+        return _run_in_worker(ctx, job, payload, limits)
+    finally:
+        slots.release()
+
+
+def _run_in_worker(ctx: Any, job: str, payload: Any, limits: Budget) -> Any:
+    """One worker process for one call; killed if still alive when it is over."""
+    receiver, sender = ctx.Pipe(duplex=False)
+    inbox, outbox = ctx.Pipe(duplex=False)
+    worker = ctx.Process(
+        target=_work, args=(job, inbox, sender, limits), name=f"tokentool-{job}", daemon=True
+    )
+    worker.start()
+    sender.close()
+    inbox.close()
+    try:
         try:
             outbox.send(payload)
-            outbox.close()
-            if not receiver.poll(limits.seconds):
-                raise OutlivedWorker(job, f"still running after {limits.seconds:g} s")
-            try:
-                kind, value = receiver.recv()
-            except EOFError:  # killed: SIGXCPU past RLIMIT_CPU, or out of memory
-                worker.join(5)
-                raise OutlivedWorker(job, f"worker ended ({_ended(worker.exitcode)})") from None
-            if kind == "memory":
-                raise OutlivedWorker(job, "worker ran out of memory")
-            return value
-        finally:
-            receiver.close()
-            if worker.is_alive():
-                worker.kill()
+        except OSError:  # the worker died before reading it all
+            pass
+        outbox.close()
+        if not receiver.poll(limits.seconds):
+            raise OutlivedWorker(job, f"still running after {limits.seconds:g} s")
+        try:
+            kind, value = receiver.recv()
+        except EOFError:  # killed: SIGXCPU past RLIMIT_CPU, or out of memory
             worker.join(5)
+            raise OutlivedWorker(job, f"worker ended ({_ended(worker.exitcode)})") from None
+        if kind == "memory":
+            raise OutlivedWorker(job, "worker ran out of memory")
+        return value
+    finally:
+        receiver.close()
+        if worker.is_alive():
+            worker.kill()
+        worker.join(5)
 
 
 def _ended(code: int | None) -> str:

@@ -214,27 +214,35 @@ _CACHED = 32
 
 
 def rendered_description(text: str, content_type: str | None) -> str | None:
-    """What warehouse stores as ``Description.html`` at upload (readme_renderer, sanitized)."""
+    """What warehouse stores as ``Description.html`` at upload (readme_renderer, sanitized).
+
+    Rendered in a validator worker (``rules/_workers.py``) within a page's budget:
+    a description that takes comrak minutes must not hold the server's GIL on a
+    view. Past the budget the page shows no description (and nothing is cached)."""
+    from tokentool.index.rules import _workers
+
     if not text:
         return None
-    if len(text) <= _CACHE_UP_TO:
-        return _rendered_cached(text, content_type)
-    return _render(text, content_type)
+    try:
+        with _workers.budget(_workers.Budget(seconds=_PAGE_BUDGET_SECONDS)):
+            if len(text) <= _CACHE_UP_TO:
+                return _rendered_cached(text, content_type)
+            return _render(text, content_type)
+    except _workers.OutlivedWorker as exc:
+        log.warning("release page: the description was not rendered (%s)", exc)
+        return None
+
+
+#: A page view waits for a validator worker and its render at most this long.
+_PAGE_BUDGET_SECONDS = 10.0
 
 
 def _render(text: str, content_type: str | None) -> str | None:
-    """In a validator worker, with its budget (``rules/_workers.py``): a description
-    that takes comrak minutes must not hold the server's GIL on every view. Past
-    the budget the page shows no description."""
     import sys
 
     from tokentool.index.rules import _workers
 
-    try:
-        html: str | None = _workers.run("html", (text, content_type), size=sys.getsizeof(text))
-    except _workers.OutlivedWorker as exc:
-        log.warning("release page: the description was not rendered (%s)", exc)
-        return None
+    html: str | None = _workers.run("html", (text, content_type), size=sys.getsizeof(text))
     return html
 
 
