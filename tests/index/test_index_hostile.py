@@ -314,3 +314,44 @@ def test_json_api_streams_a_huge_description(harness) -> None:
     assert int(seen["headers"]["Content-Length"]) == size == len(body)
     assert json.loads(body)["info"]["description"] == 'd\u00e9"\\\n\x01' * (4 * MIB)
     assert peak < 16 * MIB, f"{peak / MIB:.0f} MiB besides the body"
+
+
+def test_a_release_page_with_a_pathological_description_freezes_no_one(tmp_path) -> None:
+    """The release page renders the stored description as warehouse's
+    ``Description.html``: in a validator worker within the page's budget, so
+    ``GET /simple/`` is served meanwhile and the page still comes (without it)."""
+    import tokentool.index.web.views as views
+
+    h = Harness(tmp_path / "data", new_project_limit=0)
+    old = views._PAGE_BUDGET_SECONDS
+    views._PAGE_BUDGET_SECONDS = 3
+    try:
+        name = _name()
+        filename, data = hostile_wheel(name)
+        fields = upload_fields(
+            name, "1.0", data, "bdist_wheel", {"description_content_type": "text/markdown"}
+        )
+        assert h.post(fields, (filename, data, "x/y"), h.mint("alice")).status == 200
+        h.db.connection().execute(  # stored as is: it would not render within an upload's budget
+            "UPDATE release_descriptions SET raw = ?", (b"<div>\n" * 100_000,)
+        )
+        with h.served():
+            page: dict[str, requests.Response] = {}
+
+            def view() -> None:
+                page["answer"] = requests.get(f"{h.url}project/{name}/1.0/", timeout=60)
+
+            viewer = threading.Thread(target=view)
+            viewer.start()
+            times = []
+            while viewer.is_alive():
+                t0 = time.monotonic()
+                assert requests.get(h.simple_url, timeout=10).status_code == 200
+                times.append(time.monotonic() - t0)
+                time.sleep(0.05)
+            viewer.join()
+        assert page["answer"].status_code == 200
+        assert len(times) >= 10 and max(times) < 2.0, (len(times), max(times, default=0))
+    finally:
+        views._PAGE_BUDGET_SECONDS = old
+        h.close()
