@@ -152,10 +152,18 @@ def test_check_allowed_and_refused(raw: str) -> None:
         "allowed: the restrictions let an upload to 'A' through\n",
         "",
     )
+    refusal = "refused: Invalid API Token: project-scoped token is not valid for project: 'b'\n"
+    # Test PyPI quotes the stored name: the words are a guess until it is given.
     assert run(["check", "b", "--user-id", USER], derived) == (
         1,
         "",
-        "refused: Invalid API Token: project-scoped token is not valid for project: 'b'\n",
+        refusal + "(not the exact words: they depend on the project's stored name, which only "
+        "the index knows; give --display-name for the exact words)\n",
+    )
+    assert run(["check", "b", "--user-id", USER, "--display-name", "b"], derived) == (
+        1,
+        "",
+        refusal,
     )
     code, _, err = run(["check", "a", "--at", "2000-01-01T00:00:00Z", "--user-id", USER], derived)
     assert (code, err) == (1, "refused: Invalid API Token: token is expired\n")
@@ -173,10 +181,21 @@ def test_check_is_undecided_on_what_only_the_index_knows(raw: str) -> None:
     other = str(uuid.uuid4())
     code, out, err = run(["check", "a", "--user-id", other], derived)
     assert (code, out) == (1, "")
-    assert err == (
+    # Twice if the site stored the [3, user] it minted, once if its row holds nothing.
+    twice = (
         "refused: Invalid API Token: current user does not match user restriction in token, "
         "current user does not match user restriction in token\n"
     )
+    assert err == twice + (
+        "(not the exact words: they depend on the caveats the site keeps with the token, "
+        "which only the index knows; give --stored for the exact words)\n"
+    )
+    stored = json.dumps([[3, USER]])
+    assert run(["check", "a", "--user-id", other, "--stored", stored], derived) == (1, "", twice)
+    once = run(["check", "a", "--user-id", other, "--stored", "[]"], derived)
+    mismatch = "current user does not match user restriction in token"
+    assert once == (1, "", f"refused: Invalid API Token: {mismatch}\n")
+    assert run(["check", "a", "--stored", "{}"], derived)[0] == 2
     project_id = str(uuid.uuid4())
     site = tokentool.mint(
         domain="test.pypi.org",
@@ -190,9 +209,17 @@ def test_check_is_undecided_on_what_only_the_index_knows(raw: str) -> None:
     code, out, err = run(["check", "other", "--json"], site)
     data = json.loads(out)
     assert code == 1 and err == ""
-    assert data["outcome"] == "refused" and data["needs"] == [] and data["exact"]
+    assert data["outcome"] == "refused" and data["needs"] == [] and not data["exact"]
+    assert data["guessed"] == ["display_name", "stored"]
     assert data["message"] == "Invalid API Token: " + ", ".join(
         ["project-scoped token is not valid for project: 'other'"] * 4
+    )
+    stored = json.dumps([[1, ["my-proj"]], [2, [project_id]]])
+    argv = ["check", "other", "--json", "--display-name", "Other", "--stored", stored]
+    data = json.loads(run(argv, site)[1])
+    assert data["exact"] and data["guessed"] == []
+    assert data["message"] == "Invalid API Token: " + ", ".join(
+        ["project-scoped token is not valid for project: 'Other'"] * 4
     )
     code, out, _ = run(["check", "my-proj", "--json"], site)
     assert code == 3 and json.loads(out)["needs"] == ["project_id"]

@@ -164,6 +164,9 @@ def _iso_datetime(raw: str) -> datetime.datetime:
 ALLOWED, REFUSED, UNDECIDED = "allowed", "refused", "undecided"
 #: What only the index knows, as ``Verdict.needs`` names it.
 NEEDS_PROJECT_ID, NEEDS_USER_ID = "project_id", "user_id"
+#: What only the index knows that changes the words but never the outcome, as
+#: ``Verdict.guessed`` names it: the project's stored name, the token row's caveats.
+GUESSED_DISPLAY_NAME, GUESSED_STORED = "display_name", "stored"
 INTERNAL_ERROR = "Internal Server Error"
 
 
@@ -194,6 +197,11 @@ class Verdict:
     ones for the likeliest case (the token's owner uploading; a project the
     token names carrying the ID the token names). ``outcome`` is ``undecided``
     only when the unknowns decide between allowed and refused.
+
+    ``guessed`` names what the words were guessed from although only the index
+    knows it (``display_name``: the stored name warehouse quotes; ``stored``:
+    the caveats kept with the token's row, judged again): the outcome holds
+    whatever they are, the wording may not, so the verdict is not ``exact``.
     """
 
     outcome: str
@@ -201,6 +209,7 @@ class Verdict:
     needs: tuple[str, ...] = ()
     status: int = 403
     phrase: str = ""
+    guessed: tuple[str, ...] = ()
 
     @property
     def allowed(self) -> bool:
@@ -216,8 +225,12 @@ class Verdict:
 
     @property
     def exact(self) -> bool:
-        """Whether ``message`` is word for word what the index would answer."""
-        return not self.needs
+        """Whether ``message`` is word for word what the index would answer.
+
+        Only when nothing it depends on was guessed: an unknown ID (``needs``)
+        or the index's stored name or stored caveats (``guessed``).
+        """
+        return not (self.needs or self.guessed)
 
     @property
     def message(self) -> str:
@@ -234,6 +247,7 @@ class Verdict:
             "message": self.message,
             "reasons": list(self.reasons),
             "needs": list(self.needs),
+            "guessed": list(self.guessed),
             "exact": self.exact,
         }
 
@@ -357,7 +371,8 @@ class Token:
         change the answer (``needs``). ``display_name`` is the project's stored
         name, which warehouse quotes (default: ``project`` as typed).
         ``stored`` are the caveats the index keeps with the token's row (default:
-        guessed with ``presumed_stored``).
+        guessed with ``presumed_stored``). Either left out and able to change
+        the words (never the outcome) is named in ``guessed``.
         """
         now = int(time.time()) if at is None else parse_moment(at)
         if project is not None:
@@ -429,9 +444,33 @@ class Token:
             outcome = UNDECIDED
         else:
             outcome = ALLOWED if statuses == {True} else REFUSED
-        status, phrase, reasons = results[
-            (self._presumed_project_id(project, project_ids), user_ids[0])
-        ]
+        chosen = (self._presumed_project_id(project, project_ids), user_ids[0])
+        status, phrase, reasons = results[chosen]
+        guessed: list[str] = []
+        if status != 200:
+            # The words quoted are the likeliest context's; see whether what only
+            # the index knows would word them otherwise (one judgement each).
+            context = Context(
+                project_name=project,
+                project_id=chosen[0],
+                user_id=chosen[1],
+                now=now,
+                display_name=display_name,
+            )
+            if display_name is None and project is not None:
+                # Any other stored spelling of the name: does the phrase quote it?
+                other = dataclasses.replace(context, display_name=project + "\x00")
+                if _result(caveats, other) != results[chosen]:
+                    guessed.append(GUESSED_DISPLAY_NAME)
+            if stored is None:
+                # The site stores what it minted (presumed_stored); an older
+                # token's row may hold nothing: both are plausible.
+                alternatives = {presumed_stored(self.restrictions), ()} - {extra}
+                if any(
+                    _result(self.restrictions + alt, context) != results[chosen]
+                    for alt in alternatives
+                ):
+                    guessed.append(GUESSED_STORED)
         order = (NEEDS_PROJECT_ID, NEEDS_USER_ID)
         return Verdict(
             outcome,
@@ -439,6 +478,7 @@ class Token:
             tuple(n for n in order if n in needs),
             status if status != 200 else 403,
             phrase,
+            tuple(guessed),
         )
 
     def _presumed_project_id(self, project: str | None, candidates: list[Any]) -> Any:
