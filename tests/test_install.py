@@ -74,6 +74,8 @@ def test_wheel_carries_everything(wheel: Path) -> None:
         "tokentool/workflow/sample/pyproject.toml",
         "tokentool/workflow/sample/tokentool_sample/__init__.py",
         "tokentool/index/__init__.py",
+        "tokentool/index/rules/malware_rules/pyarmor.yar",
+        "tokentool/index/rules/malware_rules/sourcedefender.yar",
     ):
         assert needed in names, needed
     assert any(n.endswith(".dist-info/licenses/LICENSE") or n.endswith("/LICENSE") for n in names)
@@ -122,7 +124,7 @@ def test_every_import_is_a_declared_dependency_and_the_base_is_light(wheel: Path
     # The hook's environment: none of the upload or stand-in stacks.
     assert not wanted[""] & {"twine", "invoke", "build", "pypiserver", "waitress", "requests"}
     assert {"twine", "invoke", "build", "requests", "python-dotenv"} <= wanted["upload"]
-    assert {"waitress", "multipart"} <= wanted["index"]
+    assert {"waitress", "multipart", "yara-x"} <= wanted["index"]
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ import packaging.utils
 import packaging.version
 from packaging.utils import canonicalize_name, canonicalize_version
 
-from tokentool.index.rules import archives
+from tokentool.index.rules import archives, malware
 from tokentool.index.rules._base import GIB, MIB, Duplicate, Rule, Upload, UploadError
 from tokentool.index.rules.form import FILETYPE_EXTENSIONS
 
@@ -367,6 +367,8 @@ AFTER_CONTENT = (
     release_still_open,
     one_sdist_per_release,
     archives.valid_dist_file,
+    malware.no_encrypted_code,  # inside _is_valid_dist_file: before a zip's framing
+    archives.zip_framing,
     sdist_filename,
     sdist_license_files,
     wheel_filename,
