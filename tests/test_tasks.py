@@ -732,3 +732,23 @@ def test_probe_task(
     assert ran.returncode == 2, ran.output
     assert ran.stderr.strip().splitlines()[-1].startswith("error: ")
     assert _stored(standin) == before
+
+
+def test_cycle_asks_for_the_token_once(tmp_path: Path, raw: str, standin: RunningServer) -> None:
+    """At a terminal with no token anywhere, both steps of ``invoke cycle`` use one answer."""
+    (tmp_path / "tasks.py").write_text(TASKS_LINE)
+    write_env(tmp_path, REPOSITORY_URL=standin.upload_url)
+    env = clean_environ(HOME=str(tmp_path))
+    argv = [str(INVOKE), "cycle", "--project", "task-one-prompt"]
+    terminal = Terminal(argv, env=env, cwd=tmp_path)
+    terminal.read_until(b"input hidden", timeout=60)
+    terminal.type_line(raw)
+    terminal.read_until(b"refused as expected", timeout=120)
+    terminal.read_until(b"input hidden", timeout=2)  # a second prompt would show by now
+    if b"refused as expected" not in terminal.screen:
+        terminal.type_line("")  # let a wrongly prompting child end
+    code = terminal.wait()
+    assert terminal.screen.count(b"PyPI token (input hidden): ") == 1, terminal.screen
+    assert b"refused as expected" in terminal.screen
+    assert raw.encode() not in terminal.screen
+    assert code == 0

@@ -152,18 +152,29 @@ def build(c: Context, project: str, version: str | None = None) -> None:
 
 
 def _destination(
-    c: Context, project: str | None, send: dict[str, object]
+    c: Context, project: str | None, send: dict[str, object], config: Config | None = None
 ) -> tuple[Config, str, Timeouts]:
-    """The config, project name and timeouts of a sending task; takes their options off ``send``."""
-    config = _config(c, send.pop("repository_url"), send.pop("index_url"))  # type: ignore[arg-type]
+    """The config, project name and timeouts of a sending task; takes their options off ``send``.
+
+    ``config``: already loaded (``cycle`` loads it once: one hidden prompt, not one a step).
+    """
+    url, old_url = send.pop("repository_url"), send.pop("index_url")
+    config = config or _config(c, url, old_url)  # type: ignore[arg-type]
     timeouts = _timeouts(send.pop("connect_timeout"), send.pop("read_timeout"))  # type: ignore[arg-type]
     return config, config.project_or_default(project), timeouts
 
 
-def _upload(c: Context, project: str | None, version: str | None, ttl: str, **send: object) -> None:
+def _upload(
+    c: Context,
+    project: str | None,
+    version: str | None,
+    ttl: str,
+    config: Config | None = None,
+    **send: object,
+) -> None:
     from tokentool import workflow
 
-    config, name, timeouts = _destination(c, project, send)
+    config, name, timeouts = _destination(c, project, send, config)
     report = workflow.upload(
         config, name, version=version, ttl=ttl, timeouts=timeouts, progress=_say, **send
     )
@@ -178,11 +189,12 @@ def _verify(
     version: str | None,
     other: str | None,
     case: str,
+    config: Config | None = None,
     **send: object,
 ) -> None:
     from tokentool import workflow
 
-    config, name, timeouts = _destination(c, project, send)
+    config, name, timeouts = _destination(c, project, send, config)
     report = workflow.verify_rejection(
         config,
         name,
@@ -313,10 +325,11 @@ def cycle(
         "read_timeout": read_timeout,
     }
     with _errors():
+        config = _config(c, repository_url, index_url)  # both steps: one token, one prompt
         _say("== upload")
-        _upload(c, project, version, ttl, **send)
+        _upload(c, project, version, ttl, config, **send)
         _say("== verify-rejection")
-        _verify(c, project, None, other, case, real_upload=real_upload, **send)
+        _verify(c, project, None, other, case, config, real_upload=real_upload, **send)
 
 
 _PROBE_HELP = {
