@@ -19,6 +19,7 @@ from helpers import Terminal
 
 import tokentool
 from tokentool.__main__ import main
+from tokentool.token import PROJECT_NAME_RULE
 
 KEY = secrets.token_bytes(32)
 USER = "1c4b2d63-9f0e-4e4a-8a55-0e1f2f3a4b5c"
@@ -237,14 +238,22 @@ def test_check_is_undecided_on_what_only_the_index_knows(raw: str) -> None:
             None,
             "invalid duration: 'soon' (use a number of seconds or e.g. 15m, 2h, 7d)",
         ),
-        (["restrict", "a b"], None, "invalid project name: 'a b'"),
+        (
+            ["restrict", "a b"],
+            None,
+            f"invalid project name: 'a b' ({PROJECT_NAME_RULE})",
+        ),
         (
             ["check", "a", "--at", "never"],
             None,
             "invalid time: 'never' (use ISO 8601 such as "
             "2026-01-31T12:00:00Z, or a Unix timestamp)",
         ),
-        (["check", "not valid!"], None, "invalid project name: 'not valid!'"),
+        (
+            ["check", "not valid!"],
+            None,
+            f"invalid project name: 'not valid!' ({PROJECT_NAME_RULE})",
+        ),
         (
             ["restrict", "--ttl", "1h", "--not-before", "5"],
             "x",

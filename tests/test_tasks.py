@@ -32,6 +32,7 @@ from helpers import (
 
 import tokentool
 from tokentool.index import RunningServer, start_server
+from tokentool.token import PROJECT_NAME_RULE
 
 pytestmark = pytest.mark.slow
 
@@ -337,7 +338,7 @@ def test_configuration_errors(tmp_path: Path, raw: str, standin: RunningServer) 
     _fails(
         invoke(tmp_path, "upload", "--project", "no such name"),
         raw,
-        "error: invalid project name: 'no such name'",
+        f"error: invalid project name: 'no such name' ({PROJECT_NAME_RULE})",
     )
     _fails(
         invoke(tmp_path, "upload"),

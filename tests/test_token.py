@@ -13,6 +13,7 @@ import pytest
 
 import tokentool
 from tokentool.restrictions import Context, evaluate, parse_caveat
+from tokentool.token import PROJECT_NAME_RULE
 
 KEY = secrets.token_bytes(32)
 USER = "1c4b2d63-9f0e-4e4a-8a55-0e1f2f3a4b5c"
@@ -279,8 +280,14 @@ def test_zero_and_float_timestamps_are_handled() -> None:
     ("kwargs", "message"),
     [
         ({}, "no restriction given: the derived token would be identical"),
-        ({"project_names": ["-bad-"]}, "invalid project name: '-bad-'"),
-        ({"project_names": ["a b"]}, "invalid project name: 'a b'"),
+        (
+            {"project_names": ["-bad-"]},
+            f"invalid project name: '-bad-' ({PROJECT_NAME_RULE})",
+        ),
+        (
+            {"project_names": ["a b"]},
+            f"invalid project name: 'a b' ({PROJECT_NAME_RULE})",
+        ),
         ({"project_ids": ["nope"]}, "invalid project ID: 'nope' is not a UUID"),
         ({"user_id": "12"}, "invalid user ID: '12' is not a UUID"),
         (

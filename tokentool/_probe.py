@@ -540,7 +540,9 @@ def _probe(
     try:
         canonicalize_name(project, validate=True)
     except Exception:
-        raise ProbeError(f"invalid project name: {project!r}") from None
+        from tokentool.token import invalid_project_name
+
+        raise ProbeError(invalid_project_name(project)) from None
     macaroon = _macaroon(token)
     json_api_url(repository_url, project)  # an http(s) URL, or ProbeError
     _check_destination(macaroon, repository_url)

@@ -107,11 +107,16 @@ def _say(line: str) -> None:
     print(line, flush=True)
 
 
-def _config(c: Context, repository_url: str | None, index_url: str | None = None) -> Config:
+def _config(
+    c: Context,
+    repository_url: str | None,
+    index_url: str | None = None,
+    project: str | None = None,
+) -> Config:
     from tokentool.workflow import settings
 
     _warn_if_chained()
-    return settings(_root(c), repository_url, index_url)
+    return settings(_root(c), repository_url, index_url, project=project)
 
 
 _warned: list[bool] = []
@@ -159,7 +164,7 @@ def _destination(
     ``config``: already loaded (``cycle`` loads it once: one hidden prompt, not one a step).
     """
     url, old_url = send.pop("repository_url"), send.pop("index_url")
-    config = config or _config(c, url, old_url)  # type: ignore[arg-type]
+    config = config or _config(c, url, old_url, project)  # type: ignore[arg-type]
     timeouts = _timeouts(send.pop("connect_timeout"), send.pop("read_timeout"))  # type: ignore[arg-type]
     return config, config.project_or_default(project), timeouts
 
@@ -325,7 +330,7 @@ def cycle(
         "read_timeout": read_timeout,
     }
     with _errors():
-        config = _config(c, repository_url, index_url)  # both steps: one token, one prompt
+        config = _config(c, repository_url, index_url, project)  # one token, one prompt
         _say("== upload")
         _upload(c, project, version, ttl, config, **send)
         _say("== verify-rejection")
@@ -368,7 +373,7 @@ def probe(
     with _errors(failure=2):
         from tokentool import workflow
 
-        config = _config(c, repository_url, index_url)
+        config = _config(c, repository_url, index_url, project)
         report = workflow.probe(
             config,
             config.project_or_default(project),
@@ -392,7 +397,7 @@ def token(
     with _errors():
         from tokentool import workflow
 
-        config = _config(c, repository_url)
+        config = _config(c, repository_url, project=project)
         name = config.project_or_default(project)
         derived = workflow.derive_for(config, name, ttl)
         print(f"token from: {config.source}", file=sys.stderr)

@@ -63,12 +63,24 @@ def redact(raw: str) -> str:
     return f"{raw[:9]}…(redacted)" if raw.startswith(f"{PREFIX}-") else "…(redacted)"
 
 
+#: What a project name may be (PEP 508, as packaging validates it), said once for every face.
+PROJECT_NAME_RULE = (
+    "a project name is ASCII letters, digits, '.', '_' and '-', "
+    "starting and ending with a letter or digit"
+)
+
+
+def invalid_project_name(name: object) -> str:
+    """The one-line refusal of a name ``normalize_project`` refuses, saying what is allowed."""
+    return f"invalid project name: {name!r} ({PROJECT_NAME_RULE})"
+
+
 def normalize_project(name: str) -> str:
     """PEP 503 form, refusing what PyPI would refuse as a project name."""
     try:
         return canonicalize_name(name, validate=True)
     except (InvalidName, TypeError):
-        raise RestrictionError(f"invalid project name: {name!r}") from None
+        raise RestrictionError(invalid_project_name(name)) from None
 
 
 def _uuid(value: str, what: str) -> str:
