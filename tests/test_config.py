@@ -318,6 +318,7 @@ def test_the_name_is_checked_before_a_token_is_looked_for(tmp_path: Path, monkey
 
     monkeypatch.delenv("TOKEN", raising=False)
     monkeypatch.delenv("TWINE_PASSWORD", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.pypirc
     with pytest.raises(tokentool.RestrictionError, match=r"^invalid project name: 'bad name!'"):
         settings(tmp_path, project="bad name!")
     with pytest.raises(ConfigError, match=r"^project name too long: 300 characters"):
