@@ -19,6 +19,7 @@ from helpers import Terminal
 
 import tokentool
 from tokentool.__main__ import main
+from tokentool.restrictions import iso
 from tokentool.token import PROJECT_NAME_RULE
 
 KEY = secrets.token_bytes(32)
@@ -167,7 +168,35 @@ def test_check_allowed_and_refused(raw: str) -> None:
         refusal,
     )
     code, _, err = run(["check", "a", "--at", "2000-01-01T00:00:00Z", "--user-id", USER], derived)
-    assert (code, err) == (1, "refused: Invalid API Token: token is expired\n")
+    window = tokentool.load(derived).window()
+    assert window is not None
+    assert (code, err) == (
+        1,
+        "refused: Invalid API Token: token is expired\n"
+        f"(the token is not valid yet: it is valid from {iso(window[0])}, "
+        "and it is now 2000-01-01T00:00:00Z)\n",
+    )
+    code, _, err = run(["check", "a", "--at", str(window[1]), "--user-id", USER], derived)
+    assert (code, err) == (
+        1,
+        "refused: Invalid API Token: token is expired\n"
+        f"(the token is expired: it was valid until {iso(window[1])} (exclusive), "
+        f"and it is now {iso(window[1])})\n",
+    )
+
+
+def test_an_expired_token_is_called_expired_with_the_time(raw: str) -> None:
+    old = tokentool.derive(
+        tokentool.load(raw), not_before=1000, not_after=2000, allow_unusable=True
+    ).dump()
+    code, out, err = run(["restrict", "a", "--ttl", "15m"], old)
+    assert (code, out) == (2, "")
+    assert re.fullmatch(
+        r"tokentool: error: the token is expired: it was valid until 1970-01-01T00:33:20Z "
+        r"\(exclusive\), and it is now \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ; a token derived "
+        r"from it could never be used\n",
+        err,
+    )
 
 
 def test_check_is_undecided_on_what_only_the_index_knows(raw: str) -> None:

@@ -240,6 +240,9 @@ def cmd_check(args: argparse.Namespace, stdin: TextIO | None) -> int:
         print(f"allowed: the restrictions let an upload to {args.project!r} through")
     elif verdict.refused:
         print(f"refused: {verdict.message}", file=sys.stderr)
+        note = token.validity_note(args.at)
+        if note and "token is expired" in verdict.reasons:
+            print(f"({note})", file=sys.stderr)
         if not verdict.exact:
             # The outcome holds; the wording was guessed from the likeliest case.
             guesses = (*verdict.needs, *verdict.guessed)

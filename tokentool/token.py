@@ -511,6 +511,25 @@ class Token:
             return None
         return max(w[0] for w in windows), min(w[1] for w in windows)
 
+    def validity_note(self, at: int | float | datetime.datetime | str | None = None) -> str | None:
+        """Which side of its window the token is on at ``at``, with the clock; ``None`` inside.
+
+        Warehouse says ``token is expired`` on both sides (``Expiration.verify``);
+        a person needs to know which, and what time it is.
+        """
+        window = self.window()
+        if window is None:
+            return None
+        now = int(time.time()) if at is None else parse_moment(at)
+        start, end = window
+        if now >= end:
+            state = f"is expired: it was valid until {iso(end)} (exclusive)"
+        elif now < start:
+            state = f"is not valid yet: it is valid from {iso(start)}"
+        else:
+            return None
+        return f"the token {state}, and it is now {iso(now)}"
+
     def project_names(self) -> frozenset[str] | None:
         """Names every name caveat admits together, or ``None`` if unrestricted."""
         return _intersect(r.names for r in self.restrictions if isinstance(r, ProjectNames))
@@ -695,6 +714,11 @@ def _refuse_unusable(
     if window:
         current = token.window()
         start, end = window
+        if current and current[1] <= now:
+            raise RestrictionError(
+                f"the token is expired: it was valid until {iso(current[1])} (exclusive), and "
+                f"it is now {iso(now)}; a token derived from it could never be used"
+            )
         if current:
             start, end = max(start, current[0]), min(end, current[1])
             if start >= end:
