@@ -570,8 +570,12 @@ def test_index_task_serves_in_the_foreground(tmp_path: Path) -> None:
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(15) == 0
+        rest = proc.stderr.read()
         proc.stdout.close()
         proc.stderr.close()
+    assert rest.endswith(
+        f"stopped (on SIGTERM): {match[1]} no longer answers; the data stays in {data}\n"
+    )
 
 
 def test_one_default_port() -> None:
