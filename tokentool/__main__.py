@@ -37,6 +37,11 @@ DELEGATED: dict[str, tuple[str, str]] = {
         "tokentool._probe_cli",
         "ask an index whether it would accept the token; publishes nothing",
     ),
+    "init": (
+        "tokentool._init",
+        "write tasks.py, a .env template, .gitignore lines and the pre-commit hook; "
+        "never overwrites",
+    ),
 }
 
 

@@ -20,7 +20,7 @@ PROG = "tokentool"
 #: Modules of the optional stacks -> the extra that installs them (pyproject.toml).
 EXTRA_OF = {
     **dict.fromkeys(("dotenv", "build", "twine", "requests", "invoke", "flit_core"), "upload"),
-    **dict.fromkeys(("waitress", "webob", "multipart"), "index"),
+    **dict.fromkeys(("waitress", "webob", "multipart", "yara_x"), "index"),
 }
 
 
