@@ -222,3 +222,41 @@ def test_exported_hook_through_repo_path(tmp_path: Path, env: dict[str, str]) ->
     other = mint("localhost")
     refused = _commit(consumer, env, {"more.ini": f"password = {other}\n"}, expect=1)
     assert "more.ini:1:12: PyPI token" in refused.stdout + refused.stderr
+
+
+def test_the_readme_hook_snippet_works_as_written(tmp_path: Path, env: dict[str, str]) -> None:
+    """The README's snippet with its two placeholders filled in: a clone's path, its SHA.
+
+    ``language: system`` is added (as above) so pre-commit needs no index; the
+    rev is a full SHA, which pre-commit takes without its mutable-reference warning.
+    """
+    (snippet,) = [
+        b
+        for b in re.findall(r"```yaml\n(.*?)```", (ROOT / "README.md").read_text(), re.DOTALL)
+        if "rev:" in b
+    ]
+    provider = tmp_path / "tokentool"
+    provider.mkdir()
+    shutil.copy(ROOT / ".pre-commit-hooks.yaml", provider)
+    subprocess.run(["git", "init", "-q", str(provider)], check=True, env=env)
+    git(provider, "add", ".pre-commit-hooks.yaml")
+    subprocess.run(["git", "commit", "-qm", "hooks"], cwd=provider, env=env, check=True)
+    sha = git(provider, "rev-parse", "HEAD").stdout.strip()
+    placeholder = re.search(r"rev: (\S+)", snippet)
+    assert placeholder is not None
+    config = snippet.replace("/path/to/tokentool", str(provider)).replace(placeholder[1], sha)
+    config = config.replace(
+        "- id: no-pypi-tokens", "- id: no-pypi-tokens\n        language: system"
+    )
+    consumer = tmp_path / "consumer"
+    consumer.mkdir()
+    (consumer / ".pre-commit-config.yaml").write_text(config)
+    subprocess.run(["git", "init", "-q", str(consumer)], check=True, env=env)
+    install = subprocess.run([PRE_COMMIT, "install"], cwd=consumer, env=env, capture_output=True)
+    assert install.returncode == 0
+    token = mint("pypi.org")
+    result = _commit(consumer, env, {"deploy.cfg": f"password = {token}\n"}, expect=1)
+    out = result.stdout + result.stderr
+    assert "deploy.cfg:1:12: PyPI token" in out
+    assert "mutable reference" not in out
+    assert_no_token(out, token)
