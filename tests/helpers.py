@@ -30,6 +30,7 @@ import json
 import os
 import pty
 import re
+import secrets
 import select
 import socket
 import subprocess
@@ -40,7 +41,7 @@ import time
 import urllib.request
 import uuid
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -306,14 +307,6 @@ def invoke(cwd: Path, *args: str, env: dict[str, str] | None = None, timeout: in
         (cwd / "tasks.py").write_text(TASKS_LINE, encoding="utf-8")
     env = clean_environ(HOME=str(cwd)) if env is None else env
     return run([str(INVOKE), *args], cwd=cwd, env=env, timeout=timeout)
-
-
-def assert_no_token(text: str, *secrets: str) -> None:
-    """Neither a given token, nor its signature tail, nor anything token-shaped is in ``text``."""
-    for secret in secrets:
-        assert secret not in text
-        assert secret[-30:] not in text
-    assert not TOKEN_LIKE.search(text), TOKEN_LIKE.search(text)
 
 
 class PypiServer:
@@ -657,3 +650,167 @@ def simple_json(server: RunningServer | Harness, project: str) -> dict:
     assert response.status_code == 200, response.status_code
     assert response.headers["Content-Type"] == JSON_V1
     return response.json()
+
+
+# --- The scanner's test tokens and the pre-commit consumer (tests/scan/, tests/e2e/) ---
+
+TOKENTOOL = str(Path(sys.executable).with_name("tokentool"))
+PRE_COMMIT = str(Path(sys.executable).with_name("pre-commit"))
+
+#: Issuers: the two public sites, a private index, the local stand-in, and a
+#: token with a one-character identifier (no well-known pattern knows either).
+ISSUERS = {
+    "pypi.org": ("pypi.org", None),
+    "test.pypi.org": ("test.pypi.org", None),
+    "private": ("pypi.example.com", None),
+    "localhost": ("localhost", None),
+    "short-id": ("localhost", "7"),
+}
+
+
+def std_b64(token: str) -> str:
+    """The token in the standard base64 alphabet, padded."""
+    body = token.removeprefix("pypi-")
+    return base64.b64encode(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))).decode()
+
+
+def mint(issuer: str = "localhost", *, project: bool = False) -> str:
+    """A fresh token whose standard-alphabet form has ``+`` and ``/``.
+
+    So the URL-encoded shape below really contains ``%2B`` and ``%2F``
+    whatever the random key made of the signature. A project token also gets
+    ``=`` padding (the project name's length sets the body's length modulo 3;
+    a user token's length is fixed by its issuer).
+    """
+    domain, identifier = ISSUERS[issuer]
+    for attempt in range(1000):
+        extra = (
+            {"project_name": "sample" + "x" * (attempt % 3), "project_id": str(uuid.uuid4())}
+            if project
+            else {"user_id": str(uuid.uuid4())}
+        )
+        token = tokentool.mint(
+            domain=domain,
+            identifier=identifier or str(uuid.uuid4()),
+            key=secrets.token_bytes(32),
+            **extra,
+        )
+        std = std_b64(token)
+        if "+" in std and "/" in std and (std.endswith("=") or not project):
+            return token
+    raise AssertionError("no token of the wanted shape in 1000 attempts")
+
+
+@dataclasses.dataclass(frozen=True)
+class Shape:
+    """How a token sits in a file: ``render(token)`` and the 1-based line it lands on."""
+
+    name: str
+    filename: str
+    render: Callable[[str], str]
+    line: int
+
+
+def _urlsafe_padded(t: str) -> str:
+    return t + "=" * (-(len(t) - 5) % 4)
+
+
+SHAPES = [
+    Shape("dotenv", "app.env", lambda t: f"# deploy\nTWINE_PASSWORD={t}\n", 2),
+    Shape("quoted", "settings.py", lambda t: f'USER = "__token__"\nPASSWORD = "{t}"\n', 2),
+    Shape("json", "auth.json", lambda t: json.dumps({"pypi": {"password": t}}, indent=2), 3),
+    Shape("yaml", "ci.yml", lambda t: f"env:\n  TWINE_PASSWORD: '{t}'\n", 2),
+    Shape(
+        "toml", "pypirc.toml", lambda t: f'[pypi]\nusername = "__token__"\npassword = "{t}"\n', 3
+    ),
+    Shape(
+        "url",
+        "requirements.txt",
+        lambda t: f"-i https://__token__:{t}@pypi.example.com/simple/\n",
+        1,
+    ),
+    Shape(
+        "url-encoded",
+        "pip.conf",
+        lambda t: (
+            "[global]\nindex-url = https://__token__:"
+            + urllib.parse.quote("pypi-" + std_b64(t), safe="")
+            + "@host/simple/\n"
+        ),
+        2,
+    ),
+    Shape("std-padded", "notes.md", lambda t: f"token: `pypi-{std_b64(t)}`\n", 1),
+    Shape("std-unpadded", "notes.txt", lambda t: f"pypi-{std_b64(t).rstrip('=')}\n", 1),
+    Shape("urlsafe-padded", "secret.cfg", lambda t: f"x = {_urlsafe_padded(t)}\n", 1),
+]
+
+
+def assert_no_token(text: str, *tokens: str) -> None:
+    """No token in any spelling (as given, prefix-less, standard base64), no 16-character
+    piece of its secret part, no tail, and nothing token-shaped."""
+    for token in tokens:
+        assert token not in text, "a token was printed"
+        assert token[-30:] not in text, "a token's tail was printed"
+        for spelling in (token.removeprefix("pypi-"), std_b64(token).rstrip("=")):
+            body = spelling[20:]  # past the location: the identifier and signature
+            pieces = {body[i : i + 16] for i in range(0, len(body) - 16, 8)}
+            leaked = [p for p in pieces if p in text]
+            assert not leaked, "a piece of a token was printed"
+    assert not TOKEN_LIKE.search(text), "something token-shaped was printed"
+
+
+def run_scan(
+    *args: str, cwd: Path | None = None, hook: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """``tokentool scan``; ``hook``: as pre-commit runs it (PRE_COMMIT=1)."""
+    env = {k: v for k, v in os.environ.items() if k != "PRE_COMMIT"}
+    if hook:
+        env["PRE_COMMIT"] = "1"
+    return subprocess.run(
+        [TOKENTOOL, "scan", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=120,
+    )
+
+
+def git(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["git", *args],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=check,
+        stdin=subprocess.DEVNULL,
+        timeout=120,
+    )
+
+
+def commit_through_hook(
+    repo: Path, env: dict[str, str], files: dict[str, str | None], *, expect: int
+) -> subprocess.CompletedProcess[str]:
+    """Write ``files`` (``None``: leave as is), stage them, commit through the hook."""
+    for name, text in files.items():
+        if text is not None:
+            (repo / name).parent.mkdir(parents=True, exist_ok=True)
+            (repo / name).write_text(text)
+    subprocess.run(["git", "add", "-f", *files], cwd=repo, env=env, check=True)
+    result = subprocess.run(
+        ["git", "commit", "-m", "change"],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=300,
+    )
+    assert result.returncode == expect, result.stdout + result.stderr
+    if expect != 0:
+        # Leave the index as it was: the refused files are not staged any more.
+        subprocess.run(["git", "reset", "-q"], cwd=repo, env=env, check=True)
+        for name in files:
+            (repo / name).unlink()
+    return result

@@ -24,7 +24,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from tokentool._cli import Parser, guarded
+from tokentool.cli._base import Parser, guarded
 from tokentool._escape import escape
 
 PROG = "tokentool init"

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from tokentool._cli import Parser, guarded
+from tokentool.cli._base import Parser, guarded
 
 PROG = "tokentool index"
 

@@ -30,8 +30,8 @@ import tokentool
 from tokentool.index._db import ProjectRow, Tx
 from tokentool.index._upload import Identity, UploadError
 from tokentool.index.rules import Site
-from tokentool.restrictions import decode_caveat
 from tokentool.token import INTERNAL_ERROR, PREFIX, Token, caveats_of
+from tokentool.token.caveats import decode_caveat
 
 __all__ = ["authenticate", "authorize", "ensure_user_can_upload", "serialize_caveat"]
 

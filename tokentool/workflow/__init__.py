@@ -21,8 +21,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TextIO
 
-from tokentool._cli import describe as describe_failure
 from tokentool._root import DEFAULT_PORT, find_root
+from tokentool.cli._base import describe as describe_failure
 from tokentool.workflow._build import (
     SAMPLE_MODULE,
     BuildError,
@@ -143,8 +143,8 @@ def settings(
 def inspect_lines(config: Config) -> list[str]:
     """``invoke inspect``: where the token came from, what it is, and whether it fits the URL."""
     from tokentool._escape import escape
-    from tokentool._explain import format_explanation
     from tokentool.exceptions import ConfigError
+    from tokentool.token._explain import format_explanation
 
     lines = [f"token from:  {escape(config.source)}", format_explanation(config.token.explain())]
     try:

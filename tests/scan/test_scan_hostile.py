@@ -15,8 +15,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_hooks import _commit, env, repo  # noqa: F401 (fixtures)
-from test_scan import assert_no_token, mint, run_scan
+from helpers import assert_no_token, mint, run_scan
+from helpers import commit_through_hook as _commit
 
 from tokentool import scan
 from tokentool._escape import escape
@@ -68,7 +68,7 @@ def test_adversarial_lines_in_flat_memory(tmp_path: Path) -> None:
     _adversarial(tmp_path)
     code = (
         "import re, sys\n"
-        "from tokentool._scan_cli import main\n"
+        "from tokentool.cli.scan import main\n"
         "rc = main(['--allowlist', '/dev/null', sys.argv[1]])\n"
         "hwm = re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1)\n"
         "print('maxrss', hwm, file=sys.stderr)\n"
@@ -196,7 +196,7 @@ def test_utf16_and_utf32_text_is_scanned(tmp_path: Path, codec: str) -> None:
     assert_no_token(result.stdout + result.stderr, token)
 
 
-def test_commit_hook_refuses_a_utf16_file(repo: Path, env: dict[str, str]) -> None:  # noqa: F811
+def test_commit_hook_refuses_a_utf16_file(repo: Path, env: dict[str, str]) -> None:
     """pre-commit calls UTF-16 binary: the hook takes every file and sniffs it itself."""
     token = mint("pypi.org")
     (repo / "win.ini").write_bytes(f"[auth]\r\nTOKEN={token}\r\n".encode("utf-16"))

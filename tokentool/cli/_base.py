@@ -9,10 +9,11 @@ token.
 from __future__ import annotations
 
 import argparse
+import getpass
 import os
 import sys
 from collections.abc import Callable
-from typing import NoReturn
+from typing import NoReturn, TextIO
 
 from tokentool.exceptions import TokenError
 
@@ -81,3 +82,21 @@ def guarded(run: Callable[[], int]) -> int:
         return fail(*describe(exc))
     except KeyboardInterrupt as exc:
         return fail(*describe(exc))
+
+
+def read_token(stdin: TextIO | None = None) -> str:
+    """The token from stdin, or a hidden prompt when stdin is a terminal (never argv)."""
+    stream = sys.stdin if stdin is None else stdin
+    if stream is None:
+        raise UsageError("no token given: pipe it on standard input")
+    try:
+        if stream.isatty():
+            return getpass.getpass("PyPI token (input hidden): ")
+        return stream.read()
+    except EOFError:
+        raise UsageError("no token given: standard input was closed") from None
+
+
+def token_arg_help() -> str:
+    """The one sentence every token-reading command puts in its --help."""
+    return "The token is read from standard input (hidden prompt on a terminal), never from argv."

@@ -15,6 +15,7 @@ import email
 import os
 import re
 import site
+import subprocess
 import sys
 import venv
 import zipfile
@@ -26,7 +27,7 @@ from helpers import run as run_program
 
 from tokentool.index import RunningServer, start_server
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 pytestmark = pytest.mark.slow
 
@@ -71,8 +72,8 @@ def test_wheel_carries_everything(wheel: Path) -> None:
         "tokentool/tasks.py",
         "tokentool/py.typed",
         "tokentool/workflow/__init__.py",
-        "tokentool/workflow/sample/pyproject.toml",
-        "tokentool/workflow/sample/tokentool_sample/__init__.py",
+        "tokentool/_sample_project/pyproject.toml",
+        "tokentool/_sample_project/tokentool_sample/__init__.py",
         "tokentool/index/__init__.py",
         "tokentool/index/rules/malware_rules/pyarmor.yar",
         "tokentool/index/rules/malware_rules/sourcedefender.yar",
@@ -81,6 +82,20 @@ def test_wheel_carries_everything(wheel: Path) -> None:
     assert any(n.endswith(".dist-info/licenses/LICENSE") or n.endswith("/LICENSE") for n in names)
     assert _metadata(wheel)["Version"] == tokentool.__version__
     assert wheel.name.startswith(f"tokentool-{tokentool.__version__}-")
+
+
+def test_wheel_ships_exactly_the_sample_project(wheel: Path) -> None:
+    """The top-level sample_project/ (the design card) is in the wheel, file for file."""
+    tracked = subprocess.run(
+        ["git", "ls-files", "sample_project"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert tracked, "sample_project/ has no tracked files"
+    expected = {"tokentool/_sample_project/" + name.split("/", 1)[1] for name in tracked}
+    with zipfile.ZipFile(wheel) as zf:
+        shipped = {n for n in zf.namelist() if n.startswith("tokentool/_sample_project/")}
+        for name in expected:
+            assert zf.read(name) == (ROOT / "sample_project" / name.split("/", 2)[2]).read_bytes()
+    assert shipped == expected
 
 
 def _requirements(wheel: Path) -> dict[str, set[str]]:
@@ -282,7 +297,7 @@ def _consumer(tmp_path: Path, env: dict[str, str], files: dict[str, str]) -> Pat
 
 def test_no_hook_output_contains_a_committed_token(tmp_path: Path) -> None:
     """A token on a line too long for ruff: the scanner reports it, ruff never shows the line."""
-    from test_scan import mint
+    from helpers import mint
 
     token = mint("test.pypi.org")
     config = (ROOT / ".pre-commit-config.yaml").read_text().replace(".venv/bin/", f"{BIN}/")
@@ -307,7 +322,7 @@ def test_no_hook_output_contains_a_committed_token(tmp_path: Path) -> None:
 
 def test_exported_hook_from_another_repository(tmp_path: Path) -> None:
     """``pre-commit try-repo`` installs this project as the hook's own environment."""
-    from test_scan import mint
+    from helpers import mint
 
     token = mint("pypi.org")
     env = _git_env(tmp_path / "home")

@@ -32,7 +32,7 @@ from tokentool.index._app import status_line
 from tokentool.index._auth import authenticate, authorize
 from tokentool.index._db import ProjectRow
 from tokentool.index._upload import UploadError
-from tokentool.restrictions import decode_caveat
+from tokentool.token.caveats import decode_caveat
 
 SITE = "http://stand.in"
 NOW = int(time.time())
@@ -302,7 +302,7 @@ json_ish = st.one_of(
 @settings(max_examples=500, deadline=None)
 @given(text=json_ish)
 def test_the_stackless_reader_agrees_with_json_loads(text: str) -> None:
-    from tokentool.restrictions import _Break, _loads
+    from tokentool.token.caveats import _Break, _loads
 
     try:
         want = repr(json.loads(text))

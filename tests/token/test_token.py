@@ -12,8 +12,8 @@ import pypitoken
 import pytest
 
 import tokentool
-from tokentool.restrictions import Context, evaluate, parse_caveat
 from tokentool.token import PROJECT_NAME_RULE
+from tokentool.token.caveats import Context, evaluate, parse_caveat
 
 KEY = secrets.token_bytes(32)
 USER = "1c4b2d63-9f0e-4e4a-8a55-0e1f2f3a4b5c"

@@ -34,10 +34,10 @@ import tokentool
 from tokentool.index import Index
 from tokentool.index._auth import authenticate
 from tokentool.index._upload import UploadError
-from tokentool.restrictions import decode_caveat
 from tokentool.token import presumed_stored
+from tokentool.token.caveats import decode_caveat
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).resolve().parents[1] / "data"
 VERDICTS = json.loads((DATA / "warehouse_verdicts.json").read_text())
 AUTH = json.loads((DATA / "warehouse_auth.json").read_text())
 SITE = "http://stand.in"

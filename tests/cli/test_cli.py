@@ -18,9 +18,9 @@ import pytest
 from helpers import Terminal
 
 import tokentool
-from tokentool.__main__ import main
-from tokentool.restrictions import iso
+from tokentool.cli import main
 from tokentool.token import PROJECT_NAME_RULE
+from tokentool.token.caveats import iso
 
 KEY = secrets.token_bytes(32)
 USER = "1c4b2d63-9f0e-4e4a-8a55-0e1f2f3a4b5c"

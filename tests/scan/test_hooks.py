@@ -9,7 +9,6 @@ project itself runs. A second consumer uses the exported
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import shutil
 import subprocess
@@ -17,90 +16,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_scan import ISSUERS, SHAPES, assert_no_token, mint
+from helpers import ISSUERS, SHAPES, assert_no_token, git, mint
+from helpers import commit_through_hook as _commit
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 PRE_COMMIT = str(BIN / "pre-commit")
-
-
-def git(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["git", *args],
-        cwd=repo,
-        capture_output=True,
-        text=True,
-        check=check,
-        stdin=subprocess.DEVNULL,
-        timeout=120,
-    )
-
-
-@pytest.fixture(scope="module")
-def env(tmp_path_factory) -> dict[str, str]:
-    """pre-commit's store in a temp folder; git with no global config or hooks."""
-    home = tmp_path_factory.mktemp("home")
-    environ = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("GIT_", "PRE_COMMIT", "TWINE_", "TOKEN"))
-    }
-    environ.update(
-        HOME=str(home),
-        PRE_COMMIT_HOME=str(home / "pre-commit-cache"),
-        GIT_CONFIG_NOSYSTEM="1",
-        GIT_AUTHOR_NAME="Test",
-        GIT_AUTHOR_EMAIL="test@example.com",
-        GIT_COMMITTER_NAME="Test",
-        GIT_COMMITTER_EMAIL="test@example.com",
-        PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-    )
-    return environ
-
-
-@pytest.fixture(scope="module")
-def repo(tmp_path_factory, env: dict[str, str]) -> Path:
-    """A repository using the project's own hook configuration, hook installed."""
-    path = tmp_path_factory.mktemp("consumer")
-    config = (ROOT / ".pre-commit-config.yaml").read_text()
-    assert ".venv/bin/" in config
-    (path / ".pre-commit-config.yaml").write_text(
-        config.replace(".venv/bin/", f"{ROOT}/.venv/bin/")
-    )
-    subprocess.run(["git", "init", "-q", "-b", "main", str(path)], check=True, env=env)
-    install = subprocess.run(
-        [PRE_COMMIT, "install"], cwd=path, env=env, capture_output=True, text=True
-    )
-    assert install.returncode == 0, install.stdout + install.stderr
-    _commit(path, env, {".pre-commit-config.yaml": None}, expect=0)
-    return path
-
-
-def _commit(
-    repo: Path, env: dict[str, str], files: dict[str, str | None], *, expect: int
-) -> subprocess.CompletedProcess[str]:
-    """Write ``files`` (``None``: leave as is), stage them, commit through the hook."""
-    for name, text in files.items():
-        if text is not None:
-            (repo / name).parent.mkdir(parents=True, exist_ok=True)
-            (repo / name).write_text(text)
-    subprocess.run(["git", "add", "-f", *files], cwd=repo, env=env, check=True)
-    result = subprocess.run(
-        ["git", "commit", "-m", "change"],
-        cwd=repo,
-        env=env,
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        timeout=300,
-    )
-    assert result.returncode == expect, result.stdout + result.stderr
-    if expect != 0:
-        # Leave the index as it was: the refused files are not staged any more.
-        subprocess.run(["git", "reset", "-q"], cwd=repo, env=env, check=True)
-        for name in files:
-            (repo / name).unlink()
-    return result
 
 
 @pytest.mark.parametrize("issuer", list(ISSUERS))

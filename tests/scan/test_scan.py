@@ -7,20 +7,16 @@ passes the scanner (the project's own pre-commit hook checks it).
 from __future__ import annotations
 
 import base64
-import dataclasses
 import hashlib
 import json
 import os
 import re
-import secrets
 import subprocess
 import sys
-import urllib.parse
-import uuid
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from helpers import ISSUERS, SHAPES, TOKENTOOL, Shape, assert_no_token, mint, run_scan, std_b64
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -28,125 +24,7 @@ import tokentool
 from tokentool import scan
 from tokentool.scan import Allowlist, Scanner, scan_paths
 
-ROOT = Path(__file__).resolve().parent.parent
-TOKENTOOL = str(Path(sys.executable).with_name("tokentool"))
-
-#: Issuers: the two public sites, a private index, the local stand-in, and a
-#: token with a one-character identifier (no well-known pattern knows either).
-ISSUERS = {
-    "pypi.org": ("pypi.org", None),
-    "test.pypi.org": ("test.pypi.org", None),
-    "private": ("pypi.example.com", None),
-    "localhost": ("localhost", None),
-    "short-id": ("localhost", "7"),
-}
-
-
-def std_b64(token: str) -> str:
-    """The token in the standard base64 alphabet, padded."""
-    body = token.removeprefix("pypi-")
-    return base64.b64encode(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))).decode()
-
-
-def mint(issuer: str = "localhost", *, project: bool = False) -> str:
-    """A fresh token whose standard-alphabet form has ``+`` and ``/``.
-
-    So the URL-encoded shape below really contains ``%2B`` and ``%2F``
-    whatever the random key made of the signature. A project token also gets
-    ``=`` padding (the project name's length sets the body's length modulo 3;
-    a user token's length is fixed by its issuer).
-    """
-    domain, identifier = ISSUERS[issuer]
-    for attempt in range(1000):
-        extra = (
-            {"project_name": "sample" + "x" * (attempt % 3), "project_id": str(uuid.uuid4())}
-            if project
-            else {"user_id": str(uuid.uuid4())}
-        )
-        token = tokentool.mint(
-            domain=domain,
-            identifier=identifier or str(uuid.uuid4()),
-            key=secrets.token_bytes(32),
-            **extra,
-        )
-        std = std_b64(token)
-        if "+" in std and "/" in std and (std.endswith("=") or not project):
-            return token
-    raise AssertionError("no token of the wanted shape in 1000 attempts")
-
-
-@dataclasses.dataclass(frozen=True)
-class Shape:
-    """How a token sits in a file: ``render(token)`` and the 1-based line it lands on."""
-
-    name: str
-    filename: str
-    render: Callable[[str], str]
-    line: int
-
-
-def _urlsafe_padded(t: str) -> str:
-    return t + "=" * (-(len(t) - 5) % 4)
-
-
-SHAPES = [
-    Shape("dotenv", "app.env", lambda t: f"# deploy\nTWINE_PASSWORD={t}\n", 2),
-    Shape("quoted", "settings.py", lambda t: f'USER = "__token__"\nPASSWORD = "{t}"\n', 2),
-    Shape("json", "auth.json", lambda t: json.dumps({"pypi": {"password": t}}, indent=2), 3),
-    Shape("yaml", "ci.yml", lambda t: f"env:\n  TWINE_PASSWORD: '{t}'\n", 2),
-    Shape(
-        "toml", "pypirc.toml", lambda t: f'[pypi]\nusername = "__token__"\npassword = "{t}"\n', 3
-    ),
-    Shape(
-        "url",
-        "requirements.txt",
-        lambda t: f"-i https://__token__:{t}@pypi.example.com/simple/\n",
-        1,
-    ),
-    Shape(
-        "url-encoded",
-        "pip.conf",
-        lambda t: (
-            "[global]\nindex-url = https://__token__:"
-            + urllib.parse.quote("pypi-" + std_b64(t), safe="")
-            + "@host/simple/\n"
-        ),
-        2,
-    ),
-    Shape("std-padded", "notes.md", lambda t: f"token: `pypi-{std_b64(t)}`\n", 1),
-    Shape("std-unpadded", "notes.txt", lambda t: f"pypi-{std_b64(t).rstrip('=')}\n", 1),
-    Shape("urlsafe-padded", "secret.cfg", lambda t: f"x = {_urlsafe_padded(t)}\n", 1),
-]
-
-
-def assert_no_token(text: str, *tokens: str) -> None:
-    """No token, in any spelling, nor any 16-character piece of its secret part."""
-    for token in tokens:
-        for spelling in (token.removeprefix("pypi-"), std_b64(token).rstrip("=")):
-            body = spelling[20:]  # past the location: the identifier and signature
-            pieces = {body[i : i + 16] for i in range(0, len(body) - 16, 8)}
-            leaked = [p for p in pieces if p in text]
-            assert not leaked, "a piece of a token was printed"
-
-
-def run_scan(
-    *args: str, cwd: Path | None = None, hook: bool = False
-) -> subprocess.CompletedProcess[str]:
-    """``tokentool scan``; ``hook``: as pre-commit runs it (PRE_COMMIT=1)."""
-    env = {k: v for k, v in os.environ.items() if k != "PRE_COMMIT"}
-    if hook:
-        env["PRE_COMMIT"] = "1"
-    return subprocess.run(
-        [TOKENTOOL, "scan", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        timeout=120,
-    )
-
-
+ROOT = Path(__file__).resolve().parents[2]
 # --- recall: every issuer, every shape ---------------------------------------
 
 
@@ -305,7 +183,7 @@ def test_a_1_gib_file_is_streamed(tmp_path: Path) -> None:
         f.write(f"{token}\n".encode())
     code = (
         "import re, sys\n"
-        "from tokentool._scan_cli import main\n"
+        "from tokentool.cli.scan import main\n"
         "rc = main(['--include-binary', sys.argv[1]])\n"
         # VmHWM is this process's own peak: ru_maxrss would carry over pytest's
         # peak through fork+exec.

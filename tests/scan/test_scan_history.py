@@ -12,10 +12,10 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
-from test_scan import assert_no_token, mint, run_scan
+from helpers import assert_no_token, mint, run_scan
 
-from tokentool._history import HistoryError, HistoryStats, scan_history
 from tokentool.scan import Scanner
+from tokentool.scan._history import HistoryError, HistoryStats, scan_history
 
 #: Commit dates: 2023-11-14 onwards, one hour apart.
 EPOCH = 1_700_000_000

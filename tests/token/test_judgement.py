@@ -25,8 +25,8 @@ from tokentool.index import Index
 from tokentool.index._auth import authenticate, authorize
 from tokentool.index._db import Database
 from tokentool.index._upload import UploadError
-from tokentool.restrictions import MAX_DEPTH, Broken, decode_caveat
 from tokentool.token import denial
+from tokentool.token.caveats import MAX_DEPTH, Broken, decode_caveat
 
 KEY = b"k" * 32
 USER = "1c4b2d63-9f0e-4e4a-8a55-0e1f2f3a4b5c"
@@ -138,7 +138,7 @@ def test_deep_nesting_costs_bounded_work_and_never_recurses():
     ],
 )
 def test_the_stackless_json_reader_matches_json_loads(text: str) -> None:
-    from tokentool.restrictions import _loads
+    from tokentool.token.caveats import _loads
 
     assert repr(_loads(text)) == repr(json.loads(text))
 

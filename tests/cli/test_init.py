@@ -12,7 +12,7 @@ from helpers import clean_environ, run
 
 from tokentool._init import ENV_TEMPLATE, GITIGNORE_LINES, PRE_COMMIT_CONFIG, TASKS_PY
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from helpers import Ran, run
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(shutil.which("make") is None, reason="needs make"),
@@ -136,9 +136,10 @@ def test_make_dist_builds_the_wheel_the_readme_installs(tmp_path: Path) -> None:
     for name in ("Makefile", "tools/venv.sh", "pyproject.toml", "README.md", "LICENSE"):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / name, tmp_path / name)
-    shutil.copytree(
-        ROOT / "tokentool", tmp_path / "tokentool", ignore=shutil.ignore_patterns("__pycache__")
-    )
+    for folder in ("tokentool", "sample_project"):
+        shutil.copytree(
+            ROOT / folder, tmp_path / folder, ignore=shutil.ignore_patterns("__pycache__")
+        )
     venv.EnvBuilder(with_pip=False, symlinks=True).create(tmp_path / ".venv")
     version = "{}.{}".format(*sys.version_info[:2])
     purelib = run(

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from packaging.utils import canonicalize_name
 
 import tokentool
-from tokentool.__main__ import main
+from tokentool.cli import main
 
 KEY = secrets.token_bytes(32)
 USERS = [str(uuid.UUID(int=i + 1)) for i in range(2)]

@@ -22,7 +22,7 @@ import pypitoken
 from packaging.utils import InvalidName, canonicalize_name
 
 from tokentool.exceptions import LoadError, RestrictionError
-from tokentool.restrictions import (
+from tokentool.token.caveats import (
     Broken,
     Context,
     Expiration,

@@ -28,7 +28,7 @@ HEAVY = ("pypitoken", "pymacaroons", "nacl", "tokentool.token")
 #: stderr which heavy modules it ended up importing.
 CLI_THEN_MODULES = """
 import json, sys
-from tokentool.__main__ import main
+from tokentool.cli import main
 code = main(sys.argv[1:])
 heavy = sorted(m for m in sys.modules if m.split(".")[0] in {"pypitoken", "pymacaroons", "nacl"}
                or m == "tokentool.token")
@@ -209,7 +209,7 @@ def test_public_name_is_the_library_object(name: str) -> None:
 def test_submodule_attribute_and_unknown_names() -> None:
     ran = _python(
         "import tokentool\n"
-        "print(tokentool.token.deserialize.__module__, tokentool.restrictions.__name__)\n"
+        "print(tokentool.token.deserialize.__module__, tokentool.token.caveats.__name__)\n"
         "try:\n"
         "    tokentool.no_such_name\n"
         "except AttributeError as exc:\n"
@@ -217,6 +217,6 @@ def test_submodule_attribute_and_unknown_names() -> None:
     )
     assert ran.returncode == 0, ran.stderr
     assert ran.stdout.splitlines() == [
-        "tokentool.token tokentool.restrictions",
+        "tokentool.token tokentool.token.caveats",
         "module 'tokentool' has no attribute 'no_such_name'",
     ]

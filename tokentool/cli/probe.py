@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from tokentool._cli import Parser, guarded
+from tokentool.cli._base import Parser, guarded
 
 PROG = "tokentool probe"
 
@@ -80,7 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(parser: argparse.ArgumentParser, argv: list[str]) -> int:
     args = parser.parse_args(argv)
     from tokentool import _probe
-    from tokentool.__main__ import read_token
+    from tokentool.cli._base import read_token
 
     token = read_token(None)
     result = _probe.probe(

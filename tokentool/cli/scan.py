@@ -17,9 +17,8 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from tokentool._cli import Parser, UsageError, guarded
 from tokentool._escape import escape
-from tokentool._history import HistoryError, HistoryStats, scan_history
+from tokentool.cli._base import Parser, UsageError, guarded
 from tokentool.scan import (
     ALLOW_MARKER,
     ALLOWLIST_NAME,
@@ -28,6 +27,7 @@ from tokentool.scan import (
     Finding,
     Scanner,
 )
+from tokentool.scan._history import HistoryError, HistoryStats, scan_history
 
 PROG = "tokentool scan"
 
