@@ -24,8 +24,8 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from tokentool.cli._base import Parser, guarded
 from tokentool._escape import escape
+from tokentool.cli._base import Parser, guarded
 
 PROG = "tokentool init"
 
