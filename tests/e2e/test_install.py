@@ -229,7 +229,7 @@ def test_init_sets_up_a_project_from_the_installed_wheel(
     fresh: Path, standin: RunningServer, tmp_path: Path
 ) -> None:
     """``tokentool init`` in an empty repository: tasks that upload, a hook that refuses."""
-    from test_scan import mint
+    from helpers import mint
 
     env = _git_env(tmp_path / "home")
     env["PATH"] = f"{fresh / 'bin'}{os.pathsep}{env['PATH']}"  # the hook's `tokentool scan`
