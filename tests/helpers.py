@@ -14,7 +14,8 @@ they need from here (``from helpers import ...``), not from conftest.py.
   ``served`` under waitress in this process so hooks can reach it),
   ``PypiServer`` (bare pypiserver, any token), ``LenientIndex`` (forgets
   caveats), ``listing`` (what a stand-in's data folder records);
-- secrets: ``mint_raw``, ``assert_no_token``, ``TOKEN_LIKE``.
+- secrets: ``mint_raw``, ``assert_no_token``, ``TOKEN_LIKE``;
+- the web face in-process, a cookie jar and the forms' CSRF token: ``WebClient``.
 """
 
 from __future__ import annotations
@@ -58,6 +59,18 @@ from tokentool.index.rules import Site
 BIN = Path(sys.executable).parent
 TWINE = BIN / "twine"
 PIP = BIN / "pip"
+
+#: Debian's Chromium, which .ci/run installs: playwright's own browser download is not used.
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 #: Size limit of the shared test server: small, so the too-large row needs no 100 MiB file.
 TEST_UPLOAD_LIMIT = 1024 * 1024
@@ -525,10 +538,10 @@ class Harness:
     def index(self) -> Index:
         return Index(self.data_dir)
 
-    def mint(self, user: str, project: str | None = None) -> str:
+    def mint(self, user: str, project: str | None = None, description: str | None = None) -> str:
         index = self.index()
         try:
-            return index.mint(user, project)
+            return index.mint(user, project, description)
         finally:
             index.close()
 
@@ -814,3 +827,54 @@ def commit_through_hook(
         for name in files:
             (repo / name).unlink()
     return result
+
+
+class WebClient:
+    """A person at the stand-in's web pages, in-process (webob): cookies kept, CSRF filled in.
+
+    ``post`` sends the CSRF token of the last page seen unless ``csrf`` says otherwise.
+    """
+
+    _CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+
+    def __init__(self, app: Any, remote_addr: str = "192.0.2.1") -> None:
+        self.app = app
+        self.remote_addr = remote_addr
+        self.cookies: dict[str, str] = {}
+        self.csrf: str | None = None
+
+    def _send(self, request: Any) -> Any:
+        request.remote_addr = self.remote_addr
+        if self.cookies:
+            request.headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        response = request.get_response(self.app)
+        for header in response.headers.getall("Set-Cookie"):
+            name, _, rest = header.partition("=")
+            value = rest.split(";")[0]
+            if "Max-Age=0" in header or not value:
+                self.cookies.pop(name, None)
+            else:
+                self.cookies[name] = value
+        found = self._CSRF.search(response.text) if response.content_type == "text/html" else None
+        if found:
+            self.csrf = found.group(1)
+        return response
+
+    def get(self, path: str, **headers: str) -> Any:
+        from webob import Request
+
+        return self._send(Request.blank(path, headers=headers))
+
+    def post(self, path: str, data: dict[str, str], *, csrf: str | bool = True) -> Any:
+        from webob import Request
+
+        fields = dict(data)
+        if csrf is True:
+            fields["csrf_token"] = self.csrf or ""
+        elif isinstance(csrf, str):
+            fields["csrf_token"] = csrf
+        return self._send(Request.blank(path, POST=fields))
+
+    def login(self, username: str, password: str) -> Any:
+        self.get("/account/login/")
+        return self.post("/account/login/", {"username": username, "password": password})

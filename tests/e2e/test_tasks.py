@@ -89,9 +89,13 @@ def test_upload_is_accepted_and_listed(workdir: Path, raw: str, standin: Running
     assert f"index answer for {wheel}: 200 OK" in ran.stdout
     assert "derived token restrictions: " in ran.stdout
     assert "only for project(s) named task-upload" in ran.stdout
-    view = f"{standin.url}simple/task-upload/"
-    assert ran.stdout.strip().endswith(f"accepted: both files uploaded; see {view}")
-    listing = simple_listing(view)
+    # twine's last lines, with the stand-in's release page
+    view = f"{standin.url}project/Task-Upload/{version}/"
+    assert ran.stdout.strip().endswith(f"accepted: both files uploaded\nView at:\n{view}")
+    with urllib.request.urlopen(view, timeout=10) as page:
+        text = page.read().decode()
+    assert sdist in text and wheel in text
+    listing = simple_listing(f"{standin.url}simple/task-upload/")
     assert sdist in listing and wheel in listing
 
 
@@ -560,12 +564,14 @@ def test_index_task_serves_in_the_foreground(tmp_path: Path) -> None:
         match = re.fullmatch(r"Serving on (http://127\.0\.0\.1:\d+/)\n", line)
         assert match, line
         data = tmp_path / ".tokentool" / "index"
-        assert [proc.stderr.readline(), proc.stderr.readline()] == [
+        assert [proc.stderr.readline() for _ in range(3)] == [
             f"upload URL: {match[1]}legacy/ (REPOSITORY_URL in .env)\n",
             f"mint a token: tokentool index mint --user NAME --data-dir {data}\n",
+            f"web pages: {match[1]} (to log in: tokentool index passwd NAME --data-dir {data})\n",
         ]
-        with urllib.request.urlopen(match[1] + "simple/", timeout=10) as response:
-            assert response.status == 200
+        for path in ("simple/", ""):  # the index, and the web pages
+            with urllib.request.urlopen(match[1] + path, timeout=10) as response:
+                assert response.status == 200
         assert data.is_dir()
     finally:
         proc.send_signal(signal.SIGTERM)

@@ -119,13 +119,19 @@ def test_only_the_restriction_counts_as_a_pass(answer: Answer, outcome: Outcome 
 
 
 def test_view_urls() -> None:
+    # twine's release_urls: its safe_name, not the normalized name
     assert (
-        workflow.view_url("https://test.pypi.org/legacy/", "My_P", "1.0")
-        == "https://test.pypi.org/project/my-p/1.0/"
+        workflow.view_url("https://test.pypi.org/legacy/", "My_P..x", "1.0")
+        == "https://test.pypi.org/project/My-P..x/1.0/"
     )
     assert (
+        workflow.view_url("https://upload.pypi.org/legacy/", "p", "2")
+        == "https://pypi.org/project/p/2/"
+    )
+    # warehouse's routes at .../legacy/: the stand-in's release page
+    assert (
         workflow.view_url("http://127.0.0.1:5/legacy/", "My_P", "1.0")
-        == "http://127.0.0.1:5/simple/my-p/"
+        == "http://127.0.0.1:5/project/My-P/1.0/"
     )
     assert workflow.view_url("http://127.0.0.1:5/", "p", "1") == "http://127.0.0.1:5/simple/p/"
 

@@ -18,10 +18,13 @@ import threading
 import uuid
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from tokentool._children import child_environ
 from tokentool.exceptions import TokenError
+
+if TYPE_CHECKING:
+    from tokentool.index._db import Tx
 
 __all__ = [
     "DEFAULT_DATA_DIR",
@@ -68,45 +71,23 @@ class Index:
         the user's standing: ``unverified_email`` and ``no_2fa`` make uploads
         fail as on the site; without them the user has both.
         """
-        import tokentool
-        from tokentool.index._auth import minted_caveats
+        if not user or not user.strip() or user != user.strip():
+            raise IndexRefusal("a user name must be given, without surrounding spaces")
+        with self._db.transaction() as tx:
+            user_id = tx.ensure_user(user)
+            raw = mint_token(tx, self.domain, user_id, project, description)
+            tx.set_standing(user_id, email_verified=not unverified_email, two_factor=not no_2fa)
+        return raw
+
+    def set_password(self, user: str, password: str) -> None:
+        """The user's web password (argon2), creating the user if needed; sessions end."""
+        from tokentool.index.web.accounts import hash_password
 
         if not user or not user.strip() or user != user.strip():
             raise IndexRefusal("a user name must be given, without surrounding spaces")
-        identifier = str(uuid.uuid4())
-        key = os.urandom(32)
+        hashed = hash_password(password)  # refuses what the login form would refuse
         with self._db.transaction() as tx:
-            user_id = tx.ensure_user(user)
-            if project is None:
-                scope = "user"
-                raw = tokentool.mint(
-                    domain=self.domain, identifier=identifier, key=key, user_id=user_id
-                )
-            else:
-                try:
-                    normalized = tokentool.normalize_project(project)
-                except TokenError:
-                    normalized = None
-                row = tx.project(normalized) if normalized else None
-                if row is None or not tx.has_role(row.id, user_id):
-                    raise IndexRefusal(f"Unknown or invalid project name: {project}")
-                scope = f"project:{row.normalized_name}"
-                raw = tokentool.mint(
-                    domain=self.domain,
-                    identifier=identifier,
-                    key=key,
-                    project_name=row.normalized_name,
-                    project_id=row.id,
-                )
-            text = description if description is not None else f"tokentool {identifier[:8]}"
-            if not text.strip():
-                raise IndexRefusal("a token description must not be empty")
-            if tx.description_taken(user_id, text):
-                raise IndexRefusal("API token name already in use")
-            tx.add_token(identifier, user_id, key, text, scope)
-            tx.store_caveats(identifier, minted_caveats(raw))
-            tx.set_standing(user_id, email_verified=not unverified_email, two_factor=not no_2fa)
-        return raw
+            tx.set_password(tx.ensure_user(user), hashed)
 
     def revoke(self, identifier: str) -> None:
         """Delete a token: further uploads with it get the invalid-authentication 403."""
@@ -160,6 +141,29 @@ class Index:
             (self._db.packages_dir / name).unlink(missing_ok=True)
         return names
 
+    def yank(self, project: str, version: str, reason: str = "", *, undo: bool = False) -> str:
+        """Yank a release (or un-yank it), as an owner can on the site; its files stay.
+
+        Returns the release's version as stored. Installers skip a yanked release
+        unless pinned to it (PEP 592); the pages, ``/simple/`` and the JSON API say so.
+        """
+        from packaging.utils import canonicalize_version
+        from packaging.version import InvalidVersion, Version
+
+        import tokentool
+
+        try:
+            normalized = tokentool.normalize_project(project)
+            canonical = canonicalize_version(Version(version))
+        except (TokenError, InvalidVersion):
+            raise IndexRefusal(f"no release {project!r} {version!r}") from None
+        with self._db.transaction() as tx:
+            row = tx.project(normalized)
+            if row is None or not tx.set_yanked(row.id, canonical, not undo, reason):
+                raise IndexRefusal(f"no release {project!r} {version!r}")
+            stored = [r[0] for r in tx.releases(row.id) if r[1] == canonical]
+        return stored[0]
+
     def listing(self) -> dict[str, Any]:
         """Users, projects (owners, files) and tokens (identifier, description); no secrets."""
         data = self._db.reader().listing()
@@ -177,6 +181,51 @@ class Index:
 
     def close(self) -> None:
         self._db.close()
+
+
+def mint_token(
+    tx: Tx, domain: str, user_id: str, project: str | None, description: str | None
+) -> str:
+    """Mint and record one token: ``index mint`` and the web face's "Create token" alike.
+
+    Project-scoped tokens are only issued for a project the user has a role on,
+    like on the site (``CreateMacaroonForm.validate_token_scope``); user-wide
+    ones carry ``[3, user]``, project ones ``[1, [name]]`` and ``[2, [id]]``
+    (``ProvisionMacaroonViews.create_macaroon``). The caveats are stored with
+    the token's row, as warehouse does, and judged again after the token's own.
+    """
+    import tokentool
+    from tokentool.index._auth import minted_caveats
+
+    identifier = str(uuid.uuid4())
+    key = os.urandom(32)
+    if project is None:
+        scope = "user"
+        raw = tokentool.mint(domain=domain, identifier=identifier, key=key, user_id=user_id)
+    else:
+        try:
+            normalized = tokentool.normalize_project(project)
+        except TokenError:
+            normalized = None
+        row = tx.project(normalized) if normalized else None
+        if row is None or not tx.has_role(row.id, user_id):
+            raise IndexRefusal(f"Unknown or invalid project name: {project}")
+        scope = f"project:{row.normalized_name}"
+        raw = tokentool.mint(
+            domain=domain,
+            identifier=identifier,
+            key=key,
+            project_name=row.normalized_name,
+            project_id=row.id,
+        )
+    text = description if description is not None else f"tokentool {identifier[:8]}"
+    if not text.strip():
+        raise IndexRefusal("a token description must not be empty")
+    if tx.description_taken(user_id, text):
+        raise IndexRefusal("API token name already in use")
+    tx.add_token(identifier, user_id, key, text, scope)
+    tx.store_caveats(identifier, minted_caveats(raw))
+    return raw
 
 
 @dataclasses.dataclass

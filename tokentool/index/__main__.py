@@ -61,8 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser(
         "serve",
         help="run the index in the foreground",
-        description="Serve /legacy/ (uploads), /simple/ (PEP 503/691), /packages/ and "
-        "/pypi/NAME/json until SIGINT/SIGTERM. "
+        description="Serve /legacy/ (uploads), /simple/ (PEP 503/691), /packages/, "
+        "/pypi/NAME/json and the web pages (/, /project/NAME/, /account/login/, "
+        "/manage/account/) until SIGINT/SIGTERM. "
         "Prints 'Serving on http://HOST:PORT/' once it accepts connections.",
     )
     data_dir(serve)
@@ -123,6 +124,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="the user has no two-factor authentication (uploads are refused, as on the site)",
     )
 
+    passwd = sub.add_parser(
+        "passwd",
+        help="set a user's password for the web pages (read from stdin, never argv)",
+        description="Set the password USER logs in with at /account/login/ (creating USER "
+        "if needed) to make and remove tokens in the browser. The password is read from "
+        "standard input (one line), or a hidden prompt asked twice on a terminal; never "
+        "from the command line. Stored as an argon2 hash; sessions from before end.",
+    )
+    data_dir(passwd)
+    passwd.add_argument("user", metavar="USER")
+
     revoke = sub.add_parser("revoke", help="delete a token by its identifier")
     data_dir(revoke)
     revoke.add_argument("identifier", metavar="IDENTIFIER")
@@ -138,6 +150,18 @@ def build_parser() -> argparse.ArgumentParser:
     delete.add_argument("project", metavar="PROJECT")
     delete.add_argument("version", metavar="VERSION", nargs="?")
     delete.add_argument("filename", metavar="FILENAME", nargs="?")
+
+    yank = sub.add_parser(
+        "yank",
+        help="yank a release (installers skip it unless pinned), or --undo it",
+        description="Mark a release yanked, as an owner can on the site (PEP 592): its "
+        "files stay, pip and uv skip it unless a requirement pins it exactly.",
+    )
+    data_dir(yank)
+    yank.add_argument("project", metavar="PROJECT")
+    yank.add_argument("version", metavar="VERSION")
+    yank.add_argument("--reason", default="", help="shown on the pages and to installers")
+    yank.add_argument("--undo", action="store_true", help="un-yank the release")
 
     listing = sub.add_parser(
         "list", help="users, projects, owners and token identifiers (never a token or key)"
@@ -168,6 +192,34 @@ def _print_listing(data: dict[str, object]) -> None:
             f"  {t['identifier']} user={e(t['user'])} scope={e(t['scope'])} "
             f"{e(repr(t['description']))}"
         )
+
+
+def _escaped(text: str) -> str:
+    from tokentool._escape import escape
+
+    return escape(text)
+
+
+def _read_password() -> str:
+    """One line from stdin, or a hidden prompt asked twice at a terminal; bounded either way."""
+    from tokentool.cli._base import UsageError
+    from tokentool.index.web.accounts import MAX_PASSWORD_SIZE
+
+    stream = sys.stdin
+    if stream is None:
+        raise UsageError("no password given: pipe it on standard input")
+    if stream.isatty():
+        import getpass
+
+        first = getpass.getpass("New password (input hidden): ")
+        if getpass.getpass("Repeat it: ") != first:
+            raise UsageError("the two passwords differ; nothing was changed")
+        return first
+    text = stream.read(MAX_PASSWORD_SIZE + 3)  # a line ending, and one more to know
+    text = text[:-2] if text.endswith("\r\n") else text.removesuffix("\n")
+    if len(text) > MAX_PASSWORD_SIZE or "\n" in text:
+        raise UsageError(f"the password must be one line of at most {MAX_PASSWORD_SIZE} characters")
+    return text
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -213,6 +265,13 @@ def _run(parser: argparse.ArgumentParser, argv: list[str]) -> int:
                 no_2fa=args.no_2fa,
             )
             print(raw, flush=True)
+        elif args.command == "passwd":
+            index.set_password(args.user, _read_password())
+            print(f"password set for {_escaped(args.user)}", file=sys.stderr)
+        elif args.command == "yank":
+            version = index.yank(args.project, args.version, args.reason, undo=args.undo)
+            what = "un-yanked" if args.undo else "yanked"
+            print(f"{what} {_escaped(args.project)} {_escaped(version)}", file=sys.stderr)
         elif args.command == "revoke":
             index.revoke(args.identifier)
             print(f"revoked {args.identifier}", file=sys.stderr)

@@ -108,6 +108,13 @@ CREATE TABLE IF NOT EXISTS project_creations (
     at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS project_creations_by_user ON project_creations (user_id, at);
+-- Failed web logins, per limiter (warehouse's "ip.login", "global.login", "user.login").
+CREATE TABLE IF NOT EXISTS login_failures (
+    scope TEXT NOT NULL,
+    key TEXT NOT NULL,
+    at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS login_failures_by_key ON login_failures (scope, key, at);
 """
 
 #: Columns added to ``files`` after the first schema (ALTER TABLE on older databases).
@@ -115,6 +122,15 @@ _FILE_COLUMNS = {
     "python_version": "TEXT",
     "metadata_sha256": "TEXT",
     "metadata_blake2_256": "TEXT",
+}
+
+#: Columns added for the web face (tokentool/index/web): the user's argon2 password hash
+#: and when it was set (sessions from before it end), and when each token last uploaded.
+_ADDED_COLUMNS = {
+    "users": {"password_hash": "TEXT", "password_date": "REAL"},
+    "tokens": {"last_used": "REAL"},
+    # warehouse's Release.yanked / yanked_reason (``tokentool index yank``)
+    "releases": {"yanked": "INTEGER NOT NULL DEFAULT 0", "yanked_reason": "TEXT"},
 }
 
 #: Releases for files recorded before the releases table existed (no metadata then).
@@ -136,6 +152,25 @@ class TokenRow:
     #: The user's standing (no row in ``user_standing``: verified, with 2FA).
     email_verified: bool = True
     two_factor: bool = True
+
+
+@dataclasses.dataclass(frozen=True)
+class WebUser:
+    id: str
+    username: str
+    password_hash: str | None = dataclasses.field(repr=False)
+    #: When the password was last set (0: never): a session from before it is over.
+    password_date: float
+    email_verified: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class TokenInfo:
+    id: str
+    description: str
+    scope: str
+    created: float
+    last_used: float | None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -198,6 +233,9 @@ class ServedFile:
     uploaded: float
     requires_python: str | None
     metadata_sha256: str | None
+    #: The release's: yanked, and why ("" when no reason was given).
+    yanked: bool = False
+    yanked_reason: str | None = None
 
 
 class Database:
@@ -274,6 +312,11 @@ class Tx:
             self.conn.execute(f"ALTER TABLE files ADD COLUMN {column} {_FILE_COLUMNS[column]}")
         if missing:  # files from before releases were recorded: one scan, once
             self.conn.execute(_BACKFILL_RELEASES)
+        for table, columns in _ADDED_COLUMNS.items():
+            present = {row[1] for row in self.conn.execute(f"PRAGMA table_info({table})")}
+            for column, kind in columns.items():
+                if column not in present:
+                    self.conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
     def _one(self, sql: str, *args: Any) -> tuple[Any, ...] | None:
         row: tuple[Any, ...] | None = self.conn.execute(sql, args).fetchone()
@@ -306,6 +349,51 @@ class Tx:
             (new_id, username, time.time()),
         )
         return new_id
+
+    def set_password(self, user_id: str, password_hash: str) -> None:
+        self.conn.execute(
+            "UPDATE users SET password_hash = ?, password_date = ? WHERE id = ?",
+            (password_hash, time.time(), user_id),
+        )
+
+    def web_user(
+        self, *, username: str | None = None, user_id: str | None = None
+    ) -> WebUser | None:
+        """The account as the web face sees it, by name or (``user_id``) by ID."""
+        row = self._one(
+            "SELECT u.id, u.username, u.password_hash, coalesce(u.password_date, 0), "
+            "coalesce(s.email_verified, 1) FROM users u "
+            "LEFT JOIN user_standing s ON s.user_id = u.id "
+            "WHERE (? IS NULL AND u.username = ?) OR u.id = ?",
+            user_id,
+            username,
+            user_id,
+        )
+        if row is None:
+            return None
+        return WebUser(str(row[0]), str(row[1]), row[2], float(row[3]), bool(row[4]))
+
+    # web logins: warehouse's moving-window rate limiters, kept in the database
+    def login_failures(self, scope: str, key: str, since: float) -> tuple[int, float | None]:
+        """(failures since ``since``, the oldest of them) for one limiter and key."""
+        row = self._one(
+            "SELECT count(*), min(at) FROM login_failures WHERE scope = ? AND key = ? AND at >= ?",
+            scope,
+            key,
+            since,
+        )
+        return (int(row[0]), row[1]) if row else (0, None)
+
+    def record_login_failure(self, scope: str, key: str, before: float) -> None:
+        """Count one failure; hits older than ``before`` are out of every window: gone."""
+        self.conn.execute(
+            "DELETE FROM login_failures WHERE scope = ? AND key = ? AND at < ?",
+            (scope, key, before),
+        )
+        self.conn.execute(
+            "INSERT INTO login_failures (scope, key, at) VALUES (?, ?, ?)",
+            (scope, key, time.time()),
+        )
 
     # tokens
     def token(self, identifier: str) -> TokenRow | None:
@@ -355,6 +443,33 @@ class Tx:
             "VALUES (?, ?, ?, ?, ?, ?)",
             (identifier, user_id, root_key, description, scope, time.time()),
         )
+
+    def user_tokens(self, user_id: str) -> list[TokenInfo]:
+        """The account page's list: never the key, never the token."""
+        return [
+            TokenInfo(str(r[0]), str(r[1]), str(r[2]), float(r[3]), r[4])
+            for r in self.conn.execute(
+                "SELECT id, description, scope, created, last_used FROM tokens "
+                "WHERE user_id = ? ORDER BY created",
+                (user_id,),
+            )
+        ]
+
+    def token_used(self, identifier: str) -> None:
+        """warehouse's ``DatabaseMacaroonService.verify``: ``last_used`` on success."""
+        self.conn.execute("UPDATE tokens SET last_used = ? WHERE id = ?", (time.time(), identifier))
+
+    def user_projects(self, user_id: str) -> list[ProjectRow]:
+        """The projects the user has a role on, by normalized name."""
+        return [
+            ProjectRow(*r)
+            for r in self.conn.execute(
+                "SELECT p.id, p.name, p.normalized_name FROM projects p "
+                "JOIN roles r ON r.project_id = p.id WHERE r.user_id = ? "
+                "ORDER BY p.normalized_name",
+                (user_id,),
+            )
+        ]
 
     def delete_token(self, identifier: str) -> bool:
         return self.conn.execute("DELETE FROM tokens WHERE id = ?", (identifier,)).rowcount > 0
@@ -476,7 +591,8 @@ class Tx:
         sql = (
             "SELECT f.id, f.project_id, f.filename, r.version, f.packagetype, f.python_version, "
             "f.size, f.md5_digest, f.sha256_digest, f.blake2_256_digest, f.uploaded, "
-            "r.requires_python, f.metadata_sha256 FROM files f JOIN releases r "
+            "r.requires_python, f.metadata_sha256, r.yanked, r.yanked_reason "
+            "FROM files f JOIN releases r "
             "ON r.project_id = f.project_id AND r.canonical_version = f.canonical_version "
             "WHERE f.project_id = ?"
         )
@@ -484,7 +600,10 @@ class Tx:
         if canonical_version is not None:
             sql += " AND f.canonical_version = ?"
             args += (canonical_version,)
-        return [ServedFile(*row) for row in self.conn.execute(sql, args)]
+        return [
+            ServedFile(*row[:-2], yanked=bool(row[-2]), yanked_reason=row[-1])
+            for row in self.conn.execute(sql, args)
+        ]
 
     def served_file(self, filename: str) -> tuple[ServedFile, str] | None:
         """A recorded file by name, with its project's normalized name."""
@@ -496,6 +615,39 @@ class Tx:
             filename,
         )
         return None if row is None else (ServedFile(*row[:-1]), str(row[-1]))
+
+    def uploaders(self, project_id: str, canonical_version: str) -> dict[str, str]:
+        """filename -> username of who uploaded it, for one release's page."""
+        return {
+            str(a): str(b)
+            for a, b in self.conn.execute(
+                "SELECT f.filename, u.username FROM files f JOIN users u ON u.id = f.uploaded_by "
+                "WHERE f.project_id = ? AND f.canonical_version = ?",
+                (project_id, canonical_version),
+            )
+        }
+
+    def release_history(self, project_id: str) -> list[tuple[Any, ...]]:
+        """Every release without its metadata, for the pages' release history:
+        (version, canonical version, requires_python, is_prerelease, created, yanked,
+        yanked reason)."""
+        return [
+            (str(a), str(b), c, bool(d), float(e), bool(f), g)
+            for a, b, c, d, e, f, g in self.conn.execute(
+                "SELECT version, canonical_version, requires_python, is_prerelease, created, "
+                "yanked, yanked_reason FROM releases WHERE project_id = ?",
+                (project_id,),
+            )
+        ]
+
+    def release_info(self, project_id: str, canonical_version: str) -> str:
+        """One release's recorded metadata (JSON), read only for the release a page shows."""
+        row = self._one(
+            "SELECT info FROM releases WHERE project_id = ? AND canonical_version = ?",
+            project_id,
+            canonical_version,
+        )
+        return "{}" if row is None else str(row[0])
 
     def file_metadata(self, file_id: int) -> bytes | None:
         row = self._one("SELECT content FROM file_metadata WHERE file_id = ?", file_id)
@@ -511,6 +663,28 @@ class Tx:
                 (project_id,),
             )
         ]
+
+    def yanks(self, project_id: str) -> dict[str, str]:
+        """canonical version -> yanked reason ("" for none), of the yanked releases only."""
+        return {
+            str(a): str(b or "")
+            for a, b in self.conn.execute(
+                "SELECT canonical_version, yanked_reason FROM releases "
+                "WHERE project_id = ? AND yanked",
+                (project_id,),
+            )
+        }
+
+    def set_yanked(
+        self, project_id: str, canonical_version: str, yanked: bool, reason: str | None
+    ) -> bool:
+        """Yank (with a reason) or un-yank one release; False if there is no such release."""
+        cursor = self.conn.execute(
+            "UPDATE releases SET yanked = ?, yanked_reason = ? "
+            "WHERE project_id = ? AND canonical_version = ?",
+            (int(yanked), reason if yanked else None, project_id, canonical_version),
+        )
+        return cursor.rowcount > 0
 
     def roles(self, project_id: str) -> list[tuple[str, str]]:
         """(role name, username) of every role on the project."""

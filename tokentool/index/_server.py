@@ -216,7 +216,9 @@ def serve(options: ServeOptions) -> int:
         # For a person at the terminal (stderr: a parent reads only the line above).
         print(
             f"upload URL: http://{shown}:{port}/legacy/ (REPOSITORY_URL in .env)\n"
-            f"mint a token: tokentool index mint --user NAME --data-dir {options.data_dir}",
+            f"mint a token: tokentool index mint --user NAME --data-dir {options.data_dir}\n"
+            f"web pages: http://{shown}:{port}/ (to log in: tokentool index passwd NAME "
+            f"--data-dir {options.data_dir})",
             file=sys.stderr,
             flush=True,
         )

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import re
 import tempfile
 import time
 from collections.abc import Callable
@@ -55,12 +56,20 @@ def derive_for(config: Config, project: str, ttl: str | None = "15m") -> Token:
 
 
 def view_url(index_url: str, project: str, version: str) -> str:
-    """Where a person (public sites) or pip (any other index) finds the upload."""
+    """The release's page, as twine's ``Repository.release_urls`` prints it after "View at:".
+
+    twine names it for pypi.org and test.pypi.org, with its ``safe_name`` (runs of
+    characters other than letters, digits and "." become "-"; the site redirects
+    to the stored name). An index uploaded to at ``.../legacy/`` has warehouse's
+    routes, the stand-in's pages among them; any other index gets its pip page.
+    """
     site = site_of(index_url)
+    safe = re.sub("[^A-Za-z0-9.]+", "-", project)
     if site != "other":
-        return f"https://{site}/project/{tokentool.normalize_project(project)}/{version}/"
-    base = index_url[: -len("legacy/")] if index_url.endswith("/legacy/") else index_url
-    return f"{base}simple/{tokentool.normalize_project(project)}/"
+        return f"https://{site}/project/{safe}/{version}/"
+    if index_url.endswith("/legacy/"):
+        return f"{index_url[: -len('legacy/')]}project/{safe}/{version}/"
+    return f"{index_url}simple/{tokentool.normalize_project(project)}/"
 
 
 def built_line(built: Built) -> str:
@@ -84,9 +93,9 @@ class UploadReport:
 
     @property
     def message(self) -> str:
-        """The verdict, one line."""
-        if self.ok:
-            return f"accepted: both files uploaded; see {escape(self.view)}"
+        """The verdict, one line (then, when accepted, "View at:" and the URL, as twine)."""
+        if self.ok:  # twine's last words after an upload
+            return f"accepted: both files uploaded\nView at:\n{escape(self.view)}"
         built = self.built
         return f"upload of {built.project} {built.version} failed: {self.answer.summary}"
 
