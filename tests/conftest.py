@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import CHROMIUM, CHROMIUM_FLAGS, TEST_UPLOAD_LIMIT, Dists, write_dists
+from helpers import CHROMIUM, CHROMIUM_FLAGS, TEST_UPLOAD_LIMIT, Dists, Listener, write_dists
 
 from tokentool.index import RunningServer, start_server
 
@@ -55,3 +55,11 @@ def chromium() -> Iterator[object]:
             yield browser
         finally:
             browser.close()
+
+
+@pytest.fixture(scope="module")
+def listener() -> Iterator[Listener]:
+    """A loopback server that records every request: proof that nothing was sent."""
+    server = Listener()
+    yield server
+    server.close()

@@ -878,3 +878,39 @@ class WebClient:
     def login(self, username: str, password: str) -> Any:
         self.get("/account/login/")
         return self.post("/account/login/", {"username": username, "password": password})
+
+
+class Listener:
+    """A loopback HTTP server that records every request and answers 404.
+
+    The proof that nothing was sent: a refused destination leaves ``requests``
+    empty; an allowed one shows what arrived (method, path, Authorization).
+    """
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, str, str]] = []
+        listener = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _record(self) -> None:
+                length = int(self.headers.get("Content-Length", "0") or 0)
+                if length:
+                    self.rfile.read(length)
+                auth = self.headers.get("Authorization", "")
+                listener.requests.append((self.command, self.path, auth))
+                self.send_response(404, "Not Found")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            do_GET = do_POST = _record
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

@@ -144,7 +144,11 @@ def test_inspect_unrestricted_token() -> None:
     bare = tokentool.mint(domain="pypi.org", identifier=str(uuid.uuid4()), key=KEY)
     code, out, _ = run(["inspect"], bare)
     assert code == 0
-    assert out.endswith("restrictions: none (can upload to every project its user owns)\n")
+    assert out.endswith(
+        "restrictions: none embedded in the token; the site may keep restrictions for it "
+        "that only the site can judge (without any, it can upload to every project its "
+        "user owns)\n"
+    )
 
 
 def test_check_allowed_and_refused(raw: str) -> None:

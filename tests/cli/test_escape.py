@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import tokentool
-from tokentool._escape import escape
+from tokentool._safety import escape
 from tokentool.index import Index
 
 BIN = Path(sys.executable).parent

@@ -270,7 +270,10 @@ def test_verify_rejection_and_probe_name_account_refusals(
     ran = invoke(tmp_path, "probe", "-p", user)
     assert ran.returncode == 1, ran.output
     last = ran.stderr.strip().splitlines()[-1]
-    assert last.startswith(f"refused: {why}: 403 User '{user}', associated with the API token")
+    kind = "no-2fa" if "two-factor" in why else "unverified-email"
+    assert last.startswith(
+        f"refused ({kind}: {why}): 403 User '{user}', associated with the API token"
+    )
     assert_no_token(ran.output, good, bad)
     ran = _ok(invoke(tmp_path, "verify-rejection", "-p", user), bad)
     assert ran.stdout.strip().endswith(f"not valid for project: '{user}'")
@@ -298,7 +301,7 @@ def test_closed_port(tmp_path: Path, raw: str, task: str) -> None:
         _fails(
             ran,
             raw,
-            f"index unreachable: could not connect to {json_url}: connection refused or reset",
+            f"index unreachable: could not connect to {json_url} (connection refused)",
         )
 
 
@@ -714,7 +717,7 @@ def test_probe_task(
     ran = invoke(env, "probe", "-p", "task-probe-other")
     assert ran.returncode == 1, ran.output
     assert ran.stderr.strip().splitlines()[-1] == (
-        "refused: the token's restrictions or signature: 403 Invalid API Token: "
+        "refused (token: the token's restrictions or signature): 403 Invalid API Token: "
         + ", ".join(["project-scoped token is not valid for project: 'task-probe-other'"] * 4)
     )
     assert_no_token(ran.output, scoped, raw)
@@ -735,8 +738,8 @@ def test_probe_task(
     ran = invoke(workdir, "probe", "-p", "task-probe", "--repository-url", url)
     assert ran.returncode == 3, ran.output
     assert ran.stderr.strip().splitlines()[-1] == (
-        f"inconclusive: could not connect to {url.replace('/legacy/', '/pypi/task-probe/json')}: "
-        "connection refused or reset"
+        "inconclusive: index unreachable: could not connect to "
+        f"{url.replace('/legacy/', '/pypi/task-probe/json')} (connection refused)"
     )
 
     ran = invoke(workdir, "probe", "-p", "task-probe", "--version", "1.0+bad")

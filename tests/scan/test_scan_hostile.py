@@ -19,7 +19,7 @@ from helpers import assert_no_token, mint, run_scan
 from helpers import commit_through_hook as _commit
 
 from tokentool import scan
-from tokentool._escape import escape
+from tokentool._safety import escape
 from tokentool.scan import Scanner, scan_paths, wide_encoding
 
 MIB = 1 << 20

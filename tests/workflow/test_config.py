@@ -226,7 +226,7 @@ LOCAL = tokentool.load(mint_raw("localhost"))
 )
 def test_destination_refused(token: tokentool.Token, url: str, message: str) -> None:
     with pytest.raises(ConfigError) as info:
-        check_destination(token, url)
+        check_destination(token.domain, url)
     assert str(info.value) == message
 
 
@@ -241,15 +241,15 @@ def test_destination_refused(token: tokentool.Token, url: str, message: str) -> 
     ],
 )
 def test_destination_allowed(token: tokentool.Token, url: str, allow: bool) -> None:
-    check_destination(token, url, allow_production=allow)
+    check_destination(token.domain, url, allow_production=allow)
 
 
 def test_private_token_goes_elsewhere_only_when_allowed() -> None:
-    check_destination(LOCAL, "https://pypi.example.com/legacy/", allow_other_host=True)
+    check_destination(LOCAL.domain, "https://pypi.example.com/legacy/", allow_other_host=True)
     private = tokentool.load(mint_raw("pypi.example.com"))
-    check_destination(private, "https://PYPI.example.com./legacy/")
+    check_destination(private.domain, "https://PYPI.example.com./legacy/")
     with pytest.raises(ConfigError, match="pass --allow-other-host"):
-        check_destination(private, "https://evil.example.net/legacy/")
+        check_destination(private.domain, "https://evil.example.net/legacy/")
 
 
 @pytest.mark.parametrize(

@@ -288,8 +288,8 @@ def test_closed_port_is_unreachable_not_a_pass() -> None:
     report = workflow.verify_rejection(_config(f"http://127.0.0.1:{port}/legacy/"), "wf-closed")
     assert report.outcome is Outcome.UNREACHABLE
     assert report.message == (
-        f"index unreachable: could not connect to http://127.0.0.1:{port}/pypi/wf-closed/json: "
-        "connection refused or reset"
+        f"index unreachable: could not connect to http://127.0.0.1:{port}/pypi/wf-closed/json "
+        "(connection refused)"
     )
 
 

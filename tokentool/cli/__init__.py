@@ -34,6 +34,10 @@ DELEGATED: dict[str, tuple[str, str]] = {
         "tokentool.cli.probe",
         "ask an index whether it would accept the token; publishes nothing",
     ),
+    "conformance": (
+        "tokentool.cli.conformance",
+        "ask an index whether it still answers as tokentool predicts; publishes nothing",
+    ),
     "init": (
         "tokentool._init",
         "write tasks.py, a .env template, .gitignore lines and the pre-commit hook; "

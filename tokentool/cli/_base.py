@@ -20,7 +20,9 @@ from tokentool.exceptions import TokenError
 PROG = "tokentool"
 #: Modules of the optional stacks -> the extra that installs them (pyproject.toml).
 EXTRA_OF = {
-    **dict.fromkeys(("dotenv", "build", "twine", "requests", "invoke", "flit_core"), "upload"),
+    **dict.fromkeys(
+        ("dotenv", "build", "twine", "requests", "urllib3", "invoke", "flit_core"), "upload"
+    ),
     **dict.fromkeys(("waitress", "webob", "multipart", "yara_x"), "index"),
 }
 
@@ -47,7 +49,7 @@ def describe(exc: BaseException) -> tuple[str, int]:
     any other exception is named by its type alone, because a library's
     message may quote its input, and the input may be a token.
     """
-    from tokentool._escape import escape
+    from tokentool._safety import escape
 
     if isinstance(exc, (UsageError, TokenError)):
         return escape(str(exc)), 2

@@ -1,7 +1,9 @@
 """``tokentool probe``: will my token work on this index? Nothing is published.
 
-A thin face over ``tokentool._probe``. The token comes from standard input
-(a hidden prompt on a terminal), never from argv.
+A thin face over ``tokentool.probe`` (its ``probe`` and its one printer,
+``describe``); where the token may go is ``tokentool.sites``, as for every
+command. The token comes from standard input (a hidden prompt on a terminal),
+never from argv.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from tokentool.cli._base import Parser, guarded
+from tokentool.probe import CONNECT_TIMEOUT, READ_TIMEOUT
 
 PROG = "tokentool probe"
 
@@ -66,10 +69,38 @@ def build_parser() -> argparse.ArgumentParser:
         help="probe even if PROJECT does not exist (may spend new-project quota)",
     )
     parser.add_argument(
-        "--timeout", type=float, default=120.0, metavar="SECONDS", help="read timeout"
+        "--allow-other-host",
+        action="store_true",
+        help="send a private index's token to a host other than the one it names",
+    )
+    parser.add_argument(
+        "--connect-timeout",
+        type=_seconds,
+        default=CONNECT_TIMEOUT,
+        metavar="SECONDS",
+        help="seconds to wait for a connection (default: %(default)g)",
+    )
+    parser.add_argument(
+        "--read-timeout",
+        "--timeout",
+        dest="read_timeout",
+        type=_seconds,
+        default=READ_TIMEOUT,
+        metavar="SECONDS",
+        help="seconds to wait for each answer (default: %(default)g); --timeout is its old name",
     )
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     return parser
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"invalid number of seconds: {text!r}")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -79,28 +110,23 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(parser: argparse.ArgumentParser, argv: list[str]) -> int:
     args = parser.parse_args(argv)
-    from tokentool import _probe
+    from tokentool import probe
     from tokentool.cli._base import read_token
 
     token = read_token(None)
-    result = _probe.probe(
+    result = probe.probe(
         args.repository_url,
         token,
         args.project,
         args.file,
         expect_refusal=args.expect_refusal,
         check_exists=not args.allow_new_project,
-        timeout=(10.0, max(1.0, args.timeout)),
+        allow_other_host=args.allow_other_host,
+        timeout=(args.connect_timeout, args.read_timeout),
     )
     if args.json:
         print(json.dumps(result.as_data()))
-    elif result.security:
-        print(f"SECURITY: {result.detail}", file=sys.stderr)
-    elif result.outcome == _probe.ACCEPTED:
-        print(f"accepted: the index would take this token for {args.project!r}")
-    elif result.outcome == _probe.REFUSED:
-        label = _probe.describe_kind(result.kind)
-        print(f"refused ({result.kind}: {label}): {result.status} {result.detail}", file=sys.stderr)
     else:
-        print(f"inconclusive: {result.detail}", file=sys.stderr)
+        line = probe.describe(result, args.project)
+        print(line, file=sys.stdout if result.exit_code == 0 else sys.stderr)
     return result.exit_code

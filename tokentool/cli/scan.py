@@ -17,7 +17,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from tokentool._escape import escape
+from tokentool._safety import escape
 from tokentool.cli._base import Parser, UsageError, guarded
 from tokentool.scan import (
     ALLOW_MARKER,

@@ -162,11 +162,12 @@ EXIT_UNDECIDED = 3
 
 def cmd_check(args: argparse.Namespace, stdin: TextIO | None) -> int:
     import tokentool
+    from tokentool.token import NEEDS_STORED
 
-    # Lenient: a caveat Test PyPI cannot read is part of the verdict, not an input error.
     from tokentool.token.caveats import decode_stored
 
     stored = None if args.stored is None else decode_stored(args.stored)
+    # Lenient: a caveat Test PyPI cannot read is part of the verdict, not an input error.
     token = tokentool.load(read_token(stdin), strict=False)
     verdict = token.evaluate(
         args.project,
@@ -180,8 +181,8 @@ def cmd_check(args: argparse.Namespace, stdin: TextIO | None) -> int:
     if args.json:
         print(json.dumps({"project": args.project, **verdict.as_data()}))
         return code
-    unknown = " and ".join(_NEEDS[n][0] for n in verdict.needs)
-    options = " and ".join(_NEEDS[n][1] for n in verdict.needs)
+    unknown = " and ".join(_NEEDS[n][0] for n in verdict.needs if n in _NEEDS)
+    options = " and ".join(_NEEDS[n][1] for n in verdict.needs if n in _NEEDS)
     if verdict.allowed:
         print(f"allowed: the restrictions let an upload to {args.project!r} through")
     elif verdict.refused:
@@ -199,6 +200,13 @@ def cmd_check(args: argparse.Namespace, stdin: TextIO | None) -> int:
                 f"knows; give {options} for the exact words)",
                 file=sys.stderr,
             )
+    elif NEEDS_STORED in verdict.needs:
+        print(
+            "undecided: no restrictions are embedded in this token, and the site may keep "
+            "restrictions for it that only the site can judge; give them with --stored, "
+            "or tokentool probe asks the index",
+            file=sys.stderr,
+        )
     else:
         print(
             f"undecided: it depends on {unknown}, which only the index knows; give {options}",

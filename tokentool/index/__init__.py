@@ -20,7 +20,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any
 
-from tokentool._children import child_environ
+from tokentool._safety import child_environ
 from tokentool.exceptions import TokenError
 
 if TYPE_CHECKING:
@@ -62,6 +62,7 @@ class Index:
         *,
         unverified_email: bool = False,
         no_2fa: bool = False,
+        stored_only: bool = False,
     ) -> str:
         """A new token as the account page issues it; creates ``user`` if needed.
 
@@ -69,13 +70,17 @@ class Index:
         on, like on the site. The caveats are stored with the token's row, as
         warehouse does, and judged again after the token's own. Each mint states
         the user's standing: ``unverified_email`` and ``no_2fa`` make uploads
-        fail as on the site; without them the user has both.
+        fail as on the site; without them the user has both. ``stored_only``
+        rehearses pypi/warehouse#20371: the token carries no caveat at all, and
+        the restrictions it was minted with live only in its row, judged there.
         """
         if not user or not user.strip() or user != user.strip():
             raise IndexRefusal("a user name must be given, without surrounding spaces")
         with self._db.transaction() as tx:
             user_id = tx.ensure_user(user)
-            raw = mint_token(tx, self.domain, user_id, project, description)
+            raw = mint_token(
+                tx, self.domain, user_id, project, description, stored_only=stored_only
+            )
             tx.set_standing(user_id, email_verified=not unverified_email, two_factor=not no_2fa)
         return raw
 
@@ -184,7 +189,13 @@ class Index:
 
 
 def mint_token(
-    tx: Tx, domain: str, user_id: str, project: str | None, description: str | None
+    tx: Tx,
+    domain: str,
+    user_id: str,
+    project: str | None,
+    description: str | None,
+    *,
+    stored_only: bool = False,
 ) -> str:
     """Mint and record one token: ``index mint`` and the web face's "Create token" alike.
 
@@ -193,6 +204,7 @@ def mint_token(
     ones carry ``[3, user]``, project ones ``[1, [name]]`` and ``[2, [id]]``
     (``ProvisionMacaroonViews.create_macaroon``). The caveats are stored with
     the token's row, as warehouse does, and judged again after the token's own.
+    ``stored_only`` (pypi/warehouse#20371) embeds none of them: the row alone holds them.
     """
     import tokentool
     from tokentool.index._auth import minted_caveats
@@ -225,6 +237,8 @@ def mint_token(
         raise IndexRefusal("API token name already in use")
     tx.add_token(identifier, user_id, key, text, scope)
     tx.store_caveats(identifier, minted_caveats(raw))
+    if stored_only:
+        raw = tokentool.mint(domain=domain, identifier=identifier, key=key)
     return raw
 
 
@@ -304,6 +318,7 @@ def start_server(
     new_project_limit: int | None = None,
     threads: int | None = None,
     prohibited_names: tuple[str, ...] = (),
+    forklift_domain: str | None = None,
     timeout: float = 30,
 ) -> RunningServer:
     """Start the stand-in as a real process and wait until it accepts connections.
@@ -325,6 +340,8 @@ def start_server(
         argv += ["--threads", str(threads)]
     for name in prohibited_names:
         argv += ["--prohibit", name]
+    if forklift_domain is not None:
+        argv += ["--forklift-domain", forklift_domain]
     log_path = data / "server.log"
     with open(log_path, "a", encoding="utf-8") as log:
         process = subprocess.Popen(

@@ -100,6 +100,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="a project name the site's admins prohibited (repeatable; Test PyPI's own list "
         "is not public)",
     )
+    serve.add_argument(
+        "--forklift-domain",
+        metavar="HOST",
+        help="warehouse's FORKLIFT_DOMAIN: uploads are routed on HOST only, and a POST "
+        "without :action answers 405 there (default: unset, any host, 404; Test PyPI's "
+        "setting is not public)",
+    )
 
     mint = sub.add_parser(
         "mint",
@@ -122,6 +129,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-2fa",
         action="store_true",
         help="the user has no two-factor authentication (uploads are refused, as on the site)",
+    )
+    mint.add_argument(
+        "--stored-only",
+        action="store_true",
+        help="embed no restriction in the token; keep them only with its row, judged there "
+        "(as pypi/warehouse#20371 would mint project tokens)",
     )
 
     passwd = sub.add_parser(
@@ -176,7 +189,7 @@ def _print_listing(data: dict[str, object]) -> None:
     projects = data["projects"]
     tokens = data["tokens"]
     assert isinstance(users, list) and isinstance(projects, list) and isinstance(tokens, list)
-    from tokentool._escape import escape as e  # names come from whoever registered them
+    from tokentool._safety import escape as e  # names come from whoever registered them
 
     print(f"domain: {e(data['domain'])}")
     print("users:" + ("" if users else " none"))
@@ -195,7 +208,7 @@ def _print_listing(data: dict[str, object]) -> None:
 
 
 def _escaped(text: str) -> str:
-    from tokentool._escape import escape
+    from tokentool._safety import escape
 
     return escape(text)
 
@@ -250,6 +263,7 @@ def _run(parser: argparse.ArgumentParser, argv: list[str]) -> int:
                 new_project_limit=args.new_project_limit,
                 threads=max(1, args.threads),
                 prohibited_names=tuple(args.prohibit),
+                forklift_domain=args.forklift_domain,
             )
         )
     from tokentool.index import Index
@@ -263,6 +277,7 @@ def _run(parser: argparse.ArgumentParser, argv: list[str]) -> int:
                 args.description,
                 unverified_email=args.unverified_email,
                 no_2fa=args.no_2fa,
+                stored_only=args.stored_only,
             )
             print(raw, flush=True)
         elif args.command == "passwd":

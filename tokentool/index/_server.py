@@ -33,6 +33,7 @@ class ServeOptions:
     new_project_limit: int = DEFAULT_NEW_PROJECT_LIMIT
     threads: int = 8
     prohibited_names: tuple[str, ...] = ()
+    forklift_domain: str | None = None
 
 
 def _channel_class() -> type:
@@ -195,6 +196,7 @@ def serve(options: ServeOptions) -> int:
         max_upload_size=options.max_upload_size,
         new_project_limit=options.new_project_limit,
         prohibited_names=frozenset(options.prohibited_names),
+        forklift_domain=options.forklift_domain,
     )
     app = IndexApp(db, settings)
     try:

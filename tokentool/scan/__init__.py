@@ -53,7 +53,7 @@ import stat
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
-from tokentool._escape import escape
+from tokentool._safety import escape
 
 __all__ = [
     "ALLOWLIST_NAME",

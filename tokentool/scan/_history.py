@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO
 
-from tokentool._escape import escape
+from tokentool._safety import escape
 from tokentool.scan import CHUNK, Finding, Scanner
 
 __all__ = ["HistoryError", "HistoryStats", "scan_history"]

@@ -7,7 +7,7 @@ line. So every value is escaped.
 
 from __future__ import annotations
 
-from tokentool._escape import escape
+from tokentool._safety import escape
 
 __all__ = ["format_explanation"]
 
@@ -25,5 +25,12 @@ def format_explanation(info: dict[str, object]) -> str:
         lines.append("restrictions:")
         lines += [f"  - {escape(line)}" for line in summary]
     else:
-        lines.append("restrictions: none (can upload to every project its user owns)")
+        # Since 2026-08 the site keeps the caveats it minted with the token's row
+        # and judges them again (pypi/warehouse#20371 would mint project tokens
+        # with nothing embedded): "none" here is not "unrestricted" there.
+        lines.append(
+            "restrictions: none embedded in the token; the site may keep restrictions for "
+            "it that only the site can judge (without any, it can upload to every project "
+            "its user owns)"
+        )
     return "\n".join(lines)

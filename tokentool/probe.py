@@ -21,8 +21,11 @@ Token: signatures do not match`` (or its caveats' reasons). An index answering
 either otherwise cannot be probed: the result is inconclusive and says why.
 Every upload carries the wrong digest.
 
-This module is self-contained (``requests`` only) so that tasks and commands
-can build on it; no message it produces contains the token.
+The public face of the probe: ``tokentool probe``, ``invoke probe`` and
+verify-rejection all call ``probe`` and print ``describe``. It builds on
+``tokentool.sites`` (where a token may go) and ``tokentool._safety`` (what an
+index says is redacted and escaped); nothing here imports the workflow. No
+message it produces contains the token.
 """
 
 from __future__ import annotations
@@ -34,10 +37,9 @@ import http
 import os
 import re
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit, urlunsplit
 
 import pymacaroons
 from packaging.utils import (
@@ -48,14 +50,23 @@ from packaging.utils import (
     parse_wheel_filename,
 )
 
-from tokentool.exceptions import TokenError
+from tokentool import sites
+from tokentool._safety import clean, escape
+from tokentool.exceptions import LoadError, TokenError
+from tokentool.sites import Destination, safe_url
+from tokentool.token import deserialize, invalid_project_name
 
 __all__ = [
     "ACCEPTED",
+    "CONNECT_TIMEOUT",
     "INCONCLUSIVE",
+    "READ_TIMEOUT",
     "REFUSED",
     "ProbeError",
     "ProbeResult",
+    "classify",
+    "connection_problem",
+    "describe",
     "describe_kind",
     "json_api_url",
     "new_project_sentence",
@@ -65,8 +76,14 @@ __all__ = [
 ]
 
 ACCEPTED, REFUSED, INCONCLUSIVE = "accepted", "refused", "inconclusive"
-#: Seconds to connect and to wait for each read.
-TIMEOUT = (10.0, 120.0)
+#: Seconds to wait for a connection, and for each read of an answer: the one
+#: default of every command that talks to an index. Test PyPI connects in well
+#: under a second and answers an upload of a small file within a few seconds,
+#: slower on a bad day: 10 s and 60 s fail a dead or mute index in a minute
+#: without failing a slow one.
+CONNECT_TIMEOUT = 10.0
+READ_TIMEOUT = 60.0
+TIMEOUT = (CONNECT_TIMEOUT, READ_TIMEOUT)
 #: The most of an answer's body read (warehouse puts its reason in the status line).
 MAX_BODY = 64 * 1024
 #: The most of a JSON API answer read for the project's stored name (all its releases).
@@ -114,7 +131,9 @@ class ProbeError(TokenError):
 
 
 @dataclasses.dataclass(frozen=True)
-class Answer:
+class _Reply:
+    """One HTTP answer: the status and the index's reason (redacted, escaped)."""
+
     status: int
     reason: str
 
@@ -166,43 +185,12 @@ def new_project_sentence(name: str) -> str:
     )
 
 
-def json_api_url(repository_url: str, name: str) -> str:
-    """``/pypi/NAME/json`` beside an upload URL such as ``https://test.pypi.org/legacy/``."""
-    parts = urlsplit(repository_url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ProbeError(f"not an http(s) URL: {_safe_url(repository_url)}")
-    path = parts.path.rstrip("/")
-    if path.endswith("/legacy") or path == "legacy":
-        path = path[: -len("legacy")].rstrip("/")
-    # pypi.org takes uploads on upload.pypi.org and answers the JSON API on pypi.org.
-    netloc = "pypi.org" if parts.netloc == "upload.pypi.org" else parts.netloc
-    return urlunsplit((parts.scheme, netloc, f"{path}/pypi/{quote(name, safe='')}/json", "", ""))
-
-
-#: Hosts a token of each public site may be sent to.
-_SITE_HOSTS = {"pypi.org": {"pypi.org", "upload.pypi.org"}, "test.pypi.org": {"test.pypi.org"}}
-
-
-def _check_destination(macaroon: pymacaroons.Macaroon, repository_url: str) -> None:
-    """A token a public site issued goes to that site only (elsewhere it would leak)."""
-    issuer = macaroon.location or ""
-    host = (urlsplit(repository_url).hostname or "").lower()
-    allowed = _SITE_HOSTS.get(issuer)
-    if allowed is not None and host not in allowed:
-        raise ProbeError(
-            f"the token was issued by {issuer}; it is not sent to {host or 'that URL'}"
-        )
-
-
-def _safe_url(url: str) -> str:
-    """A URL without credentials, for messages."""
+def json_api_url(repository_url: str | Destination, name: str) -> str:
+    """``/pypi/NAME/json`` beside an upload URL (``sites.json_api_url``), or ``ProbeError``."""
     try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "(unparsable URL)"
-    host = parts.hostname or ""
-    port = f":{parts.port}" if parts.port else ""
-    return urlunsplit((parts.scheme, host + port, parts.path, "", ""))
+        return sites.json_api_url(repository_url, name)
+    except TokenError as exc:
+        raise ProbeError(str(exc)) from None
 
 
 def _session() -> Any:
@@ -213,7 +201,7 @@ def _session() -> Any:
     return session
 
 
-def _read_answer(response: Any) -> Answer:
+def _read_answer(response: Any, secrets: tuple[str, ...] = ()) -> _Reply:
     try:
         body = response.raw.read(MAX_BODY, decode_content=True) or b""
     except Exception:  # a peer closing mid-body: the status line is what matters
@@ -236,27 +224,40 @@ def _read_answer(response: Any) -> Answer:
             text = html.unescape(text)
         text = " ".join(text.split())
         reason = text[:300] if text else reason
-    return Answer(status, _printable(reason)[:2000])
+    return _Reply(status, clean(reason, secrets, limit=2000))
 
 
-def _printable(text: str) -> str:
-    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)
-
-
-def _connection_problem(exc: Exception, url: str) -> str:
+def connection_problem(exc: BaseException, url: str, timeout: tuple[float, float] = TIMEOUT) -> str:
+    """Why no answer came back, one sentence: the wording of every command that sends."""
     import requests
 
-    if isinstance(exc, requests.exceptions.ConnectTimeout):
-        return f"could not connect to {_safe_url(url)}: timed out"
-    if isinstance(exc, requests.exceptions.ReadTimeout):
-        return f"{_safe_url(url)} did not answer in time"
-    if isinstance(exc, requests.exceptions.ConnectionError):
-        return f"could not connect to {_safe_url(url)}: connection refused or reset"
-    return f"the request to {_safe_url(url)} failed ({type(exc).__name__})"
+    where = safe_url(url)
+    if isinstance(exc, requests.ConnectTimeout):
+        return (
+            f"index unreachable: no connection to {where} within {timeout[0]:g} s "
+            "(raise it with --connect-timeout=SECONDS)"
+        )
+    if isinstance(exc, requests.Timeout):
+        return (
+            f"index did not answer: {where} accepted the connection but sent no answer "
+            f"within {timeout[1]:g} s (raise it with --read-timeout=SECONDS)"
+        )
+    text = str(exc)
+    if "Connection refused" in text:
+        why = "connection refused"
+    elif "NameResolution" in text or "Name or service not known" in text:
+        why = "host name not found"
+    elif isinstance(exc, requests.exceptions.SSLError):
+        why = "TLS error"
+    elif isinstance(exc, requests.ConnectionError):
+        why = "connection refused or reset"
+    else:
+        why = type(exc).__name__
+    return f"index unreachable: could not connect to {where} ({why})"
 
 
 def project_name(
-    index_url: str, name: str, *, timeout: tuple[float, float] = TIMEOUT
+    index_url: str | Destination, name: str, *, timeout: tuple[float, float] = TIMEOUT
 ) -> str | None:
     """The project's stored display name from warehouse's JSON API; ``None`` when it is missing.
 
@@ -280,11 +281,11 @@ def project_name(
     except ProbeError:
         raise
     except Exception as exc:
-        raise ProbeError(_connection_problem(exc, url)) from None
+        raise ProbeError(connection_problem(exc, url, timeout)) from None
     if answer.status == 404:
         return None
     raise ProbeError(
-        f"{_safe_url(url)} answered {answer.status} {answer.reason}: cannot tell "
+        f"{safe_url(url)} answered {answer.status} {answer.reason}: cannot tell "
         "whether the project exists"
     )
 
@@ -303,10 +304,12 @@ def _info_name(body: bytes) -> str | None:
     found = info.get("name") if isinstance(info, dict) else None
     if not isinstance(found, str) or not found or len(found) > 200:
         return None
-    return _printable(found)
+    return escape(found)
 
 
-def project_exists(index_url: str, name: str, *, timeout: tuple[float, float] = TIMEOUT) -> bool:
+def project_exists(
+    index_url: str | Destination, name: str, *, timeout: tuple[float, float] = TIMEOUT
+) -> bool:
     """Whether the index knows project ``name`` (``project_name`` is not ``None``)."""
     return project_name(index_url, name, timeout=timeout) is not None
 
@@ -353,8 +356,14 @@ def _describe_file(project: str, path: Path) -> _Upload:
 
 
 def _send(
-    url: str, upload: _Upload, token: str, timeout: tuple[float, float], *, bare: bool = False
-) -> Answer:
+    url: str,
+    upload: _Upload,
+    token: str,
+    timeout: tuple[float, float],
+    secrets: tuple[str, ...],
+    *,
+    bare: bool = False,
+) -> _Reply:
     """POST the wrong-digest upload; ``bare``: the form alone, no metadata and no file.
 
     Warehouse looks at the identity before the form, so a bare request with an
@@ -377,17 +386,14 @@ def _send(
             stream=True,
             allow_redirects=False,
         )
-        return _read_answer(response)
+        return _read_answer(response, secrets)
 
 
 def _macaroon(token: str) -> pymacaroons.Macaroon:
-    prefix, _sep, body = token.strip().partition("-")
     try:
-        if prefix != "pypi" or not body:
-            raise ValueError
-        return pymacaroons.Macaroon.deserialize(body)
-    except Exception:
-        raise ProbeError("the token could not be decoded: it is truncated or corrupted") from None
+        return deserialize(token.strip())
+    except LoadError as exc:
+        raise ProbeError(str(exc)) from None
 
 
 def _unknown_token(macaroon: pymacaroons.Macaroon) -> str:
@@ -413,7 +419,7 @@ def _broken_signature(macaroon: pymacaroons.Macaroon) -> str:
     return "pypi-" + broken.serialize()
 
 
-def classify(answer: Answer) -> ProbeResult:
+def classify(status: int, reason: str) -> ProbeResult:
     """What one answer to a wrong-digest upload says, in warehouse's words and order.
 
     ``file_upload``: ``ensure_uploads_allowed`` (read-only, the identity),
@@ -421,7 +427,6 @@ def classify(answer: Answer) -> ProbeResult:
     ``has_permission`` (the token, then the user's role), then
     ``_ensure_user_can_upload`` (e-mail, 2FA), the organization, and the file.
     """
-    status, reason = answer.status, answer.reason
     if status == 400 and reason.startswith(_DIGEST_MISMATCH):
         return ProbeResult(ACCEPTED, "the index would accept this token", "digest", status)
     kind = ""
@@ -475,125 +480,120 @@ def classify(answer: Answer) -> ProbeResult:
     )
 
 
-def _redact(text: str, secrets: Sequence[str]) -> str:
-    """``text`` without any of ``secrets``, raw or as the Basic credentials they were sent in."""
-    import base64
-
-    for secret in secrets:
-        if not secret:
-            continue
-        basic = base64.b64encode(f"__token__:{secret}".encode()).decode()
-        for form in (secret, basic, basic.rstrip("="), secret[5:] if len(secret) > 25 else ""):
-            if form:
-                text = text.replace(form, "…(redacted)")
-    return re.sub(r"pypi-[A-Za-z0-9_-]{8,}", lambda m: m[0][:9] + "…(redacted)", text)
-
-
 def probe(
-    repository_url: str,
+    repository_url: str | Destination,
     token: str,
     project: str,
     dist: Path | str,
     *,
     expect_refusal: bool = False,
     check_exists: bool = True,
+    allow_other_host: bool = False,
     timeout: tuple[float, float] = TIMEOUT,
     progress: Progress | None = None,
+    secrets: tuple[str, ...] = (),
 ) -> ProbeResult:
     """Would ``repository_url`` accept ``token`` for an upload of ``dist`` to ``project``?
 
     Nothing is published: every request carries a wrong digest. A missing
     project is not probed (warehouse would create it first and count it against
-    the user's new-project limit) unless ``check_exists`` is False.
+    the user's new-project limit) unless ``check_exists`` is False. The token
+    goes only where ``sites.check_destination`` lets it (``allow_other_host``
+    as there; production is allowed, nothing is published).
     ``expect_refusal`` marks an acceptance as a security failure. ``progress``
-    is told each request and its answer (one line, no token).
+    is told each request and its answer (one line, no token); ``secrets`` are
+    other strings (the token a derived one came from) no answer may repeat.
     """
-    answers: list[Answer] = []
-    result = _probe(
+    try:
+        canonicalize_name(project, validate=True)
+    except Exception:
+        raise ProbeError(escape(invalid_project_name(project))) from None
+    macaroon = _macaroon(token)
+    dest = sites.check_destination(
+        macaroon.location or "",
         repository_url,
-        token,
-        project,
-        dist,
-        answers,
+        allow_production=True,
+        allow_other_host=allow_other_host,
+    )
+    upload = _describe_file(project, Path(dist))
+    replies: list[_Reply] = []
+    result = _probe(
+        dest,
+        token.strip(),
+        macaroon,
+        upload,
+        replies,
         expect_refusal,
         check_exists,
         timeout,
         progress or (lambda _line: None),
+        secrets,
     )
-    if answers and not result.answer:
-        last = answers[-1]
+    if replies and not result.answer:
+        last = replies[-1]
         result = dataclasses.replace(result, answer=f"{last.status} {last.reason}".rstrip())
     return result
 
 
 def _probe(
-    repository_url: str,
-    token: str,
-    project: str,
-    dist: Path | str,
-    answers: list[Answer],
+    dest: Destination,
+    real: str,
+    macaroon: pymacaroons.Macaroon,
+    upload: _Upload,
+    replies: list[_Reply],
     expect_refusal: bool,
     check_exists: bool,
     timeout: tuple[float, float],
     say: Progress,
+    secrets: tuple[str, ...],
 ) -> ProbeResult:
+    project = upload.fields["name"]
     try:
-        canonicalize_name(project, validate=True)
-    except Exception:
-        from tokentool.token import invalid_project_name
-
-        raise ProbeError(invalid_project_name(project)) from None
-    macaroon = _macaroon(token)
-    json_api_url(repository_url, project)  # an http(s) URL, or ProbeError
-    _check_destination(macaroon, repository_url)
-    upload = _describe_file(project, Path(dist))
-    url = repository_url
-    try:
-        if check_exists and not project_exists(url, project, timeout=timeout):
+        if check_exists and not project_exists(dest, project, timeout=timeout):
             return ProbeResult(INCONCLUSIVE, new_project_sentence(project), "new-project")
     except ProbeError as exc:
         return ProbeResult(INCONCLUSIVE, str(exc), "unreachable")
-    real = token.strip()
     steps = (
         ("an unknown token", _unknown_token(macaroon)),
         ("the token with a broken signature", _broken_signature(macaroon)),
         ("the token", real),
     )
+    url = dest.url
     for what, sent in steps:
-        say(f"probe with {what}: {upload.filename}, wrong digest, to {_safe_url(url)}")
+        say(f"probe with {what}: {escape(upload.filename)}, wrong digest, to {safe_url(url)}")
         try:
-            raw = _send(url, upload, sent, timeout, bare=not answers)
+            reply = _send(url, upload, sent, timeout, (sent, real, *secrets), bare=not replies)
         except Exception as exc:
-            return ProbeResult(INCONCLUSIVE, _connection_problem(exc, url), "unreachable")
-        answer = Answer(raw.status, _redact(raw.reason, (sent, real)))
-        answers.append(answer)
-        say(f"index answer to {what}: {answer.status} {answer.reason}".rstrip())
-        if len(answers) == 1:
-            if not (answer.status == 403 and answer.reason.startswith(_UNKNOWN_TOKEN)):
-                first = classify(answer)
+            return ProbeResult(INCONCLUSIVE, connection_problem(exc, url, timeout), "unreachable")
+        replies.append(reply)
+        say(f"index answer to {what}: {reply.status} {reply.reason}".rstrip())
+        if len(replies) == 1:
+            if not (reply.status == 403 and reply.reason.startswith(_UNKNOWN_TOKEN)):
+                first = classify(reply.status, reply.reason)
                 if first.kind == "uploads-disabled":
                     return first
-                return _uncalibrated(what, answer, "403 " + _UNKNOWN_TOKEN)
-        elif len(answers) == 2:
+                return _uncalibrated(what, reply, "403 " + _UNKNOWN_TOKEN)
+        elif len(replies) == 2:
             # Caveats are judged before the signature, so a token its caveats
             # refuse gets their reasons here: judged before the file, as required.
-            if not (answer.status == 403 and answer.reason.startswith(_INVALID_TOKEN)):
-                second = classify(answer)
+            if not (reply.status == 403 and reply.reason.startswith(_INVALID_TOKEN)):
+                second = classify(reply.status, reply.reason)
                 if second.kind in _BEFORE_SIGNATURE:
                     # Warehouse gives these before it looks at the signature:
                     # the token itself would get the very same answer.
                     return second
-                return _uncalibrated(what, answer, "403 " + _BAD_SIGNATURE)
-    result = classify(answers[2])
-    if result.outcome == INCONCLUSIVE and answers[2].status == 400:
+                return _uncalibrated(what, reply, "403 " + _BAD_SIGNATURE)
+    last = replies[2]
+    result = classify(last.status, last.reason)
+    if result.outcome == INCONCLUSIVE and last.status == 400:
         # The same form passed warehouse's form checks for the control, which was
         # refused at ``has_permission``: a 400 now comes after it, so the token passed.
         result = ProbeResult(
             ACCEPTED,
             f"the index would accept this token (the upload itself would fail: "
-            f"{answers[2].status} {answers[2].reason})",
+            f"{last.status} {last.reason})",
             "accepted-other",
-            answers[2].status,
+            last.status,
         )
     if expect_refusal and (result.outcome == ACCEPTED or result.kind == "org-inactive"):
         return dataclasses.replace(
@@ -605,7 +605,26 @@ def _probe(
     return result
 
 
-def _uncalibrated(what: str, answer: Answer, expected: str) -> ProbeResult:
+def describe(result: ProbeResult, project: str) -> str:
+    """The one line every face prints for a probe's result (escaped, no token).
+
+    An acceptance goes to standard output, everything else to standard error
+    (``result.exit_code`` tells which).
+    """
+    if result.security:
+        return f"SECURITY: {escape(result.detail)}"
+    if result.outcome == ACCEPTED:
+        accepted = f"accepted: the index would take this token for {escape(repr(project))}"
+        if result.kind == "accepted-other":
+            accepted += f", but the upload itself would fail: {escape(result.answer)}"
+        return accepted + " (nothing was published)"
+    if result.outcome == REFUSED:
+        label = describe_kind(result.kind)
+        return f"refused ({result.kind}: {label}): {result.status} {escape(result.detail)}"
+    return f"inconclusive: {escape(result.detail)}"
+
+
+def _uncalibrated(what: str, answer: _Reply, expected: str) -> ProbeResult:
     return ProbeResult(
         INCONCLUSIVE,
         f'the index answered {what} with "{answer.status} {answer.reason}" where warehouse '
