@@ -163,7 +163,6 @@ EXIT_UNDECIDED = 3
 def cmd_check(args: argparse.Namespace, stdin: TextIO | None) -> int:
     import tokentool
     from tokentool.token import NEEDS_STORED
-
     from tokentool.token.caveats import decode_stored
 
     stored = None if args.stored is None else decode_stored(args.stored)
