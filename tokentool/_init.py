@@ -24,7 +24,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from tokentool._escape import escape
+from tokentool._safety import escape
 from tokentool.cli._base import Parser, guarded
 
 PROG = "tokentool init"
