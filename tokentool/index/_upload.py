@@ -39,6 +39,7 @@ from tokentool.index.rules import (
     archives,
     description,
     files,
+    malware,
     names,
 )
 from tokentool.token import INTERNAL_ERROR
@@ -196,9 +197,9 @@ PIPELINE: tuple[Rule, ...] = (
     files.filename_not_reused,
     files.release_still_open,
     files.one_sdist_per_release,
-    archives.valid_dist_file,  # _is_valid_dist_file
-    # (the malware scan goes here: warehouse runs its YARA rules inside
-    # _is_valid_dist_file, after the archive checks)
+    archives.valid_dist_file,  # _is_valid_dist_file: WHEEL/PKG-INFO read through,
+    malware.no_encrypted_code,  # then warehouse's YARA rules (utils/scanner.py),
+    archives.zip_framing,  # then a zip's framing: the rest of the function
     files.sdist_filename,
     files.sdist_license_files,
     files.wheel_filename,

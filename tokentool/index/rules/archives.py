@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import codecs
 import configparser
+import contextlib
 import csv
 import dataclasses
 import gzip
@@ -118,31 +119,40 @@ def _interesting(name: str, license_files: list[str]) -> bool:
     )
 
 
+@contextlib.contextmanager
+def tar_stream(path: Path, up: Upload) -> Iterator[tarfile.TarFile]:
+    """The .tar.gz as a tar stream, inflated at most ``_ratio_limit`` bytes.
+
+    Read with ``next()``, clearing ``members``; inflating here rather than in
+    tarfile's own ``r|gz`` costs a third as much per small member.
+    """
+    limit = _ratio_limit(path.stat().st_size, up.site.compression_min_size)
+    with open(path, "rb") as raw:
+        stream = io.BufferedReader(_Inflated(raw, limit), 64 * 1024)
+        with tarfile.open(fileobj=stream, mode="r|") as tar:
+            yield tar
+
+
 def _check_tar(path: Path, up: Upload) -> Summary:
     summary = Summary()
     common = _CommonPath()
     license_files = list(up.meta.license_files or []) if up.meta else []
-    limit = _ratio_limit(path.stat().st_size, up.site.compression_min_size)
     members = 0
-    with open(path, "rb") as raw:
-        stream = io.BufferedReader(_Inflated(raw, limit), 64 * 1024)
-        with tarfile.open(fileobj=stream, mode="r|") as tar:
-            while (member := tar.next()) is not None:
-                tar.members.clear()  # stream mode would keep every TarInfo otherwise
-                members += 1
-                if members > up.site.max_archive_members:
-                    # Stand-in bound; warehouse lists any number of members.
-                    raise _Refused(
-                        f"Too many members in archive (limit {up.site.max_archive_members})"
-                    )
-                common.add(member.name)
-                if member.issparse():
-                    raise _Refused(
-                        "tar archive not accepted: Sparse members are not allowed. "
-                        "See https://docs.pypi.org/archives for more information"
-                    )
-                if _interesting(member.name, license_files) and len(summary.names) < 10_000:
-                    summary.names.add(member.name)
+    with tar_stream(path, up) as tar:
+        while (member := tar.next()) is not None:
+            tar.members.clear()  # stream mode would keep every TarInfo otherwise
+            members += 1
+            if members > up.site.max_archive_members:
+                # Stand-in bound; warehouse lists any number of members.
+                raise _Refused(f"Too many members in archive (limit {up.site.max_archive_members})")
+            common.add(member.name)
+            if member.issparse():
+                raise _Refused(
+                    "tar archive not accepted: Sparse members are not allowed. "
+                    "See https://docs.pypi.org/archives for more information"
+                )
+            if _interesting(member.name, license_files) and len(summary.names) < 10_000:
+                summary.names.add(member.name)
     summary.top_level = common.result()
     if summary.top_level in (".", "/", ""):
         raise _Refused("Incorrect number of top-level directories in sdist")
@@ -196,13 +206,6 @@ def _check_zip(path: Path, up: Upload) -> Summary:
                 _read_through(zfp, target)
             except KeyError:
                 raise _Refused(f"WHEEL not found at {target}") from None
-        # warehouse.utils.zipfiles.validate_zipfile: no parser differentials
-        reason = zipframing.problem(zfp)
-        if reason is not None:
-            raise _Refused(
-                f"ZIP archive not accepted: {reason}. "
-                "See https://docs.pypi.org/archives for more information"
-            )
     return summary
 
 
@@ -214,11 +217,30 @@ def _read_through(zfp: zipfile.ZipFile, name: str) -> None:
             pass
 
 
-# warehouse.forklift.legacy._is_valid_dist_file (its YARA scan is not reproduced).
+@contextlib.contextmanager
+def dist_file_refusals() -> Iterator[None]:
+    """``_is_valid_dist_file``'s answers: ``(False, message)``, and the archive errors
+    it turns into ``(False, None)``, each as ``Invalid distribution file. {message}``.
+
+    One definition for the three rules that make up ``_is_valid_dist_file`` here:
+    ``valid_dist_file``, ``malware.no_encrypted_code`` and ``zip_framing``.
+    """
+    try:
+        yield
+    except _Refused as refusal:
+        # Warehouse formats a missing reason too: "Invalid distribution file. None".
+        raise UploadError(400, f"Invalid distribution file. {refusal.message}") from None
+    except (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error, OSError, RuntimeError):
+        # RuntimeError: an encrypted member (a 500 on the site).
+        raise UploadError(400, "Invalid distribution file. None") from None
+
+
+# warehouse.forklift.legacy._is_valid_dist_file up to its YARA scan (rules/malware.py
+# runs next, then zip_framing: the rest of the function).
 def valid_dist_file(up: Upload) -> None:
     assert up.path is not None
     path, filename = up.path, up.filename
-    try:
+    with dist_file_refusals():
         is_zip = zipfile.is_zipfile(path)
         is_tar = _is_tarfile(path)
         if is_zip and is_tar:
@@ -231,12 +253,21 @@ def valid_dist_file(up: Upload) -> None:
             if not is_tar:
                 raise _Refused("File is not a tarfile")
             up.archive = _check_tar(path, up)
-    except _Refused as refusal:
-        # Warehouse formats a missing reason too: "Invalid distribution file. None".
-        raise UploadError(400, f"Invalid distribution file. {refusal.message}") from None
-    except (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error, OSError, RuntimeError):
-        # RuntimeError: an encrypted member (a 500 on the site).
-        raise UploadError(400, "Invalid distribution file. None") from None
+
+
+# warehouse.forklift.legacy._is_valid_dist_file, its last check of a zip (after the
+# YARA scan): warehouse.utils.zipfiles.validate_zipfile, no parser differentials.
+def zip_framing(up: Upload) -> None:
+    assert up.path is not None
+    if not up.filename.endswith((".zip", ".whl")):
+        return
+    with dist_file_refusals(), zipfile.ZipFile(up.path) as zfp:
+        reason = zipframing.problem(zfp)
+        if reason is not None:
+            raise _Refused(
+                f"ZIP archive not accepted: {reason}. "
+                "See https://docs.pypi.org/archives for more information"
+            )
 
 
 def _is_tarfile(path: Path) -> bool:
