@@ -10,7 +10,7 @@ from pathlib import Path
 
 from helpers import clean_environ, run
 
-from tokentool._init import ENV_TEMPLATE, GITIGNORE_LINES, PRE_COMMIT_CONFIG, TASKS_PY
+from tokentool.cli.init import ENV_TEMPLATE, GITIGNORE_LINES, PRE_COMMIT_CONFIG, TASKS_PY
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent

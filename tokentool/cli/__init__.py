@@ -39,7 +39,7 @@ DELEGATED: dict[str, tuple[str, str]] = {
         "ask an index whether it still answers as tokentool predicts; publishes nothing",
     ),
     "init": (
-        "tokentool._init",
+        "tokentool.cli.init",
         "write tasks.py, a .env template, .gitignore lines and the pre-commit hook; "
         "never overwrites",
     ),
