@@ -12,7 +12,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import CHROMIUM, CHROMIUM_FLAGS, TEST_UPLOAD_LIMIT, Dists, Listener, write_dists
+from helpers import (
+    CHROMIUM,
+    CHROMIUM_FLAGS,
+    TEST_UPLOAD_LIMIT,
+    Dists,
+    Harness,
+    Listener,
+    write_dists,
+)
 
 from tokentool.index import RunningServer, start_server
 
@@ -34,6 +42,17 @@ def dists(tmp_path: Path) -> Iterator[object]:
         return write_dists(tmp_path / f"dist{next(counter)}", name, version, **kwargs)
 
     yield make
+
+
+@pytest.fixture
+def inprocess(tmp_path):
+    """The stand-in's WSGI app under waitress in this process: hooks can reach it."""
+    harness = Harness(tmp_path / "data", new_project_limit=0)
+    try:
+        with harness.served() as served:
+            yield served
+    finally:
+        harness.close()
 
 
 @pytest.fixture(scope="session")

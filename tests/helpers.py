@@ -810,10 +810,17 @@ def assert_no_token(text: str, *tokens: str) -> None:
     assert not TOKEN_LIKE.search(text), "something token-shaped was printed"
 
 
-def run_scan(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def run_scan(
+    *args: str, cwd: Path | None = None, hook: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """``tokentool scan``; ``hook``: as pre-commit runs it (PRE_COMMIT=1)."""
+    env = {k: v for k, v in os.environ.items() if k != "PRE_COMMIT"}
+    if hook:
+        env["PRE_COMMIT"] = "1"
     return subprocess.run(
         [TOKENTOOL, "scan", *args],
         cwd=cwd,
+        env=env,
         capture_output=True,
         text=True,
         stdin=subprocess.DEVNULL,

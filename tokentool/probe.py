@@ -55,7 +55,7 @@ from tokentool._safety import clean, escape
 from tokentool.exceptions import LoadError, TokenError
 from tokentool.options import DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT
 from tokentool.sites import Destination, safe_url
-from tokentool.token import deserialize
+from tokentool.token import deserialize, invalid_project_name
 
 __all__ = [
     "ACCEPTED",
@@ -505,7 +505,7 @@ def probe(
     try:
         canonicalize_name(project, validate=True)
     except Exception:
-        raise ProbeError(f"invalid project name: {escape(repr(project))}") from None
+        raise ProbeError(escape(invalid_project_name(project))) from None
     macaroon = _macaroon(token)
     dest = sites.check_destination(
         macaroon.location or "",

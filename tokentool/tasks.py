@@ -82,11 +82,16 @@ def _say(line: str) -> None:
     print(line, flush=True)
 
 
-def _config(c: Context, repository_url: str | None, index_url: str | None = None) -> Config:
+def _config(
+    c: Context,
+    repository_url: str | None,
+    index_url: str | None = None,
+    project: str | None = None,
+) -> Config:
     from tokentool.workflow import settings
 
     _warn_if_chained()
-    return settings(_root(c), repository_url, index_url)
+    return settings(_root(c), repository_url, index_url, project=project)
 
 
 _warned: list[bool] = []
@@ -148,7 +153,7 @@ def _workflow_task(command: str) -> Task:
     ]
 
     def body(c: Context, **given: object) -> None:
-        with _errors(failure=2 if command == "probe" else 1):
+        with _errors(failure=2 if command in ("probe", "conformance") else 1):
             from tokentool.options import OptionError, Settings
             from tokentool.workflow._run import run
 
@@ -192,7 +197,7 @@ def token(
     with _errors():
         from tokentool import workflow
 
-        config = _config(c, repository_url)
+        config = _config(c, repository_url, project=project)
         name = config.project_or_default(project)
         derived = workflow.derive_for(config, name, ttl)
         print(f"token from: {config.source}", file=sys.stderr)

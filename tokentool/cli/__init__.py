@@ -42,6 +42,11 @@ DELEGATED: dict[str, tuple[str, str]] = {
         "tokentool.workflow._cli:conformance_main",
         "ask an index whether it still answers as tokentool predicts; publishes nothing",
     ),
+    "init": (
+        "tokentool.cli.init",
+        "write tasks.py, a .env template, .gitignore lines and the pre-commit hook; "
+        "never overwrites",
+    ),
 }
 
 

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -82,10 +81,27 @@ CREATE TABLE IF NOT EXISTS releases (
     created REAL NOT NULL,
     UNIQUE (project_id, canonical_version)
 );
-CREATE TABLE IF NOT EXISTS file_metadata (
-    file_id INTEGER PRIMARY KEY REFERENCES files(id),
-    content BLOB NOT NULL
+-- warehouse's ``release_descriptions``: a release's description apart from its other
+-- metadata, so the JSON API can stream it (incremental BLOB I/O) instead of loading it.
+CREATE TABLE IF NOT EXISTS release_descriptions (
+    project_id TEXT NOT NULL,
+    canonical_version TEXT NOT NULL,
+    raw BLOB NOT NULL,
+    PRIMARY KEY (project_id, canonical_version)
 );
+-- warehouse's ``journals``: every change to a project, in order. AUTOINCREMENT: an id
+-- is never handed out twice, even after the newest entry's project is deleted, so
+-- the serials derived from it (``last_serial``) only go up. ``name`` is the
+-- project's normalized name (warehouse keeps the display name and a trigger).
+CREATE TABLE IF NOT EXISTS journals (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT,
+    version TEXT,
+    action TEXT,
+    submitted_date REAL NOT NULL,
+    submitted_by TEXT
+);
+CREATE INDEX IF NOT EXISTS journals_name_id_idx ON journals (name, id);
 CREATE TABLE IF NOT EXISTS token_caveats (
     token_id TEXT NOT NULL REFERENCES tokens(id) ON DELETE CASCADE,
     position INTEGER NOT NULL,
@@ -138,6 +154,14 @@ _BACKFILL_RELEASES = """
 INSERT OR IGNORE INTO releases (project_id, version, canonical_version, created)
 SELECT project_id, min(version), canonical_version, min(uploaded) FROM files
 GROUP BY project_id, canonical_version
+"""
+
+
+#: Journal entries for files recorded before the journal existed: their ids kept.
+_BACKFILL_JOURNALS = """
+INSERT INTO journals (id, name, version, action, submitted_date)
+SELECT f.id, p.normalized_name, f.version, 'add file ' || f.filename, f.uploaded
+FROM files f JOIN projects p ON p.id = f.project_id
 """
 
 
@@ -200,8 +224,8 @@ class NewFile:
     blake2_256_digest: str
     uploaded_by: str
     python_version: str | None = None
-    #: The wheel's METADATA (PEP 658), extracted once at upload and served as stored.
-    metadata: bytes | None = None
+    #: The digests of the wheel's METADATA (PEP 658), whose file lies beside the wheel.
+    metadata_hashes: Mapping[str, str] | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -214,6 +238,8 @@ class NewRelease:
     requires_python: str | None
     is_prerelease: bool
     info: str  # JSON: the metadata fields of warehouse's JSON API ``info``
+    #: The description, UTF-8 (``release_descriptions``; not in ``info``).
+    description: bytes = b""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -256,7 +282,7 @@ class Database:
         conn.execute("PRAGMA journal_mode=WAL")
         with self.transaction() as tx:
             tx.executescript_in_tx(_SCHEMA)
-            tx.migrate()
+            tx.migrate(self.packages_dir)
 
     def connection(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -304,7 +330,7 @@ class Tx:
             if statement.strip():
                 self.conn.execute(statement)
 
-    def migrate(self) -> None:
+    def migrate(self, packages_dir: Path) -> None:
         """Bring a database made by an older stand-in up to this schema, in place."""
         present = {row[1] for row in self.conn.execute("PRAGMA table_info(files)")}
         missing = [c for c in _FILE_COLUMNS if c not in present]
@@ -317,6 +343,17 @@ class Tx:
             for column, kind in columns.items():
                 if column not in present:
                     self.conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+        if self._one("SELECT 1 FROM journals LIMIT 1") is None:
+            # Before the journal, a serial was the newest file's id: start from those.
+            self.conn.execute(_BACKFILL_JOURNALS)
+        if self._one("SELECT 1 FROM sqlite_master WHERE name = 'file_metadata'"):
+            # Metadata files moved out of the rows, beside their wheels (PEP 658).
+            rows = self.conn.execute(
+                "SELECT f.filename, m.content FROM file_metadata m JOIN files f ON f.id = m.file_id"
+            )
+            for filename, content in rows:
+                (packages_dir / (filename + ".metadata")).write_bytes(content)
+            self.conn.execute("DROP TABLE file_metadata")
 
     def _one(self, sql: str, *args: Any) -> tuple[Any, ...] | None:
         row: tuple[Any, ...] | None = self.conn.execute(sql, args).fetchone()
@@ -522,10 +559,10 @@ class Tx:
 
     def add_file(self, f: NewFile) -> None:
         metadata_sha256 = metadata_blake2 = None
-        if f.metadata is not None:
-            metadata_sha256 = hashlib.sha256(f.metadata).hexdigest()
-            metadata_blake2 = hashlib.blake2b(f.metadata, digest_size=32).hexdigest()
-        cursor = self.conn.execute(
+        if f.metadata_hashes is not None:
+            metadata_sha256 = f.metadata_hashes["sha256"]
+            metadata_blake2 = f.metadata_hashes["blake2_256"]
+        self.conn.execute(
             "INSERT INTO files (project_id, version, canonical_version, packagetype, filename, "
             "size, md5_digest, sha256_digest, blake2_256_digest, uploaded, uploaded_by, "
             "python_version, metadata_sha256, metadata_blake2_256) "
@@ -547,16 +584,13 @@ class Tx:
                 metadata_blake2,
             ),
         )
-        if f.metadata is not None:
-            self.conn.execute(
-                "INSERT INTO file_metadata (file_id, content) VALUES (?, ?)",
-                (cursor.lastrowid, f.metadata),
-            )
 
     # releases
-    def ensure_release(self, r: NewRelease) -> None:
-        """The first file of a release records its metadata; later files leave it as is."""
-        self.conn.execute(
+    def ensure_release(self, r: NewRelease) -> bool:
+        """The first file of a release records its metadata; later files leave it as is.
+
+        True when the release is new (warehouse's "new release" journal entry)."""
+        cursor = self.conn.execute(
             "INSERT OR IGNORE INTO releases (project_id, version, canonical_version, "
             "requires_python, is_prerelease, info, created) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (
@@ -569,6 +603,46 @@ class Tx:
                 time.time(),
             ),
         )
+        if cursor.rowcount == 0:
+            return False
+        self.conn.execute(
+            "INSERT OR REPLACE INTO release_descriptions (project_id, canonical_version, raw) "
+            "VALUES (?, ?, ?)",
+            (r.project_id, r.canonical_version, r.description),
+        )
+        return True
+
+    def description(self, project_id: str, canonical_version: str) -> tuple[int, int] | None:
+        """(rowid, size in bytes) of the release's stored description, if any."""
+        row = self._one(
+            "SELECT rowid, length(raw) FROM release_descriptions "
+            "WHERE project_id = ? AND canonical_version = ?",
+            project_id,
+            canonical_version,
+        )
+        return None if row is None else (int(row[0]), int(row[1]))
+
+    def description_text(self, project_id: str, canonical_version: str) -> str:
+        """The whole description, for the one release page that renders it."""
+        found = self.description(project_id, canonical_version)
+        if found is None:
+            return ""
+        return b"".join(self.description_chunks(found[0])).decode("utf-8", "surrogatepass")
+
+    def description_chunks(self, rowid: int, chunk: int = 1024 * 1024) -> Iterator[bytes]:
+        """The description's bytes in pieces (SQLite's incremental BLOB I/O): memory
+        independent of its size."""
+        with self.conn.blobopen("release_descriptions", "raw", rowid, readonly=True) as blob:
+            while data := blob.read(chunk):
+                yield data
+
+    def journal(self, name: str, version: str | None, action: str, by: str | None) -> None:
+        """One ``JournalEntry``: its id is the new serial of the project and the index."""
+        self.conn.execute(
+            "INSERT INTO journals (name, version, action, submitted_date, submitted_by) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (name, version, action, time.time(), by),
+        )
 
     # serving: each query is answered from an index, whatever the number of projects
     def project_names(self) -> list[tuple[str, str]]:
@@ -579,10 +653,15 @@ class Tx:
         return [(str(a), str(b)) for a, b in rows]
 
     def last_serial(self, project_id: str | None = None) -> int:
+        """The newest journal entry's id (of the project): it never goes down."""
         if project_id is None:
-            row = self._one("SELECT max(id) FROM files")
+            row = self._one("SELECT max(id) FROM journals")
         else:
-            row = self._one("SELECT max(id) FROM files WHERE project_id = ?", project_id)
+            row = self._one(
+                "SELECT max(j.id) FROM journals j JOIN projects p ON j.name = p.normalized_name "
+                "WHERE p.id = ?",
+                project_id,
+            )
         return int(row[0]) if row and row[0] is not None else 0
 
     def served_files(
@@ -649,10 +728,6 @@ class Tx:
         )
         return "{}" if row is None else str(row[0])
 
-    def file_metadata(self, file_id: int) -> bytes | None:
-        row = self._one("SELECT content FROM file_metadata WHERE file_id = ?", file_id)
-        return None if row is None else bytes(row[0])
-
     def releases(self, project_id: str) -> list[tuple[str, str, str | None, bool, str]]:
         """(version, canonical version, requires_python, is_prerelease, info JSON)."""
         return [
@@ -694,6 +769,15 @@ class Tx:
                 "SELECT r.role_name, u.username FROM roles r JOIN users u ON u.id = r.user_id "
                 "WHERE r.project_id = ?",
                 (project_id,),
+            )
+        ]
+
+    def recorded_metadata(self) -> list[str]:
+        """The recorded files that have a PEP 658 metadata file beside them."""
+        return [
+            str(r[0])
+            for r in self.conn.execute(
+                "SELECT filename FROM files WHERE metadata_sha256 IS NOT NULL"
             )
         ]
 
@@ -740,10 +824,11 @@ class Tx:
     def delete_release(self, project_id: str, canonical_version: str) -> None:
         """A release goes with its files (warehouse's release deletion)."""
         self.delete_files(self.files_of(project_id, canonical_version))
-        self.conn.execute(
+        for sql in (
             "DELETE FROM releases WHERE project_id = ? AND canonical_version = ?",
-            (project_id, canonical_version),
-        )
+            "DELETE FROM release_descriptions WHERE project_id = ? AND canonical_version = ?",
+        ):
+            self.conn.execute(sql, (project_id, canonical_version))
 
     def files_of(
         self, project_id: str, canonical_version: str | None = None, filename: str | None = None
@@ -762,11 +847,6 @@ class Tx:
         """Forget the files; their names stay taken for good."""
         now = time.time()
         for name in filenames:
-            self.conn.execute(
-                "DELETE FROM file_metadata WHERE file_id IN "
-                "(SELECT id FROM files WHERE filename = ?)",
-                (name,),
-            )
             self.conn.execute("DELETE FROM files WHERE filename = ?", (name,))
             self.conn.execute(
                 "INSERT OR IGNORE INTO deleted_filenames (filename, deleted) VALUES (?, ?)",
@@ -776,6 +856,7 @@ class Tx:
     def delete_project(self, project_id: str) -> None:
         self.delete_files(self.files_of(project_id))
         self.conn.execute("DELETE FROM releases WHERE project_id = ?", (project_id,))
+        self.conn.execute("DELETE FROM release_descriptions WHERE project_id = ?", (project_id,))
         self.conn.execute("DELETE FROM roles WHERE project_id = ?", (project_id,))
         self.conn.execute("DELETE FROM projects WHERE id = ?", (project_id,))
 

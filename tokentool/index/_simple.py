@@ -41,7 +41,8 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from tokentool.index._db import Database, ServedFile, Tx
-from tokentool.index._jsonapi import file_url, json_data, upload_time
+from tokentool.index._jsonapi import file_url, json_body, json_data, upload_time
+from tokentool.index._store import METADATA_SUFFIX
 
 log = logging.getLogger("tokentool.index")
 
@@ -223,9 +224,16 @@ class Reads:
         if name != normalized:
             rest = "/".join(quote(p) for p in parts[1:])
             return _redirect(start_response, f"/pypi/{quote(normalized)}/{rest}")
-        return _send(
-            start_response, "application/json", json.dumps(data) + "\n", data["last_serial"], head
-        )
+        length, body = json_body(tx, data, project.id)
+        headers = [
+            ("Content-Type", "application/json"),
+            ("Content-Length", str(length)),
+            ("Vary", "Accept"),
+            ("X-PyPI-Last-Serial", str(data["last_serial"])),
+            *_CORS_HEADERS,
+        ]
+        start_response("200 OK", headers)
+        return [b""] if head else body
 
     # -- files -----------------------------------------------------------------------
     def _file(
@@ -248,30 +256,43 @@ class Reads:
             raise NotFound
         row = found[0]
         if wants_metadata:
-            content = tx.file_metadata(row.id) if row.metadata_sha256 else None
-            if content is None:
+            if not row.metadata_sha256:
                 raise NotFound
-            headers = [("Content-Type", "text/plain; charset=utf-8")]
-            headers.append(("Content-Length", str(len(content))))
-            start_response("200 OK", headers)
-            return [b""] if head else [content]
-        path = self.db.packages_dir / row.filename
+            # PEP 658: the metadata file beside the wheel, streamed as the wheel is.
+            return self._send_file(
+                environ, start_response, row.filename + METADATA_SUFFIX, None, head
+            )
+        return self._send_file(environ, start_response, row.filename, row, head)
+
+    def _send_file(
+        self,
+        environ: dict[str, Any],
+        start_response: StartResponse,
+        name: str,
+        row: ServedFile | None,
+        head: bool,
+    ) -> Iterable[bytes]:
+        """A stored file, streamed; ``row`` (a package) checks its size and gives the ETag."""
+        path = self.db.packages_dir / name
         try:
             # Closed by the file wrapper once sent, or below.
             stream = open(path, "rb")
         except FileNotFoundError:
-            log.error("storage: %r is recorded but missing", row.filename)
+            log.error("storage: %r is recorded but missing", name)
             raise NotFound from None
         size = os.fstat(stream.fileno()).st_size
-        if size != row.size:
+        if row is not None and size != row.size:
             stream.close()
-            log.error("storage: %r has %d bytes, its record says %d", row.filename, size, row.size)
+            log.error("storage: %r has %d bytes, its record says %d", name, size, row.size)
             raise NotFound
-        headers = [
-            ("Content-Type", "application/octet-stream"),
-            ("Content-Length", str(size)),
-            ("ETag", f'"{row.sha256_digest}"'),
-        ]
+        if row is None:
+            headers = [("Content-Type", "text/plain; charset=utf-8")]
+        else:
+            headers = [
+                ("Content-Type", "application/octet-stream"),
+                ("ETag", f'"{row.sha256_digest}"'),
+            ]
+        headers.insert(1, ("Content-Length", str(size)))
         start_response("200 OK", headers)
         if head:
             stream.close()

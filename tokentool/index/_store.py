@@ -7,8 +7,11 @@ served. An upload is received under a unique hidden ``.upload-*.part`` name
 the transaction that records it: ``link`` never replaces an existing name, so a
 published file is never overwritten, and a crash between link and commit leaves
 an unrecorded file that is not served and that ``reconcile`` removes at the next
-start. Server-side failures (disk full, a name the filesystem refuses) become a
-``ServerFault``: a 5xx whose reason says what happened.
+start. A wheel's PEP 658 metadata file is received beside it (``NAME.metadata``,
+written by the METADATA rule as it reads the member) and linked in the same
+transaction; its row keeps only the digests. Server-side failures (disk full,
+a name the filesystem refuses) become a ``ServerFault``: a 5xx whose reason
+says what happened.
 """
 
 from __future__ import annotations
@@ -19,7 +22,6 @@ import logging
 import os
 import sqlite3
 import uuid
-import zipfile
 from pathlib import Path
 from typing import BinaryIO
 
@@ -30,8 +32,8 @@ log = logging.getLogger("tokentool.index")
 _CHUNK = 1024 * 1024
 TEMP_PREFIX = ".upload-"
 TEMP_SUFFIX = ".part"
-#: A wheel's METADATA larger than this is not extracted (PEP 658 metadata is text headers).
-MAX_METADATA = 16 * 1024 * 1024
+#: A wheel's PEP 658 metadata file, beside the wheel: ``<filename>.metadata``.
+METADATA_SUFFIX = ".metadata"
 
 
 class ServerFault(Exception):
@@ -89,7 +91,7 @@ def receive(source: BinaryIO, directory: Path) -> tuple[Path, dict[str, str], in
     return temp, {name: h.hexdigest() for name, h in hashers.items()}, size
 
 
-def publish(temp: Path, final: Path) -> None:
+def publish(temp: Path, final: Path) -> Path:
     """Give the received file its final name; call inside the recording transaction.
 
     Only a rolled-back or crashed upload can leave a file of that name without a
@@ -103,25 +105,7 @@ def publish(temp: Path, final: Path) -> None:
         raise ServerFault(
             500, "Internal Server Error: a file of that name is in storage without a record."
         ) from None
-
-
-def wheel_metadata(path: Path, filename: str) -> bytes | None:
-    """The wheel's ``.dist-info/METADATA`` bytes as uploaded (PEP 658), or None if unusable.
-
-    Read once at upload and stored with the row; never re-read when serving.
-    """
-    name, version = filename.split("-")[:2]
-    member = f"{name}-{version}.dist-info/METADATA"
-    try:
-        with zipfile.ZipFile(path) as zf:
-            info = zf.getinfo(member)
-            if info.file_size > MAX_METADATA:
-                return None
-            with zf.open(info) as stream:
-                data = stream.read(MAX_METADATA + 1)
-    except (KeyError, zipfile.BadZipFile, OSError, EOFError, ValueError, RuntimeError):
-        return None
-    return data if len(data) <= MAX_METADATA else None
+    return final
 
 
 def reconcile(db: Database) -> list[str]:
@@ -133,6 +117,9 @@ def reconcile(db: Database) -> list[str]:
     the row is the record of an accepted upload).
     """
     recorded = db.reader().recorded_sizes()
+    # A wheel's metadata file is recorded by its wheel's row (its digests).
+    for name in db.reader().recorded_metadata():
+        recorded.setdefault(name + METADATA_SUFFIX, -1)
     actions = []
     present = set()
     with os.scandir(db.packages_dir) as entries:
@@ -142,7 +129,7 @@ def reconcile(db: Database) -> list[str]:
             if entry.name in recorded:
                 present.add(entry.name)
                 size = entry.stat(follow_symlinks=False).st_size
-                if size != recorded[entry.name]:
+                if recorded[entry.name] >= 0 and size != recorded[entry.name]:
                     actions.append(
                         f"damaged: {entry.name!r} has {size} bytes, its record says "
                         f"{recorded[entry.name]} (not served)"

@@ -150,12 +150,15 @@ def _conformance(
 
 
 def run(settings: Settings, root: Path, say: Say) -> Failure | None:
-    """Load the project's settings at ``root`` and run the command; ``None`` when it passed."""
+    """Load the project's settings at ``root`` (one token, one prompt, also for ``cycle``)
+    and run the command; ``None`` when it passed."""
     from tokentool.workflow import settings as load
 
-    config = load(root, settings.repository_url, settings.index_url)
-    timeouts = Timeouts(settings.connect_timeout, settings.read_timeout)
     command = settings.command.name
+    # A sample's name is checked before a token is looked for (or asked for).
+    named = settings.project if command != "conformance" and not settings.dist else None
+    config = load(root, settings.repository_url, settings.index_url, project=named)
+    timeouts = Timeouts(settings.connect_timeout, settings.read_timeout)
     if command == "conformance":
         return _conformance(settings, config, timeouts, say)
     if command == "probe":
