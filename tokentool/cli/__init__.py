@@ -22,24 +22,24 @@ DELEGATED: dict[str, tuple[str, str]] = {
     "index": ("tokentool.index.__main__", "run and manage the local stand-in for Test PyPI"),
     "scan": ("tokentool.cli.scan", "find PyPI tokens in files before they are committed"),
     "upload": (
-        "tokentool.workflow._cli:upload_main",
+        "tokentool.cli.workflow:upload_main",
         "build a throwaway project, upload it with a token restricted to it",
     ),
     "verify-rejection": (
-        "tokentool.workflow._cli:verify_main",
+        "tokentool.cli.workflow:verify_main",
         "prove the index refuses a token restricted elsewhere (exit 0 if it does)",
     ),
-    "cycle": ("tokentool.workflow._cli:cycle_main", "upload, then verify-rejection"),
+    "cycle": ("tokentool.cli.workflow:cycle_main", "upload, then verify-rejection"),
     "audit": (
         "tokentool.cli.audit",
         "check a stored token against a least-privilege policy (exit 0 if it meets it)",
     ),
     "probe": (
-        "tokentool.workflow._cli:probe_main",
+        "tokentool.cli.workflow:probe_main",
         "ask an index whether it would accept the token; publishes nothing",
     ),
     "conformance": (
-        "tokentool.workflow._cli:conformance_main",
+        "tokentool.cli.workflow:conformance_main",
         "ask an index whether it still answers as tokentool predicts; publishes nothing",
     ),
     "init": (
