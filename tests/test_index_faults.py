@@ -38,6 +38,8 @@ from helpers import (
 )
 
 from tokentool.index import Index, start_server
+from tokentool.index._migrate import head
+from tokentool.index._store import ORPHAN_GRACE_SECONDS
 
 
 def recorded(data_dir: Path) -> dict[str, list[str]]:
@@ -105,7 +107,9 @@ def test_start_removes_leftovers_and_logs_it(tmp_path):
         wheel = write_wheel(tmp_path, "kept", "1.0")
         assert post_file(server, token, wheel, "kept", "1.0", "bdist_wheel").status_code == 200
     packages = data / "packages"
-    (packages / ".upload-0123abcd.part").write_bytes(b"half")
+    (packages / ".upload-0123abcd.part").write_bytes(b"half")  # a crashed older stand-in's
+    old = time.time() - 2 * ORPHAN_GRACE_SECONDS
+    os.utime(packages / ".upload-0123abcd.part", (old, old))
     (packages / "orphan-1.0.tar.gz").write_bytes(b"never recorded")
     with start_server(data) as server:
         assert sorted(os.listdir(packages)) == [wheel.name]
@@ -402,8 +406,11 @@ def test_a_database_from_before_releases_is_upgraded_in_place(tmp_path):
         token = server.mint("early")
         wheel = write_wheel(tmp_path, "early", "1.0")
         assert post_file(server, token, wheel, "early", "1.0", "bdist_wheel").status_code == 200
-    # Back to the first schema: no releases, no stored metadata, no extra columns.
+    # Back to the first schema: no releases, no stored metadata, no extra columns, and
+    # from before Alembic (no alembic_version): completed, stamped, then upgraded.
     conn = sqlite3.connect(data / "index.sqlite3")
+    conn.execute("DROP TABLE alembic_version")
+    conn.execute("DROP TABLE file_chunks")
     conn.execute("DROP TABLE releases")
     conn.execute("DROP TABLE file_metadata")
     for column in ("python_version", "metadata_sha256", "metadata_blake2_256"):
@@ -411,6 +418,10 @@ def test_a_database_from_before_releases_is_upgraded_in_place(tmp_path):
     conn.commit()
     conn.close()
     with start_server(data) as server:
+        conn = sqlite3.connect(data / "index.sqlite3")
+        revision = conn.execute("SELECT version_num FROM alembic_version").fetchall()
+        conn.close()
+        assert revision == [(head(),)]
         (entry,) = simple_json(server, "early")["files"]
         assert entry["filename"] == wheel.name and entry["core-metadata"] is False
         api = requests.get(f"{server.url}pypi/early/json", timeout=10).json()

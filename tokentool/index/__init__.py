@@ -156,8 +156,7 @@ class Index:
                 tx.delete_release(row.id, canonical)
             else:
                 tx.delete_files(names)
-        for name in names:
-            (self._db.packages_dir / name).unlink(missing_ok=True)
+        self._db.storage.removed(names)
         return names
 
     def listing(self) -> dict[str, Any]:

@@ -1,10 +1,17 @@
-"""The stand-in's state: users, tokens, projects, roles and uploaded files in SQLite.
+"""The stand-in's state: users, tokens, projects, roles and files, in SQLite or PostgreSQL.
 
-One database file beside the package folder. WAL mode lets the simple index and
-the CLI (``tokentool index mint`` while a server runs) read while an upload
-writes; every upload that changes anything does so in one ``BEGIN IMMEDIATE``
-transaction, so concurrent uploads serialize their check-then-insert and a
-refused upload leaves no row behind.
+One query code for both backends (SQLAlchemy Core over the tables of
+``_schema.py``); schema changes are Alembic revisions (``migrations/``), as in
+warehouse. SQLite (the default) is one file in ``--data-dir``; PostgreSQL
+(``--database postgresql://...``, psycopg 3 behind SQLAlchemy's connection
+pool) lets any number of processes on any number of machines serve one site.
+
+Writes are serialized whatever the backend, so a check made inside a write
+transaction still holds at its commit: SQLite takes its write lock at
+``BEGIN IMMEDIATE``; PostgreSQL takes one transaction-scoped advisory lock
+(SQLite's lock, across processes and machines) after the transaction's
+lock-free work (streaming a file's rows in). Reads never wait for it: each
+read statement sees the latest commit.
 """
 
 from __future__ import annotations
@@ -12,117 +19,57 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
-import sqlite3
-import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from tokentool.index import _schema as s
+
+if TYPE_CHECKING:
+    from tokentool.index._store import Storage
 
 DB_NAME = "index.sqlite3"
 PACKAGES_DIR = "packages"
+#: Uploads being received (``_store.Spool``), beside the package folder.
+SPOOL_DIR = "spool"
+#: The advisory lock every PostgreSQL write transaction holds ("tokn"; one site per database).
+WRITE_LOCK = 0x746F6B6E
+#: Held (session-wide) while one process brings the schema up to date.
+MIGRATE_LOCK = WRITE_LOCK + 1
+#: How long a writer waits for the write lock before its request fails (SQLite: busy_timeout).
+LOCK_WAIT_SECONDS = 60
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (
-    key TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS users (
-    id TEXT PRIMARY KEY,
-    username TEXT NOT NULL UNIQUE,
-    created REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS tokens (
-    id TEXT PRIMARY KEY,
-    user_id TEXT NOT NULL REFERENCES users(id),
-    root_key BLOB NOT NULL,
-    description TEXT NOT NULL,
-    scope TEXT NOT NULL,
-    created REAL NOT NULL,
-    UNIQUE (user_id, description)
-);
-CREATE TABLE IF NOT EXISTS projects (
-    id TEXT PRIMARY KEY,
-    name TEXT NOT NULL,
-    normalized_name TEXT NOT NULL UNIQUE,
-    created REAL NOT NULL,
-    created_by TEXT REFERENCES users(id)
-);
-CREATE INDEX IF NOT EXISTS projects_by_creator ON projects (created_by, created);
-CREATE TABLE IF NOT EXISTS roles (
-    project_id TEXT NOT NULL REFERENCES projects(id),
-    user_id TEXT NOT NULL REFERENCES users(id),
-    role_name TEXT NOT NULL,
-    PRIMARY KEY (project_id, user_id)
-);
-CREATE TABLE IF NOT EXISTS files (
-    id INTEGER PRIMARY KEY,
-    project_id TEXT NOT NULL REFERENCES projects(id),
-    version TEXT NOT NULL,
-    canonical_version TEXT NOT NULL,
-    packagetype TEXT NOT NULL,
-    filename TEXT NOT NULL UNIQUE,
-    size INTEGER NOT NULL,
-    md5_digest TEXT NOT NULL,
-    sha256_digest TEXT NOT NULL,
-    blake2_256_digest TEXT NOT NULL UNIQUE,
-    uploaded REAL NOT NULL,
-    uploaded_by TEXT REFERENCES users(id)
-);
-CREATE INDEX IF NOT EXISTS files_by_release ON files (project_id, canonical_version, packagetype);
-CREATE TABLE IF NOT EXISTS releases (
-    id INTEGER PRIMARY KEY,
-    project_id TEXT NOT NULL REFERENCES projects(id),
-    version TEXT NOT NULL,
-    canonical_version TEXT NOT NULL,
-    requires_python TEXT,
-    is_prerelease INTEGER NOT NULL DEFAULT 0,
-    info TEXT NOT NULL DEFAULT '{}',
-    created REAL NOT NULL,
-    UNIQUE (project_id, canonical_version)
-);
-CREATE TABLE IF NOT EXISTS file_metadata (
-    file_id INTEGER PRIMARY KEY REFERENCES files(id),
-    content BLOB NOT NULL
-);
-CREATE TABLE IF NOT EXISTS token_caveats (
-    token_id TEXT NOT NULL REFERENCES tokens(id) ON DELETE CASCADE,
-    position INTEGER NOT NULL,
-    caveat TEXT NOT NULL,
-    PRIMARY KEY (token_id, position)
-);
-CREATE TABLE IF NOT EXISTS user_standing (
-    user_id TEXT PRIMARY KEY REFERENCES users(id),
-    email_verified INTEGER NOT NULL,
-    two_factor INTEGER NOT NULL
-);
--- Names of deleted files: never accepted again (warehouse's Filename log).
-CREATE TABLE IF NOT EXISTS deleted_filenames (
-    filename TEXT PRIMARY KEY,
-    deleted REAL NOT NULL
-);
--- New-project rate-limit hits, which outlive the uploads that rolled back.
-CREATE TABLE IF NOT EXISTS project_creations (
-    user_id TEXT NOT NULL,
-    at REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS project_creations_by_user ON project_creations (user_id, at);
-"""
 
-#: Columns added to ``files`` after the first schema (ALTER TABLE on older databases).
-_FILE_COLUMNS = {
-    "python_version": "TEXT",
-    "metadata_sha256": "TEXT",
-    "metadata_blake2_256": "TEXT",
-}
+class DatabaseURLError(ValueError):
+    """``--database`` names something other than a PostgreSQL database."""
 
-#: Releases for files recorded before the releases table existed (no metadata then).
-_BACKFILL_RELEASES = """
-INSERT OR IGNORE INTO releases (project_id, version, canonical_version, created)
-SELECT project_id, min(version), canonical_version, min(uploaded) FROM files
-GROUP BY project_id, canonical_version
-"""
+
+def engine_url(url: str) -> sa.URL:
+    """A ``postgresql://`` URL for psycopg 3 (what ``psql`` and libpq take, unchanged)."""
+    try:
+        parsed = sa.make_url(url)
+    except sa.exc.ArgumentError:
+        raise DatabaseURLError("--database: not a URL (e.g. postgresql://user@host/db)") from None
+    if parsed.get_backend_name() != "postgresql" or parsed.get_driver_name() not in (
+        "psycopg",
+        "psycopg2",  # the dialect's default name when none is given
+    ):
+        raise DatabaseURLError(
+            "--database takes a postgresql:// URL (without it: SQLite in --data-dir)"
+        )
+    return parsed.set(drivername="postgresql+psycopg")
+
+
+def shown_url(url: str) -> str:
+    """The URL without its password, for messages and logs."""
+    try:
+        return sa.make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return "(not a URL)"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -201,452 +148,593 @@ class ServedFile:
 
 
 class Database:
-    """Thread-safe access: one connection per thread (sqlite3 objects are not shareable)."""
+    """The state of one site; thread-safe (a pool of connections, one per statement or
+    transaction), and safe with other processes on the same database.
 
-    def __init__(self, data_dir: Path) -> None:
-        self.data_dir = Path(data_dir)
-        self.path = self.data_dir / DB_NAME
-        self.packages_dir = self.data_dir / PACKAGES_DIR
-        # The database holds every token's root key: only its owner may read what we
-        # create. A folder that already exists keeps its permissions (it may be shared).
-        make_private_dirs(self.data_dir)
-        make_private_dirs(self.packages_dir)
-        if not self.path.exists():
-            self.path.touch(mode=0o600)
-        self._local = threading.local()
-        conn = self.connection()
-        conn.execute("PRAGMA journal_mode=WAL")
-        with self.transaction() as tx:
-            tx.executescript_in_tx(_SCHEMA)
-            tx.migrate()
+    ``url`` None: SQLite in ``data_dir``, package files in ``data_dir/packages``.
+    ``url`` ``postgresql://...``: package files in ``data_dir/packages`` when a
+    (shared) ``data_dir`` is given, else in the database.
+    """
 
-    def connection(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE below).
-            conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-            conn.execute("PRAGMA busy_timeout = 60000")
-            conn.execute("PRAGMA synchronous = NORMAL")
-            conn.execute("PRAGMA foreign_keys = ON")
-            self._local.conn = conn
-        return conn
+    def __init__(
+        self, data_dir: Path | None = None, url: str | None = None, *, pool_size: int = 8
+    ) -> None:
+        from tokentool.index import _migrate
+        from tokentool.index._store import ChunkStorage, FolderStorage
+
+        self.data_dir = None if data_dir is None else Path(data_dir)
+        self.packages_dir = None if self.data_dir is None else self.data_dir / PACKAGES_DIR
+        if self.data_dir is not None:
+            # The database holds every token's root key: only its owner may read what
+            # we create. A folder that already exists keeps its permissions (it may
+            # be shared).
+            make_private_dirs(self.data_dir)
+        if url is None:
+            if self.data_dir is None:
+                raise ValueError("SQLite needs a data folder")
+            self.path: Path | None = self.data_dir / DB_NAME
+            if not self.path.exists():
+                self.path.touch(mode=0o600)
+            self.engine = _sqlite_engine(self.path, pool_size)
+            self.url = str(self.path)
+        else:
+            self.path = None
+            self.engine = _postgresql_engine(engine_url(url), pool_size)
+            self.url = shown_url(url)
+        self.is_sqlite = self.engine.dialect.name == "sqlite"
+        # Reads outside a transaction: PostgreSQL in autocommit (no BEGIN/ROLLBACK
+        # round trips); SQLite's driver runs in autocommit already (see _sqlite_engine).
+        self._reads = (
+            self.engine
+            if self.is_sqlite
+            else self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        )
+        _migrate.upgrade(self)
+        self.storage: Storage = (
+            ChunkStorage(self)
+            if self.data_dir is None or self.packages_dir is None
+            else FolderStorage(self.packages_dir, self.data_dir / SPOOL_DIR)
+        )
 
     def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
+        self.storage.close()
+        self.engine.dispose()
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[Tx]:
-        """A write transaction; the write lock is taken at BEGIN so checks inside hold."""
-        conn = self.connection()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield Tx(conn)
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:  # never leave the write lock held
-                conn.execute("ROLLBACK")
-            raise
+    def transaction(self, before_lock: Callable[[Tx], None] | None = None) -> Iterator[Tx]:
+        """A write transaction; the write lock is held from the start (after ``before_lock``
+        on PostgreSQL, where the lock-free part of the work goes) until its end.
+
+        Any exception rolls everything back, ``before_lock``'s writes included.
+        """
+        with self.engine.connect() as conn:
+            tx = Tx(self, conn)
+            try:
+                if self.is_sqlite:
+                    conn.exec_driver_sql("BEGIN IMMEDIATE")
+                    if before_lock is not None:
+                        before_lock(tx)
+                else:
+                    if before_lock is not None:
+                        before_lock(tx)
+                    conn.execute(sa.select(sa.func.pg_advisory_xact_lock(WRITE_LOCK)))
+                yield tx
+            except BaseException:
+                with contextlib.suppress(sa.exc.DBAPIError):  # the connection may be gone
+                    conn.rollback()
+                raise
+            conn.commit()
 
     def reader(self) -> Tx:
         """Queries outside a transaction (each statement sees the latest commit)."""
-        return Tx(self.connection())
+        return Tx(self, None)
+
+    @contextlib.contextmanager
+    def read_connection(self) -> Iterator[sa.Connection]:
+        with self._reads.connect() as conn:
+            yield conn
+
+
+def _sqlite_engine(path: Path, pool_size: int) -> sa.Engine:
+    engine = sa.create_engine(
+        f"sqlite:///{path}",
+        connect_args={"timeout": LOCK_WAIT_SECONDS, "check_same_thread": False},
+        poolclass=sa.pool.QueuePool,
+        pool_size=pool_size,
+        max_overflow=2 * pool_size,
+    )
+
+    @sa.event.listens_for(engine, "connect")
+    def _configure(dbapi_conn: Any, _record: Any) -> None:
+        # The driver's own transaction handling off: transactions are explicit
+        # (BEGIN IMMEDIATE in Database.transaction), and reads see the latest commit.
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode = WAL")  # readers alongside one writer
+        cursor.execute(f"PRAGMA busy_timeout = {LOCK_WAIT_SECONDS * 1000}")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.close()
+
+    return engine
+
+
+def _postgresql_engine(url: sa.URL, pool_size: int) -> sa.Engine:
+    return sa.create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_timeout=30,
+        # A connection the server or a proxy dropped is noticed at its first use
+        # (SQLAlchemy then discards the pool); recycling bounds how stale one gets.
+        pool_recycle=1800,
+        connect_args={
+            "connect_timeout": 10,
+            "application_name": "tokentool-index",
+            # A writer waits for the write lock as long as SQLite's busy timeout.
+            "options": f"-c lock_timeout={LOCK_WAIT_SECONDS * 1000}",
+        },
+    )
 
 
 class Tx:
-    """The queries; bound to a connection, inside or outside a transaction."""
+    """The queries; bound to a transaction's connection, or (reader) one per statement."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, db: Database, conn: sa.Connection | None) -> None:
+        self.db = db
         self.conn = conn
 
-    def executescript_in_tx(self, script: str) -> None:
-        for statement in script.split(";"):
-            if statement.strip():
-                self.conn.execute(statement)
+    @contextlib.contextmanager
+    def _connection(self) -> Iterator[sa.Connection]:
+        if self.conn is not None:
+            yield self.conn
+        else:
+            with self.db.read_connection() as conn:
+                yield conn
 
-    def migrate(self) -> None:
-        """Bring a database made by an older stand-in up to this schema, in place."""
-        present = {row[1] for row in self.conn.execute("PRAGMA table_info(files)")}
-        missing = [c for c in _FILE_COLUMNS if c not in present]
-        for column in missing:
-            self.conn.execute(f"ALTER TABLE files ADD COLUMN {column} {_FILE_COLUMNS[column]}")
-        if missing:  # files from before releases were recorded: one scan, once
-            self.conn.execute(_BACKFILL_RELEASES)
+    def _rows(self, statement: sa.Executable) -> list[sa.Row[Any]]:
+        with self._connection() as conn:
+            return list(conn.execute(statement).all())
 
-    def _one(self, sql: str, *args: Any) -> tuple[Any, ...] | None:
-        row: tuple[Any, ...] | None = self.conn.execute(sql, args).fetchone()
-        return row
+    def _first(self, statement: sa.Executable) -> sa.Row[Any] | None:
+        with self._connection() as conn:
+            return conn.execute(statement).first()
+
+    def _scalar(self, statement: sa.Executable) -> Any:
+        with self._connection() as conn:
+            return conn.execute(statement).scalar()
+
+    def _run(self, statement: sa.Executable, params: Any = None) -> int:
+        with self._connection() as conn:
+            return int(conn.execute(statement, params).rowcount)
+
+    def _upsert(self, table: sa.Table, values: dict[str, Any], keys: list[str]) -> None:
+        """Insert, or on a conflict on ``keys`` update the other columns (both dialects)."""
+        insert = _insert(self.db, table).values(**values)
+        others = {k: insert.excluded[k] for k in values if k not in keys}
+        self._run(insert.on_conflict_do_update(index_elements=keys, set_=others))
+
+    def _insert_ignore(self, table: sa.Table, values: dict[str, Any], keys: list[str]) -> None:
+        self._run(_insert(self.db, table).values(**values).on_conflict_do_nothing(keys))
 
     # meta
     def get_meta(self, key: str) -> str | None:
-        row = self._one("SELECT value FROM meta WHERE key = ?", key)
-        return None if row is None else str(row[0])
+        value = self._scalar(sa.select(s.meta.c.value).where(s.meta.c.key == key))
+        return None if value is None else str(value)
 
     def set_meta(self, key: str, value: str) -> None:
-        self.conn.execute(
-            "INSERT INTO meta (key, value) VALUES (?, ?) "
-            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            (key, value),
-        )
+        self._upsert(s.meta, {"key": key, "value": value}, ["key"])
 
     # users
     def user_id(self, username: str) -> str | None:
-        row = self._one("SELECT id FROM users WHERE username = ?", username)
-        return None if row is None else str(row[0])
+        value = self._scalar(sa.select(s.users.c.id).where(s.users.c.username == username))
+        return None if value is None else str(value)
 
     def ensure_user(self, username: str) -> str:
         existing = self.user_id(username)
         if existing is not None:
             return existing
         new_id = str(uuid.uuid4())
-        self.conn.execute(
-            "INSERT INTO users (id, username, created) VALUES (?, ?, ?)",
-            (new_id, username, time.time()),
-        )
+        self._run(sa.insert(s.users).values(id=new_id, username=username, created=time.time()))
         return new_id
 
     # tokens
     def token(self, identifier: str) -> TokenRow | None:
-        row = self._one(
-            "SELECT t.id, t.user_id, u.username, t.root_key, "
-            "coalesce(s.email_verified, 1), coalesce(s.two_factor, 1) FROM tokens t "
-            "JOIN users u ON u.id = t.user_id "
-            "LEFT JOIN user_standing s ON s.user_id = t.user_id WHERE t.id = ?",
-            identifier,
+        """The token's row; on PostgreSQL ``identifier`` is parsed by the server, as in
+        warehouse (text it cannot parse as a uuid raises ``sqlalchemy.exc.DataError``)."""
+        t, u, st = s.tokens, s.users, s.user_standing
+        verified = sa.func.coalesce(st.c.email_verified, sa.true())
+        two_factor = sa.func.coalesce(st.c.two_factor, sa.true())
+        query = (
+            sa.select(t.c.id, t.c.user_id, u.c.username, t.c.root_key, verified, two_factor)
+            .join(u, u.c.id == t.c.user_id)
+            .outerjoin(st, st.c.user_id == t.c.user_id)
+            .where(t.c.id == _as_uuid(identifier))
         )
+        row = self._first(query)
         if row is None:
             return None
-        caveats = tuple(
-            str(r[0])
-            for r in self.conn.execute(
-                "SELECT caveat FROM token_caveats WHERE token_id = ? ORDER BY position",
-                (row[0],),
-            )
+        caveats = self._rows(
+            sa.select(s.token_caveats.c.caveat)
+            .where(s.token_caveats.c.token_id == row[0])
+            .order_by(s.token_caveats.c.position)
         )
-        return TokenRow(row[0], row[1], row[2], bytes(row[3]), caveats, bool(row[4]), bool(row[5]))
+        return TokenRow(
+            str(row[0]),
+            str(row[1]),
+            row[2],
+            bytes(row[3]),
+            tuple(str(r[0]) for r in caveats),
+            bool(row[4]),
+            bool(row[5]),
+        )
 
     def store_caveats(self, identifier: str, caveats: list[str]) -> None:
-        self.conn.executemany(
-            "INSERT INTO token_caveats (token_id, position, caveat) VALUES (?, ?, ?)",
-            [(identifier, n, c) for n, c in enumerate(caveats)],
-        )
+        if caveats:
+            self._run(
+                sa.insert(s.token_caveats),
+                [
+                    {"token_id": identifier, "position": n, "caveat": c}
+                    for n, c in enumerate(caveats)
+                ],
+            )
 
     def set_standing(self, user_id: str, *, email_verified: bool, two_factor: bool) -> None:
-        self.conn.execute(
-            "INSERT INTO user_standing (user_id, email_verified, two_factor) VALUES (?, ?, ?) "
-            "ON CONFLICT (user_id) DO UPDATE SET email_verified = excluded.email_verified, "
-            "two_factor = excluded.two_factor",
-            (user_id, int(email_verified), int(two_factor)),
-        )
+        values = {"user_id": user_id, "email_verified": email_verified, "two_factor": two_factor}
+        self._upsert(s.user_standing, values, ["user_id"])
 
     def description_taken(self, user_id: str, description: str) -> bool:
-        row = self._one(
-            "SELECT 1 FROM tokens WHERE user_id = ? AND description = ?", user_id, description
-        )
-        return row is not None
+        t = s.tokens
+        query = sa.select(1).where(t.c.user_id == user_id, t.c.description == description)
+        return self._first(query) is not None
 
     def add_token(
         self, identifier: str, user_id: str, root_key: bytes, description: str, scope: str
     ) -> None:
-        self.conn.execute(
-            "INSERT INTO tokens (id, user_id, root_key, description, scope, created) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (identifier, user_id, root_key, description, scope, time.time()),
+        self._run(
+            sa.insert(s.tokens).values(
+                id=identifier,
+                user_id=user_id,
+                root_key=root_key,
+                description=description,
+                scope=scope,
+                created=time.time(),
+            )
         )
 
     def delete_token(self, identifier: str) -> bool:
-        return self.conn.execute("DELETE FROM tokens WHERE id = ?", (identifier,)).rowcount > 0
+        return self._run(sa.delete(s.tokens).where(s.tokens.c.id == identifier)) > 0
 
     # projects and roles
     def project(self, normalized_name: str) -> ProjectRow | None:
-        row = self._one(
-            "SELECT id, name, normalized_name FROM projects WHERE normalized_name = ?",
-            normalized_name,
+        p = s.projects
+        row = self._first(
+            sa.select(p.c.id, p.c.name, p.c.normalized_name).where(
+                p.c.normalized_name == normalized_name
+            )
         )
-        return None if row is None else ProjectRow(*row)
+        return None if row is None else ProjectRow(str(row[0]), row[1], row[2])
 
     def has_role(self, project_id: str, user_id: str) -> bool:
-        row = self._one(
-            "SELECT 1 FROM roles WHERE project_id = ? AND user_id = ?", project_id, user_id
-        )
-        return row is not None
+        r = s.roles
+        query = sa.select(1).where(r.c.project_id == project_id, r.c.user_id == user_id)
+        return self._first(query) is not None
 
     def create_project(self, name: str, normalized_name: str, user_id: str) -> ProjectRow:
         project = ProjectRow(str(uuid.uuid4()), name, normalized_name)
-        self.conn.execute(
-            "INSERT INTO projects (id, name, normalized_name, created, created_by) "
-            "VALUES (?, ?, ?, ?, ?)",
-            (project.id, name, normalized_name, time.time(), user_id),
+        self._run(
+            sa.insert(s.projects).values(
+                id=project.id,
+                name=name,
+                normalized_name=normalized_name,
+                created=time.time(),
+                created_by=user_id,
+            )
         )
-        self.conn.execute(
-            "INSERT INTO roles (project_id, user_id, role_name) VALUES (?, ?, 'Owner')",
-            (project.id, user_id),
+        self._run(
+            sa.insert(s.roles).values(project_id=project.id, user_id=user_id, role_name="Owner")
         )
         return project
 
     # files
     def conflicting_file(self, filename: str, blake2_256: str) -> FileRow | None:
-        row = self._one(
-            "SELECT filename, sha256_digest, blake2_256_digest FROM files "
-            "WHERE filename = ? OR blake2_256_digest = ? LIMIT 1",
-            filename,
-            blake2_256,
+        f = s.files
+        row = self._first(
+            sa.select(f.c.filename, f.c.sha256_digest, f.c.blake2_256_digest)
+            .where(sa.or_(f.c.filename == filename, f.c.blake2_256_digest == blake2_256))
+            .limit(1)
         )
         return None if row is None else FileRow(*row)
 
     def has_sdist(self, project_id: str, canonical_version: str) -> bool:
-        row = self._one(
-            "SELECT 1 FROM files WHERE project_id = ? AND canonical_version = ? "
-            "AND packagetype = 'sdist'",
-            project_id,
-            canonical_version,
+        f = s.files
+        query = sa.select(1).where(
+            f.c.project_id == project_id,
+            f.c.canonical_version == canonical_version,
+            f.c.packagetype == "sdist",
         )
-        return row is not None
+        return self._first(query) is not None
 
     def add_file(self, f: NewFile) -> None:
         metadata_sha256 = metadata_blake2 = None
         if f.metadata is not None:
             metadata_sha256 = hashlib.sha256(f.metadata).hexdigest()
             metadata_blake2 = hashlib.blake2b(f.metadata, digest_size=32).hexdigest()
-        cursor = self.conn.execute(
-            "INSERT INTO files (project_id, version, canonical_version, packagetype, filename, "
-            "size, md5_digest, sha256_digest, blake2_256_digest, uploaded, uploaded_by, "
-            "python_version, metadata_sha256, metadata_blake2_256) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                f.project_id,
-                f.version,
-                f.canonical_version,
-                f.packagetype,
-                f.filename,
-                f.size,
-                f.md5_digest,
-                f.sha256_digest,
-                f.blake2_256_digest,
-                time.time(),
-                f.uploaded_by,
-                f.python_version,
-                metadata_sha256,
-                metadata_blake2,
-            ),
-        )
-        if f.metadata is not None:
-            self.conn.execute(
-                "INSERT INTO file_metadata (file_id, content) VALUES (?, ?)",
-                (cursor.lastrowid, f.metadata),
+        with self._connection() as conn:
+            result = conn.execute(
+                sa.insert(s.files)
+                .values(
+                    project_id=f.project_id,
+                    version=f.version,
+                    canonical_version=f.canonical_version,
+                    packagetype=f.packagetype,
+                    filename=f.filename,
+                    size=f.size,
+                    md5_digest=f.md5_digest,
+                    sha256_digest=f.sha256_digest,
+                    blake2_256_digest=f.blake2_256_digest,
+                    uploaded=time.time(),
+                    uploaded_by=f.uploaded_by,
+                    python_version=f.python_version,
+                    metadata_sha256=metadata_sha256,
+                    metadata_blake2_256=metadata_blake2,
+                )
+                .returning(s.files.c.id)
             )
+            file_id = result.scalar_one()
+            if f.metadata is not None:
+                conn.execute(sa.insert(s.file_metadata).values(file_id=file_id, content=f.metadata))
 
     # releases
     def ensure_release(self, r: NewRelease) -> None:
         """The first file of a release records its metadata; later files leave it as is."""
-        self.conn.execute(
-            "INSERT OR IGNORE INTO releases (project_id, version, canonical_version, "
-            "requires_python, is_prerelease, info, created) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (
-                r.project_id,
-                r.version,
-                r.canonical_version,
-                r.requires_python,
-                int(r.is_prerelease),
-                r.info,
-                time.time(),
-            ),
-        )
+        values = {
+            "project_id": r.project_id,
+            "version": r.version,
+            "canonical_version": r.canonical_version,
+            "requires_python": r.requires_python,
+            "is_prerelease": r.is_prerelease,
+            "info": r.info,
+            "created": time.time(),
+        }
+        self._insert_ignore(s.releases, values, ["project_id", "canonical_version"])
 
     # serving: each query is answered from an index, whatever the number of projects
     def project_names(self) -> list[tuple[str, str]]:
-        """(name, normalized name) of every project, by normalized name."""
-        rows = self.conn.execute(
-            "SELECT name, normalized_name FROM projects ORDER BY normalized_name"
-        ).fetchall()
+        """(name, normalized name) of every project, in the database's order of
+        normalized names (warehouse: ``order_by(Project.normalized_name)``)."""
+        p = s.projects
+        rows = self._rows(sa.select(p.c.name, p.c.normalized_name).order_by(p.c.normalized_name))
         return [(str(a), str(b)) for a, b in rows]
 
     def last_serial(self, project_id: str | None = None) -> int:
-        if project_id is None:
-            row = self._one("SELECT max(id) FROM files")
-        else:
-            row = self._one("SELECT max(id) FROM files WHERE project_id = ?", project_id)
-        return int(row[0]) if row and row[0] is not None else 0
+        query = sa.select(sa.func.max(s.files.c.id))
+        if project_id is not None:
+            query = query.where(s.files.c.project_id == project_id)
+        value = self._scalar(query)
+        return 0 if value is None else int(value)
 
     def served_files(
         self, project_id: str, canonical_version: str | None = None
     ) -> list[ServedFile]:
-        sql = (
-            "SELECT f.id, f.project_id, f.filename, r.version, f.packagetype, f.python_version, "
-            "f.size, f.md5_digest, f.sha256_digest, f.blake2_256_digest, f.uploaded, "
-            "r.requires_python, f.metadata_sha256 FROM files f JOIN releases r "
-            "ON r.project_id = f.project_id AND r.canonical_version = f.canonical_version "
-            "WHERE f.project_id = ?"
+        f, r = s.files, s.releases
+        query = (
+            sa.select(*_served_columns(r.c.version, r.c.requires_python))
+            .join(
+                r,
+                sa.and_(
+                    r.c.project_id == f.c.project_id,
+                    r.c.canonical_version == f.c.canonical_version,
+                ),
+            )
+            .where(f.c.project_id == project_id)
         )
-        args: tuple[str, ...] = (project_id,)
         if canonical_version is not None:
-            sql += " AND f.canonical_version = ?"
-            args += (canonical_version,)
-        return [ServedFile(*row) for row in self.conn.execute(sql, args)]
+            query = query.where(f.c.canonical_version == canonical_version)
+        return [_served(row) for row in self._rows(query)]
 
     def served_file(self, filename: str) -> tuple[ServedFile, str] | None:
         """A recorded file by name, with its project's normalized name."""
-        row = self._one(
-            "SELECT f.id, f.project_id, f.filename, f.version, f.packagetype, f.python_version, "
-            "f.size, f.md5_digest, f.sha256_digest, f.blake2_256_digest, f.uploaded, "
-            "NULL, f.metadata_sha256, p.normalized_name FROM files f "
-            "JOIN projects p ON p.id = f.project_id WHERE f.filename = ?",
-            filename,
+        f, p = s.files, s.projects
+        columns = _served_columns(f.c.version, sa.null())
+        query = (
+            sa.select(*columns, p.c.normalized_name)
+            .join(p, p.c.id == f.c.project_id)
+            .where(f.c.filename == filename)
         )
-        return None if row is None else (ServedFile(*row[:-1]), str(row[-1]))
+        row = self._first(query)
+        return None if row is None else (_served(row[:-1]), str(row[-1]))
 
     def file_metadata(self, file_id: int) -> bytes | None:
-        row = self._one("SELECT content FROM file_metadata WHERE file_id = ?", file_id)
-        return None if row is None else bytes(row[0])
+        m = s.file_metadata
+        value = self._scalar(sa.select(m.c.content).where(m.c.file_id == file_id))
+        return None if value is None else bytes(value)
 
     def releases(self, project_id: str) -> list[tuple[str, str, str | None, bool, str]]:
         """(version, canonical version, requires_python, is_prerelease, info JSON)."""
-        return [
-            (str(a), str(b), c, bool(d), str(e))
-            for a, b, c, d, e in self.conn.execute(
-                "SELECT version, canonical_version, requires_python, is_prerelease, info "
-                "FROM releases WHERE project_id = ?",
-                (project_id,),
-            )
-        ]
+        r = s.releases
+        query = sa.select(
+            r.c.version, r.c.canonical_version, r.c.requires_python, r.c.is_prerelease, r.c.info
+        ).where(r.c.project_id == project_id)
+        return [(str(a), str(b), c, bool(d), str(e)) for a, b, c, d, e in self._rows(query)]
 
     def roles(self, project_id: str) -> list[tuple[str, str]]:
         """(role name, username) of every role on the project."""
-        return [
-            (str(a), str(b))
-            for a, b in self.conn.execute(
-                "SELECT r.role_name, u.username FROM roles r JOIN users u ON u.id = r.user_id "
-                "WHERE r.project_id = ?",
-                (project_id,),
-            )
-        ]
+        r, u = s.roles, s.users
+        query = (
+            sa.select(r.c.role_name, u.c.username)
+            .join(u, u.c.id == r.c.user_id)
+            .where(r.c.project_id == project_id)
+        )
+        return [(str(a), str(b)) for a, b in self._rows(query)]
 
     def recorded_sizes(self) -> dict[str, int]:
-        """Every recorded filename and its size: read once, when the server starts."""
-        return {str(r[0]): int(r[1]) for r in self.conn.execute("SELECT filename, size FROM files")}
+        """Every recorded filename and its size: read when a server starts."""
+        f = s.files
+        return {str(a): int(b) for a, b in self._rows(sa.select(f.c.filename, f.c.size))}
+
+    def is_recorded(self, filename: str) -> bool:
+        return self._first(sa.select(1).where(s.files.c.filename == filename)) is not None
 
     # upload rules (tokentool.index.rules) and deletion
     def display_names(self) -> list[str]:
         """Every project's stored name: the "too similar" rule compares against them all."""
-        return [r[0] for r in self.conn.execute("SELECT name FROM projects")]
+        return [str(r[0]) for r in self._rows(sa.select(s.projects.c.name))]
 
     def rename_project(self, project_id: str, name: str) -> None:
         """The display name follows the latest upload's spelling (same normalized name)."""
-        self.conn.execute("UPDATE projects SET name = ? WHERE id = ?", (name, project_id))
+        p = s.projects
+        self._run(sa.update(p).where(p.c.id == project_id).values(name=name))
 
     def project_size(self, project_id: str) -> int:
-        row = self._one("SELECT coalesce(sum(size), 0) FROM files WHERE project_id = ?", project_id)
-        return int(row[0]) if row else 0
+        f = s.files
+        query = sa.select(sa.func.coalesce(sa.func.sum(f.c.size), 0)).where(
+            f.c.project_id == project_id
+        )
+        return int(self._scalar(query) or 0)
 
     def filename_deleted(self, filename: str) -> bool:
-        return self._one("SELECT 1 FROM deleted_filenames WHERE filename = ?", filename) is not None
+        d = s.deleted_filenames
+        return self._first(sa.select(1).where(d.c.filename == filename)) is not None
 
     def release_created(self, project_id: str, canonical_version: str) -> float | None:
         """When the release's first (still present) file came: the stand-in's release row."""
-        row = self._one(
-            "SELECT min(uploaded) FROM files WHERE project_id = ? AND canonical_version = ?",
-            project_id,
-            canonical_version,
+        f = s.files
+        value = self._scalar(
+            sa.select(sa.func.min(f.c.uploaded)).where(
+                f.c.project_id == project_id, f.c.canonical_version == canonical_version
+            )
         )
-        return None if row is None or row[0] is None else float(row[0])
+        return None if value is None else float(value)
 
     def record_project_creation(self, user_id: str) -> None:
-        self.conn.execute(
-            "INSERT INTO project_creations (user_id, at) VALUES (?, ?)", (user_id, time.time())
-        )
+        self._run(sa.insert(s.project_creations).values(user_id=user_id, at=time.time()))
 
     def project_creations_since(self, user_id: str, since: float) -> int:
-        row = self._one(
-            "SELECT count(*) FROM project_creations WHERE user_id = ? AND at >= ?", user_id, since
-        )
-        return int(row[0]) if row else 0
+        c = s.project_creations
+        query = sa.select(sa.func.count()).where(c.c.user_id == user_id, c.c.at >= since)
+        return int(self._scalar(query) or 0)
 
     def delete_release(self, project_id: str, canonical_version: str) -> None:
         """A release goes with its files (warehouse's release deletion)."""
         self.delete_files(self.files_of(project_id, canonical_version))
-        self.conn.execute(
-            "DELETE FROM releases WHERE project_id = ? AND canonical_version = ?",
-            (project_id, canonical_version),
+        r = s.releases
+        self._run(
+            sa.delete(r).where(
+                r.c.project_id == project_id, r.c.canonical_version == canonical_version
+            )
         )
 
     def files_of(
         self, project_id: str, canonical_version: str | None = None, filename: str | None = None
     ) -> list[str]:
-        sql = "SELECT filename FROM files WHERE project_id = ?"
-        args: list[Any] = [project_id]
+        f = s.files
+        query = sa.select(f.c.filename).where(f.c.project_id == project_id)
         if canonical_version is not None:
-            sql += " AND canonical_version = ?"
-            args.append(canonical_version)
+            query = query.where(f.c.canonical_version == canonical_version)
         if filename is not None:
-            sql += " AND filename = ?"
-            args.append(filename)
-        return [r[0] for r in self.conn.execute(sql + " ORDER BY filename", args)]
+            query = query.where(f.c.filename == filename)
+        return [str(r[0]) for r in self._rows(query.order_by(f.c.filename))]
 
     def delete_files(self, filenames: list[str]) -> None:
-        """Forget the files; their names stay taken for good."""
+        """Forget the files (their stored content too, when the database holds it);
+        their names stay taken for good."""
         now = time.time()
+        f = s.files
         for name in filenames:
-            self.conn.execute(
-                "DELETE FROM file_metadata WHERE file_id IN "
-                "(SELECT id FROM files WHERE filename = ?)",
-                (name,),
-            )
-            self.conn.execute("DELETE FROM files WHERE filename = ?", (name,))
-            self.conn.execute(
-                "INSERT OR IGNORE INTO deleted_filenames (filename, deleted) VALUES (?, ?)",
-                (name, now),
+            ids = sa.select(f.c.id).where(f.c.filename == name).scalar_subquery()
+            self._run(sa.delete(s.file_metadata).where(s.file_metadata.c.file_id == ids))
+            self._run(sa.delete(f).where(f.c.filename == name))
+            self._run(sa.delete(s.file_chunks).where(s.file_chunks.c.filename == name))
+            self._insert_ignore(
+                s.deleted_filenames, {"filename": name, "deleted": now}, ["filename"]
             )
 
     def delete_project(self, project_id: str) -> None:
         self.delete_files(self.files_of(project_id))
-        self.conn.execute("DELETE FROM releases WHERE project_id = ?", (project_id,))
-        self.conn.execute("DELETE FROM roles WHERE project_id = ?", (project_id,))
-        self.conn.execute("DELETE FROM projects WHERE id = ?", (project_id,))
+        self._run(sa.delete(s.releases).where(s.releases.c.project_id == project_id))
+        self._run(sa.delete(s.roles).where(s.roles.c.project_id == project_id))
+        self._run(sa.delete(s.projects).where(s.projects.c.id == project_id))
 
     # listing
     def listing(self) -> dict[str, Any]:
         """Everything an operator may see; never a key or a token."""
+        u, p, r, f, t = s.users, s.projects, s.roles, s.files, s.tokens
         users = [
-            {"id": r[0], "username": r[1]}
-            for r in self.conn.execute("SELECT id, username FROM users ORDER BY username")
+            {"id": str(a), "username": b}
+            for a, b in self._rows(sa.select(u.c.id, u.c.username).order_by(u.c.username))
         ]
-        projects = []
-        for pid, name, normalized in self.conn.execute(
-            "SELECT id, name, normalized_name FROM projects ORDER BY normalized_name"
-        ).fetchall():
-            owners = [
-                r[0]
-                for r in self.conn.execute(
-                    "SELECT u.username FROM roles r JOIN users u ON u.id = r.user_id "
-                    "WHERE r.project_id = ? ORDER BY u.username",
-                    (pid,),
-                )
-            ]
-            files = [
-                r[0]
-                for r in self.conn.execute(
-                    "SELECT filename FROM files WHERE project_id = ? ORDER BY filename", (pid,)
-                )
-            ]
-            projects.append(
-                {
-                    "id": pid,
-                    "name": name,
-                    "normalized_name": normalized,
-                    "owners": owners,
-                    "files": files,
-                }
+        owners: dict[str, list[str]] = {}
+        for pid, name in self._rows(
+            sa.select(r.c.project_id, u.c.username)
+            .join(u, u.c.id == r.c.user_id)
+            .order_by(u.c.username)
+        ):
+            owners.setdefault(str(pid), []).append(name)
+        files: dict[str, list[str]] = {}
+        for pid, name in self._rows(sa.select(f.c.project_id, f.c.filename).order_by(f.c.filename)):
+            files.setdefault(str(pid), []).append(name)
+        projects = [
+            {
+                "id": str(pid),
+                "name": name,
+                "normalized_name": normalized,
+                "owners": owners.get(str(pid), []),
+                "files": files.get(str(pid), []),
+            }
+            for pid, name, normalized in self._rows(
+                sa.select(p.c.id, p.c.name, p.c.normalized_name).order_by(p.c.normalized_name)
             )
+        ]
         tokens = [
-            {"identifier": r[0], "user": r[1], "description": r[2], "scope": r[3]}
-            for r in self.conn.execute(
-                "SELECT t.id, u.username, t.description, t.scope FROM tokens t "
-                "JOIN users u ON u.id = t.user_id ORDER BY u.username, t.created"
+            {"identifier": str(a), "user": b, "description": c, "scope": d}
+            for a, b, c, d in self._rows(
+                sa.select(t.c.id, u.c.username, t.c.description, t.c.scope)
+                .join(u, u.c.id == t.c.user_id)
+                .order_by(u.c.username, t.c.created)
             )
         ]
         return {"users": users, "projects": projects, "tokens": tokens}
+
+
+def _insert(db: Database, table: sa.Table) -> Any:
+    """The dialect's INSERT, which has ``ON CONFLICT`` (SQLite and PostgreSQL spell it alike)."""
+    if db.is_sqlite:
+        from sqlalchemy.dialects.sqlite import insert
+    else:
+        from sqlalchemy.dialects.postgresql import insert
+    return insert(table)
+
+
+def _as_uuid(identifier: str) -> sa.ColumnElement[Any]:
+    """The identifier as a value of the id column's type: the server parses it (PostgreSQL's
+    ``uuid`` input, not Python's), as warehouse's ``Macaroon.id == identifier`` does."""
+    return sa.cast(sa.literal(identifier, sa.Text), s.UUID)
+
+
+def _served_columns(version: Any, requires_python: Any) -> list[Any]:
+    f = s.files
+    return [
+        f.c.id,
+        f.c.project_id,
+        f.c.filename,
+        version,
+        f.c.packagetype,
+        f.c.python_version,
+        f.c.size,
+        f.c.md5_digest,
+        f.c.sha256_digest,
+        f.c.blake2_256_digest,
+        f.c.uploaded,
+        requires_python,
+        f.c.metadata_sha256,
+    ]
+
+
+def _served(row: Any) -> ServedFile:
+    values = list(row)
+    values[1] = str(values[1])
+    return ServedFile(*values)
 
 
 def make_private_dirs(path: Path) -> None:

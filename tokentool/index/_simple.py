@@ -31,7 +31,6 @@ from __future__ import annotations
 import html
 import json
 import logging
-import os
 import re
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -255,18 +254,11 @@ class Reads:
             headers.append(("Content-Length", str(len(content))))
             start_response("200 OK", headers)
             return [b""] if head else [content]
-        path = self.db.packages_dir / row.filename
-        try:
-            # Closed by the file wrapper once sent, or below.
-            stream = open(path, "rb")
-        except FileNotFoundError:
-            log.error("storage: %r is recorded but missing", row.filename)
-            raise NotFound from None
-        size = os.fstat(stream.fileno()).st_size
-        if size != row.size:
-            stream.close()
-            log.error("storage: %r has %d bytes, its record says %d", row.filename, size, row.size)
+        # Closed by the file wrapper once sent, or below.
+        stream = self.db.storage.open(row.filename, row.size)
+        if stream is None:
             raise NotFound
+        size = row.size
         headers = [
             ("Content-Type", "application/octet-stream"),
             ("Content-Length", str(size)),

@@ -23,7 +23,7 @@ import tokentool
 from tokentool.index import rules
 from tokentool.index._db import Database, NewFile, NewRelease, ProjectRow, TokenRow, Tx
 from tokentool.index._jsonapi import release_info
-from tokentool.index._store import publish, receive, wheel_metadata
+from tokentool.index._store import receive, wheel_metadata
 from tokentool.index.rules import Duplicate, Lookups, Site, Upload, UploadError
 
 log = logging.getLogger("tokentool.index")
@@ -228,9 +228,8 @@ class Uploads:
         up.project_total_size = self.db.reader().project_size(known.id) if known else 0
         rules.apply(rules.BEFORE_CONTENT, up)
         filename = up.filename
-        directory = self.db.packages_dir
-        final = directory / filename
-        temp, up.hashes, size = receive(content.file, directory)
+        storage = self.db.storage
+        temp, up.hashes, size = receive(content.file, storage.spool)
         up.path = temp
         published = False
         try:
@@ -242,7 +241,7 @@ class Uploads:
             else:
                 if form.filetype == "bdist_wheel":
                     metadata = wheel_metadata(temp, filename)
-            with self.db.transaction() as tx:
+            with self.db.transaction(before_lock=lambda tx: storage.stage(tx, temp)) as tx:
                 # Identity and role again, under the write lock: a token revoked or a
                 # project created by someone else since the first look counts. (The
                 # new-project rate-limit hit was recorded at the first look.)
@@ -290,13 +289,13 @@ class Uploads:
                         metadata=metadata,
                     )
                 )
-                publish(temp, final)
+                storage.publish(tx, temp, filename)
                 published = True
         except _IdenticalReupload:
             return
         except BaseException:
             if published:  # linked, then the commit failed: the name goes with the row
-                final.unlink(missing_ok=True)
+                storage.discard(filename)
             raise
         finally:
             temp.unlink(missing_ok=True)
