@@ -25,6 +25,8 @@ from helpers import (
     Dists,
     basic,
     listing,
+    stored_bytes,
+    stored_names,
     twine_upload,
     unique,
     upload_fields,
@@ -94,7 +96,7 @@ def post(
 
 
 def project_names(server: RunningServer) -> set[str]:
-    return {p["normalized_name"] for p in listing(server.data_dir)["projects"]}
+    return {p["normalized_name"] for p in listing(server)["projects"]}
 
 
 # --- authentication ---------------------------------------------------------------
@@ -333,7 +335,7 @@ def test_user_without_role_on_existing_project(index_server, dists):
 
 def test_first_upload_creates_project_with_owner(index_server, dists):
     user, name, _token, made = owned_project(index_server, dists)
-    project = next(p for p in listing(index_server.data_dir)["projects"] if p["name"] == name)
+    project = next(p for p in listing(index_server)["projects"] if p["name"] == name)
     assert project["owners"] == [user]
     assert project["files"] == [made.wheel.name]
     assert uuid.UUID(project["id"])
@@ -342,17 +344,17 @@ def test_first_upload_creates_project_with_owner(index_server, dists):
 def test_restricted_token_on_new_project_leaves_nothing_behind(index_server, dists):
     user, owned, _token, _made = owned_project(index_server, dists)
     scoped = index_server.mint(user, project=owned)
-    before = listing(index_server.data_dir)
-    files_before = sorted(os.listdir(index_server.data_dir / "packages"))
+    before = listing(index_server)
+    files_before = stored_names(index_server)
     new = unique()
     ran = twine_upload(index_server.upload_url, scoped, *dists(new).both)
     reason = f"project-scoped token is not valid for project: {new!r}"
     refused(ran, "403 Forbidden", "Invalid API Token: " + ", ".join([reason] * 4))
-    after = listing(index_server.data_dir)
+    after = listing(index_server)
     assert new not in project_names(index_server)
     assert [p for p in after["projects"] if p["name"] == new] == []
     assert len(after["projects"]) == len(before["projects"])
-    assert sorted(os.listdir(index_server.data_dir / "packages")) == files_before
+    assert stored_names(index_server) == files_before
 
 
 # --- the file -------------------------------------------------------------------------
@@ -373,13 +375,11 @@ def test_digest_mismatch(index_server, tmp_path):
 
 def test_identical_reupload_is_200_and_changes_nothing(index_server, dists):
     _user, _name, token, made = owned_project(index_server, dists)
-    stored = index_server.data_dir / "packages" / made.wheel.name
-    stat = stored.stat()
-    before = listing(index_server.data_dir)
+    before = listing(index_server), stored_names(index_server)
     ran = twine_upload(index_server.upload_url, token, made.wheel)
     assert ran.returncode == 0, ran.output
-    assert listing(index_server.data_dir) == before
-    assert stored.stat().st_mtime_ns == stat.st_mtime_ns
+    assert (listing(index_server), stored_names(index_server)) == before
+    assert stored_bytes(index_server, made.wheel.name) == made.wheel.read_bytes()
 
 
 def test_same_filename_other_content(index_server, dists):
@@ -449,7 +449,7 @@ def test_too_many_new_projects(tmp_path, dists):
             assert twine_upload(server.upload_url, token, dists(unique()).wheel).returncode == 0
         ran = twine_upload(server.upload_url, token, dists(unique()).wheel)
         refused(ran, "429 Too Many Requests", "Too many new projects created")
-        assert len(listing(server.data_dir)["projects"]) == 2
+        assert len(listing(server)["projects"]) == 2
 
 
 # --- serving what was uploaded ------------------------------------------------------

@@ -32,6 +32,9 @@ from helpers import (
     listing,
     post_file,
     simple_json,
+    stored_bytes,
+    stored_names,
+    stray_file,
     unique,
     upload_fields,
     write_wheel,
@@ -42,30 +45,38 @@ from tokentool.index._migrate import head
 from tokentool.index._store import ORPHAN_GRACE_SECONDS
 
 
-def recorded(data_dir: Path) -> dict[str, list[str]]:
-    return {p["name"]: p["files"] for p in listing(data_dir)["projects"]}
+def recorded(where) -> dict[str, list[str]]:
+    return {p["name"]: p["files"] for p in listing(where)["projects"]}
 
 
-def all_recorded_files(data_dir: Path) -> set[str]:
-    return {f for files in recorded(data_dir).values() for f in files}
+def all_recorded_files(where) -> set[str]:
+    return {f for files in recorded(where).values() for f in files}
 
 
 # --- server-side failures answer 5xx and leave nothing half-done ---------------------
 
 
-def test_name_too_long_for_storage_is_a_server_error(index_server, tmp_path):
+@pytest.fixture(scope="module")
+def folder_server(tmp_path_factory):
+    """A stand-in whose package files are in a folder (the filesystem's own limits)."""
+    with start_server(tmp_path_factory.mktemp("folder")) as server:
+        yield server
+
+
+def test_name_too_long_for_storage_is_a_server_error(folder_server, tmp_path):
+    index_server = folder_server
     name = "long-" + "n" * 250  # the sdist's filename exceeds the filesystem's 255 bytes
     filename = f"{name.replace('-', '_')}-1.0.tar.gz"
     token = index_server.mint(unique("user"))
     sdist = archive(tmp_path / "short.tar.gz", filename[: -len(".tar.gz")], name, "1.0", "x")
-    before = sorted(os.listdir(index_server.data_dir / "packages"))
+    before = stored_names(index_server)
     answer = post_file(index_server, token, sdist, name, "1.0", "sdist", upload_name=filename)
     assert (answer.status_code, answer.reason) == (
         500,
         "Internal Server Error: the file name is too long for the server's storage.",
     )
-    assert name not in recorded(index_server.data_dir)  # no project, no row
-    assert sorted(os.listdir(index_server.data_dir / "packages")) == before
+    assert name not in recorded(index_server)  # no project, no row
+    assert stored_names(index_server) == before
     log = index_server.log_path.read_text(encoding="utf-8")
     assert "POST /legacy/ 500: Internal Server Error: the file name is too long" in log
 
@@ -92,8 +103,8 @@ def test_write_failure_is_a_server_error(tmp_path):
         answer = post_file(server, token, huge, "huge", "1.0", "bdist_wheel")
         assert answer.status_code == 500
         assert "storage failed (File too large)" in answer.text
-        assert set(recorded(server.data_dir)) == {"fits"}
-        assert sorted(os.listdir(server.data_dir / "packages")) == [small.name]
+        assert set(recorded(server)) == {"fits"}
+        assert stored_names(server) == [small.name]
         assert "storage failed" in server.log_path.read_text(encoding="utf-8")
 
 
@@ -377,25 +388,22 @@ def test_identical_file_under_a_new_name_creates_no_project(index_server, tmp_pa
         index_server, index_server.mint(unique("copier")), wheel, other, "1.0", "bdist_wheel"
     )
     assert answer.status_code == 200  # warehouse: a duplicate file is 200, changing nothing
-    assert other not in recorded(index_server.data_dir)
+    assert other not in recorded(index_server)
 
 
 def test_an_unrecorded_file_in_the_way_is_never_overwritten(index_server, tmp_path):
     name = unique("inway")
     token = index_server.mint(unique("user"))
     wheel = write_wheel(tmp_path, name, "1.0")
-    in_the_way = index_server.data_dir / "packages" / wheel.name
-    in_the_way.write_bytes(b"not the upload")  # as a crash before commit could leave it
-    try:
+    # As a crash before commit could leave it (a folder; rows can't outlive a rollback).
+    with stray_file(index_server, wheel.name, b"not the upload"):
         answer = post_file(index_server, token, wheel, name, "1.0", "bdist_wheel")
         assert (answer.status_code, answer.reason) == (
             500,
             "Internal Server Error: a file of that name is in storage without a record.",
         )
-        assert in_the_way.read_bytes() == b"not the upload"
-        assert name not in recorded(index_server.data_dir)
-    finally:
-        in_the_way.unlink()
+        assert stored_bytes(index_server, wheel.name) == b"not the upload"
+        assert name not in recorded(index_server)
 
 
 def test_a_database_from_before_releases_is_upgraded_in_place(tmp_path):

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import PypiServer, closed_port, twine_upload, unique
+from helpers import PypiServer, closed_port, stored_names, twine_upload, unique
 
 import tokentool
 from tokentool import _probe
@@ -24,7 +24,7 @@ from tokentool.index import RunningServer
 
 
 def files(server: RunningServer) -> list[str]:
-    return sorted(os.listdir(server.data_dir / "packages"))
+    return stored_names(server)
 
 
 def owned(server: RunningServer, dists: object, **standing: bool) -> tuple[str, str, str, object]:

@@ -403,10 +403,16 @@ def inspect(c: Context, repository_url: str | None = None, index_url: str | None
         "(default: .tokentool/index in the project root)",
         "host": "address to listen on (default 127.0.0.1)",
         "port": f"port to listen on (default {DEFAULT_PORT}; 0 picks a free one)",
+        "database": "postgresql://... URL: the state (and, without --data-dir, the package "
+        "files) in PostgreSQL, shared by every stand-in on it (default: SQLite in --data-dir)",
     }
 )
 def index(
-    c: Context, data_dir: str | None = None, host: str = "127.0.0.1", port: int = DEFAULT_PORT
+    c: Context,
+    data_dir: str | None = None,
+    host: str = "127.0.0.1",
+    port: int = DEFAULT_PORT,
+    database: str | None = None,
 ) -> None:
     """Run the local stand-in for Test PyPI in the foreground (Ctrl-C stops it).
 
@@ -415,8 +421,8 @@ def index(
     with _errors():
         from tokentool import workflow
 
-        folder = data_dir or str(_root(c) / ".tokentool" / "index")
-        code = workflow.serve_index(folder, host, port)
+        folder = data_dir or (None if database else str(_root(c) / ".tokentool" / "index"))
+        code = workflow.serve_index(folder, host, port, database)
         if code:
             raise Exit(code=code)
 

@@ -34,6 +34,8 @@ __all__ = [
 
 DEFAULT_DATA_DIR = Path(".tokentool") / "index"
 DEFAULT_DOMAIN = "localhost"
+#: ``--database env:NAME`` reads the URL from that variable (a password stays out of argv).
+DATABASE_ENV = "TOKENTOOL_INDEX_DATABASE"
 
 
 class IndexRefusal(TokenError):
@@ -43,11 +45,18 @@ class IndexRefusal(TokenError):
 class Index:
     """The stand-in's state, for the CLI, the tasks and tests (server running or not)."""
 
-    def __init__(self, data_dir: Path | str = DEFAULT_DATA_DIR, domain: str | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path | str | None = DEFAULT_DATA_DIR,
+        domain: str | None = None,
+        database: str | None = None,
+    ) -> None:
+        """``database``: a postgresql:// URL (then ``data_dir`` None keeps package files
+        in the database); None: SQLite in ``data_dir``."""
         from tokentool.index._db import Database
 
-        self.data_dir = Path(data_dir)
-        self._db = Database(self.data_dir)
+        self.data_dir = None if data_dir is None else Path(data_dir)
+        self._db = Database(self.data_dir, database)
         stored = self._db.reader().get_meta("domain")
         self.domain = domain or stored or DEFAULT_DOMAIN
 
@@ -183,9 +192,14 @@ class RunningServer:
     """A ``tokentool index serve`` subprocess and where to reach it."""
 
     url: str
+    #: Where its log is, and its state (SQLite) or package files (unless in the database).
     data_dir: Path
     process: subprocess.Popen[str] = dataclasses.field(repr=False)
     log_path: Path
+    #: The postgresql:// URL it serves from (None: SQLite in ``data_dir``).
+    database: str | None = None
+    #: With ``database``: package files in the database, not in ``data_dir/packages``.
+    files_in_database: bool = False
 
     @property
     def upload_url(self) -> str:
@@ -200,7 +214,8 @@ class RunningServer:
         return int(self.url.rstrip("/").rpartition(":")[2])
 
     def index(self) -> Index:
-        return Index(self.data_dir)
+        folder = None if self.files_in_database else self.data_dir
+        return Index(folder, database=self.database)
 
     def mint(
         self,
@@ -255,17 +270,28 @@ def start_server(
     threads: int | None = None,
     prohibited_names: tuple[str, ...] = (),
     timeout: float = 30,
+    database: str | None = None,
+    files_in_database: bool = False,
 ) -> RunningServer:
     """Start the stand-in as a real process and wait until it accepts connections.
 
     Its stderr goes to ``<data_dir>/server.log`` (never a pipe nobody reads,
-    which could block it).
+    which could block it). ``database``: serve from PostgreSQL; with
+    ``files_in_database`` the package files are there too and ``data_dir``
+    holds only the log. The URL reaches the child through its environment,
+    never argv (it may hold a password).
     """
     from tokentool.index._db import make_private_dirs
 
     data = Path(data_dir).resolve()
     make_private_dirs(data)  # an existing folder keeps its permissions
-    argv = [sys.executable, "-m", "tokentool.index", "serve", "--data-dir", str(data)]
+    argv = [sys.executable, "-m", "tokentool.index", "serve"]
+    if not (database and files_in_database):
+        argv += ["--data-dir", str(data)]
+    environ = child_environ()  # no TOKEN / TWINE_PASSWORD for the stand-in
+    if database:
+        argv += ["--database", "env:" + DATABASE_ENV]
+        environ[DATABASE_ENV] = database
     argv += ["--host", host, "--port", str(port), "--domain", domain]
     if max_upload_size is not None:
         argv += ["--max-upload-size", str(max_upload_size)]
@@ -283,7 +309,7 @@ def start_server(
             stderr=log,
             stdin=subprocess.DEVNULL,
             text=True,
-            env=child_environ(),  # no TOKEN / TWINE_PASSWORD for the stand-in
+            env=environ,
         )
     assert process.stdout is not None
     lines: queue.Queue[str] = queue.Queue()
@@ -298,4 +324,7 @@ def start_server(
         process.wait()
         detail = log_path.read_text(encoding="utf-8", errors="replace")[-2000:]
         raise RuntimeError(f"the index server did not start: {line.strip()!r}\n{detail}")
-    return RunningServer(line[len(prefix) :].strip(), data, process, log_path)
+    url = line[len(prefix) :].strip()
+    return RunningServer(
+        url, data, process, log_path, database, bool(database and files_in_database)
+    )

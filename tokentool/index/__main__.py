@@ -55,7 +55,17 @@ def build_parser() -> argparse.ArgumentParser:
             type=Path,
             default=None,
             help=f"state folder (default: {DEFAULT_DATA_DIR} in the project root, the "
-            "nearest folder above holding tasks.py, else pyproject.toml)",
+            "nearest folder above holding tasks.py, else pyproject.toml); with --database, "
+            "only where package files go (a folder every stand-in shares), else they go "
+            "in the database",
+        )
+        p.add_argument(
+            "--database",
+            metavar="URL",
+            default=None,
+            help="postgresql://USER@HOST/DB: keep the state in PostgreSQL, shared by every "
+            "stand-in started on it (default: SQLite in --data-dir). Give the password "
+            "through PGPASSWORD or ~/.pgpass, not in the URL (argv is visible to others)",
         )
 
     serve = sub.add_parser(
@@ -139,6 +149,28 @@ def build_parser() -> argparse.ArgumentParser:
     delete.add_argument("version", metavar="VERSION", nargs="?")
     delete.add_argument("filename", metavar="FILENAME", nargs="?")
 
+    migrate = sub.add_parser(
+        "migrate",
+        help="copy a SQLite data folder into PostgreSQL",
+        description="Copy everything in --data-dir (users, tokens, projects, files, rate-limit "
+        "hits, deleted names; package files too, unless --keep-files-in-folder) into an empty "
+        "PostgreSQL database, in one transaction. The folder is left as it was.",
+    )
+    migrate.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help=f"the SQLite folder to copy (default: {DEFAULT_DATA_DIR} in the project root)",
+    )
+    migrate.add_argument("--to", required=True, metavar="URL", help="postgresql://USER@HOST/DB")
+    migrate.add_argument(
+        "--keep-files-in-folder",
+        action="store_true",
+        help="copy only the state; the stand-ins will serve files from --data-dir/packages "
+        "(a shared folder)",
+    )
+    migrate.set_defaults(database=None)
+
     listing = sub.add_parser(
         "list", help="users, projects, owners and token identifiers (never a token or key)"
     )
@@ -180,7 +212,7 @@ def _run(parser: argparse.ArgumentParser, argv: list[str]) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return 2
-    if args.data_dir is None:
+    if args.data_dir is None and args.database is None:
         from tokentool._root import find_root
         from tokentool.index import DEFAULT_DATA_DIR
 
@@ -191,6 +223,7 @@ def _run(parser: argparse.ArgumentParser, argv: list[str]) -> int:
         return serve(
             ServeOptions(
                 data_dir=args.data_dir,
+                database=args.database,
                 host=args.host,
                 port=args.port,
                 domain=args.domain,
@@ -200,9 +233,17 @@ def _run(parser: argparse.ArgumentParser, argv: list[str]) -> int:
                 prohibited_names=tuple(args.prohibit),
             )
         )
+    if args.command == "migrate":
+        from tokentool.index._copy import copy_to_postgresql
+
+        copied = copy_to_postgresql(
+            args.data_dir, args.to, files=not args.keep_files_in_folder, progress=sys.stderr
+        )
+        print(f"copied {copied}", file=sys.stderr)
+        return 0
     from tokentool.index import Index
 
-    index = Index(args.data_dir, domain=getattr(args, "domain", None))
+    index = Index(args.data_dir, domain=getattr(args, "domain", None), database=args.database)
     try:
         if args.command == "mint":
             raw = index.mint(

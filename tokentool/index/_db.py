@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import os
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -27,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from tokentool.exceptions import TokenError
 from tokentool.index import _schema as s
 
 if TYPE_CHECKING:
@@ -44,12 +46,25 @@ MIGRATE_LOCK = WRITE_LOCK + 1
 LOCK_WAIT_SECONDS = 60
 
 
-class DatabaseURLError(ValueError):
+class DatabaseURLError(TokenError):
     """``--database`` names something other than a PostgreSQL database."""
 
 
+class DatabaseUnavailable(TokenError):
+    """The database cannot be reached or opened (a clear line instead of a traceback)."""
+
+
 def engine_url(url: str) -> sa.URL:
-    """A ``postgresql://`` URL for psycopg 3 (what ``psql`` and libpq take, unchanged)."""
+    """A ``postgresql://`` URL for psycopg 3 (what ``psql`` and libpq take, unchanged).
+
+    ``env:NAME`` reads the URL from the environment variable NAME, so a password
+    in it stays out of argv (libpq's PGPASSWORD and ~/.pgpass work as well).
+    """
+    if url.startswith("env:"):
+        name = url[len("env:") :]
+        if not os.environ.get(name):
+            raise DatabaseURLError(f"--database {url}: the variable {name} is not set")
+        url = os.environ[name]
     try:
         parsed = sa.make_url(url)
     except sa.exc.ArgumentError:
@@ -66,6 +81,8 @@ def engine_url(url: str) -> sa.URL:
 
 def shown_url(url: str) -> str:
     """The URL without its password, for messages and logs."""
+    if url.startswith("env:"):
+        return url
     try:
         return sa.make_url(url).render_as_string(hide_password=True)
     except sa.exc.ArgumentError:
@@ -189,7 +206,12 @@ class Database:
             if self.is_sqlite
             else self.engine.execution_options(isolation_level="AUTOCOMMIT")
         )
-        _migrate.upgrade(self)
+        try:
+            _migrate.upgrade(self)
+        except sa.exc.OperationalError as exc:
+            self.engine.dispose()
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+            raise DatabaseUnavailable(f"cannot use the database {self.url}: {reason}") from None
         self.storage: Storage = (
             ChunkStorage(self)
             if self.data_dir is None or self.packages_dir is None
@@ -315,7 +337,9 @@ class Tx:
         self._run(insert.on_conflict_do_update(index_elements=keys, set_=others))
 
     def _insert_ignore(self, table: sa.Table, values: dict[str, Any], keys: list[str]) -> None:
-        self._run(_insert(self.db, table).values(**values).on_conflict_do_nothing(keys))
+        self._run(
+            _insert(self.db, table).values(**values).on_conflict_do_nothing(index_elements=keys)
+        )
 
     # meta
     def get_meta(self, key: str) -> str | None:

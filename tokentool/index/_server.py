@@ -23,7 +23,10 @@ log = logging.getLogger("tokentool.index")
 
 @dataclasses.dataclass(frozen=True)
 class ServeOptions:
-    data_dir: Path
+    #: None with ``database``: package files in the database.
+    data_dir: Path | None
+    #: A postgresql:// URL; None: SQLite in ``data_dir``.
+    database: str | None = None
     host: str = "127.0.0.1"
     port: int = 0
     domain: str = "localhost"
@@ -162,7 +165,7 @@ def serve(options: ServeOptions) -> int:
 
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(name)s: %(message)s")
     make_undumpable()
-    db = Database(options.data_dir)
+    db = Database(options.data_dir, options.database, pool_size=options.threads + 2)
     reconcile(db)  # before the first request: nothing unrecorded is left in the folder
     with db.transaction() as tx:
         tx.set_meta("domain", options.domain)
@@ -200,9 +203,10 @@ def serve(options: ServeOptions) -> int:
     signal.signal(signal.SIGINT, _stop)
     print(f"Serving on http://{shown}:{port}/", flush=True)
     # For a person at the terminal (stderr: a parent reads only the line above).
+    where = f"--database {db.url}" if options.database else f"--data-dir {options.data_dir}"
     print(
         f"upload URL: http://{shown}:{port}/legacy/ (REPOSITORY_URL in .env)\n"
-        f"mint a token: tokentool index mint --user NAME --data-dir {options.data_dir}",
+        f"mint a token: tokentool index mint --user NAME {where}",
         file=sys.stderr,
         flush=True,
     )

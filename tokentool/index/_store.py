@@ -337,7 +337,9 @@ class ChunkStorage:
         from tokentool.index._db import make_private_dirs
 
         self.db = db
-        directory = Path(tempfile.gettempdir()) / f"tokentool-index-spool-{os.getuid()}"
+        # One spool per user and database: the processes of one site sweep each other's.
+        site = hashlib.sha256(db.url.encode()).hexdigest()[:16]
+        directory = Path(tempfile.gettempdir()) / f"tokentool-index-{os.getuid()}-{site}"
         make_private_dirs(directory)
         self.spool = Spool(directory)
 
@@ -354,6 +356,11 @@ class ChunkStorage:
     def publish(self, tx: Tx, temp: Path, filename: str) -> None:
         assert tx.conn is not None
         c = s.file_chunks
+        if tx.conn.execute(sa.select(1).where(c.c.filename == filename).limit(1)).first():
+            log.error("storage: %r exists without a record; refusing to replace it", filename)
+            raise ServerFault(
+                500, "Internal Server Error: a file of that name is in storage without a record."
+            )
         tx.conn.execute(sa.update(c).where(c.c.filename == temp.name).values(filename=filename))
 
     def discard(self, filename: str) -> None:

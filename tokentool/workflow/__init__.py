@@ -154,9 +154,10 @@ def run_demo(out: TextIO) -> bool:
     return run(out)
 
 
-def serve_index(data_dir: str | None, host: str, port: int) -> int:
+def serve_index(data_dir: str | None, host: str, port: int, database: str | None = None) -> int:
     """Run the stand-in in the foreground, as ``tokentool index serve`` does."""
     from tokentool.index.__main__ import main
 
     argv = ["serve", "--host", host, "--port", str(port)]
+    argv += ["--database", database] if database else []
     return main(argv + (["--data-dir", data_dir] if data_dir else []))
