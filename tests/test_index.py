@@ -8,6 +8,7 @@ hand because twine never sends them. Reasons are compared in full.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -35,7 +36,7 @@ from helpers import (
 )
 
 import tokentool
-from tokentool.index import Index, IndexRefusal, RunningServer, start_server
+from tokentool.index import DATABASE_ENV, Index, IndexRefusal, RunningServer, start_server
 
 CORE = "See https://packaging.python.org/specifications/core-metadata for more information."
 
@@ -499,16 +500,27 @@ def test_state_survives_restart(tmp_path, dists):
 # --- management API and CLI ---------------------------------------------------------
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess:
+def run_cli(*args: str, database: str | None = None) -> subprocess.CompletedProcess:
+    """``tokentool index ARGS``; with ``database``, ``--data-dir X`` becomes ``--database``
+    (the URL through the environment, as an operator keeps a password out of argv)."""
+    argv = list(args)
+    env = dict(os.environ)
+    if database is not None:
+        at = argv.index("--data-dir")
+        argv[at : at + 2] = ["--database", f"env:{DATABASE_ENV}"]
+        env[DATABASE_ENV] = database
     return subprocess.run(
-        [sys.executable, "-m", "tokentool", "index", *args],
+        [sys.executable, "-m", "tokentool", "index", *argv],
         capture_output=True,
         text=True,
         timeout=60,
+        env=env,
     )
 
 
-def test_cli_mint_list_revoke(tmp_path):
+def test_cli_mint_list_revoke(tmp_path, backend):
+    url = backend.new_database()
+    run_cli = functools.partial(globals()["run_cli"], database=url)
     data = str(tmp_path / "data")
     minted = run_cli("mint", "--user", "carol", "--description", "ci", "--data-dir", data)
     assert minted.returncode == 0, minted.stderr
@@ -516,7 +528,7 @@ def test_cli_mint_list_revoke(tmp_path):
     assert minted.stdout == token + "\n"
     loaded = tokentool.load(token)
     assert loaded.domain == "localhost"
-    index = Index(tmp_path / "data")
+    index = Index(tmp_path / "data", database=url)
     user_id = index.user_id("carol")
     assert loaded.explain()["restrictions"] == [
         {"type": "user", "user_id": user_id, "legacy": False}
@@ -542,7 +554,7 @@ def test_cli_mint_list_revoke(tmp_path):
     )
     revoked = run_cli("revoke", loaded.identifier, "--data-dir", data)
     assert revoked.returncode == 0
-    assert Index(tmp_path / "data").listing()["tokens"] == []
+    assert Index(tmp_path / "data", database=url).listing()["tokens"] == []
     missing = run_cli("revoke", "not-a-uuid", "--data-dir", data)
     assert missing.returncode == 2 and missing.stderr.startswith("tokentool: error: ")
     assert "Traceback" not in missing.stderr
@@ -552,6 +564,7 @@ def test_cli_delete_file_then_reupload_is_refused(index_server, dists):
     """``tokentool index delete``, then the site's filename-reuse rule, through twine."""
     _user, name, token, made = owned_project(index_server, dists)
     data = str(index_server.data_dir)
+    run_cli = functools.partial(globals()["run_cli"], database=index_server.database)
     unknown = run_cli("delete", "no-such-project", "--data-dir", data)
     assert (unknown.returncode, unknown.stderr) == (
         2,

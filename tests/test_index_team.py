@@ -62,6 +62,11 @@ def site(
         yield servers
 
 
+def make_wheel(folder: Path, name: str, version: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    return write_wheel(folder, name, version)
+
+
 def download(server: RunningServer, entry: dict) -> bytes:
     response = requests.get(urljoin(server.simple_url, entry["url"]), timeout=30)
     assert response.status_code == 200, response.status_code
@@ -72,14 +77,14 @@ def test_what_one_accepts_every_other_lists_and_serves(postgres: Cluster, tmp_pa
     with site(tmp_path, postgres.new_database(), count=3) as (a, b, c):
         token = a.mint("carol")  # minted through one process's database: valid on all
         name = unique("shared")
-        wheel = write_wheel(tmp_path, name, "1.0")
+        wheel = make_wheel(tmp_path, name, "1.0")
         assert post_file(a, token, wheel, name, "1.0", "bdist_wheel").status_code == 200
         for server in (b, c):
             (entry,) = simple_json(server, name)["files"]
             assert download(server, entry) == wheel.read_bytes()
             assert name in requests.get(server.simple_url, timeout=10).text
         # A second file through another process: one history, one serial everywhere.
-        second = write_wheel(tmp_path / "2", name, "2.0")
+        second = make_wheel(tmp_path / "2", name, "2.0")
         assert post_file(b, token, second, name, "2.0", "bdist_wheel").status_code == 200
         serials = {
             requests.get(f"{s.simple_url}{name}/", timeout=10).headers["X-PyPI-Last-Serial"]
@@ -98,7 +103,7 @@ def test_what_one_accepts_every_other_lists_and_serves(postgres: Cluster, tmp_pa
             timeout=60,
         )
         assert ran.returncode == 0, ran.stderr
-        third = write_wheel(tmp_path / "3", name, "3.0")
+        third = make_wheel(tmp_path / "3", name, "3.0")
         for server in (a, b, c):
             answer = post_file(server, token, third, name, "3.0", "bdist_wheel")
             assert answer.status_code == 403
@@ -107,9 +112,9 @@ def test_what_one_accepts_every_other_lists_and_serves(postgres: Cluster, tmp_pa
 def test_roles_are_the_databases_whichever_process_judges(postgres: Cluster, tmp_path):
     with site(tmp_path, postgres.new_database()) as (a, b):
         name = unique("owned")
-        wheel = write_wheel(tmp_path, name, "1.0")
+        wheel = make_wheel(tmp_path, name, "1.0")
         assert post_file(a, a.mint("owner"), wheel, name, "1.0", "bdist_wheel").status_code == 200
-        other = write_wheel(tmp_path / "o", name, "2.0")
+        other = make_wheel(tmp_path / "o", name, "2.0")
         answer = post_file(b, b.mint("stranger"), other, name, "2.0", "bdist_wheel")
         assert answer.status_code == 403
         assert "isn't allowed to upload to project" in answer.reason
@@ -121,7 +126,7 @@ def test_new_project_limit_is_counted_across_processes(postgres: Cluster, tmp_pa
         answers = []
         for n in range(5):
             name = unique("limited")
-            wheel = write_wheel(tmp_path / str(n), name, "1.0")
+            wheel = make_wheel(tmp_path / str(n), name, "1.0")
             server = servers[n % 2]  # round robin, as behind a load balancer
             answers.append(post_file(server, token, wheel, name, "1.0", "bdist_wheel"))
         assert [a.status_code for a in answers] == [200, 200, 200, 429, 429]
@@ -135,7 +140,7 @@ def test_the_creation_race_has_one_winner_across_processes(postgres: Cluster, tm
             name = unique("race")
             users = [unique("racer") for _ in range(clients)]
             tokens = [servers[0].mint(u) for u in users]
-            wheels = [write_wheel(tmp_path / name, name, f"0.{n}") for n in range(clients)]
+            wheels = [make_wheel(tmp_path / name, name, f"0.{n}") for n in range(clients)]
             start = threading.Barrier(clients, timeout=60)
 
             def one(n: int, name=name, tokens=tokens, wheels=wheels, start=start):
@@ -190,7 +195,7 @@ def test_restarts_beside_a_busy_process_lose_nothing(postgres: Cluster, tmp_path
         n = 0
         while not stop.is_set():
             n += 1
-            wheel = write_wheel(tmp_path / "w" / str(n), name, f"1.{n}")
+            wheel = make_wheel(tmp_path / "w" / str(n), name, f"1.{n}")
             if post_file(a, token, wheel, name, f"1.{n}", "bdist_wheel").status_code == 200:
                 acknowledged.append((name, wheel))
 
@@ -231,7 +236,7 @@ def test_kill9_one_process_while_all_take_uploads(postgres: Cluster, tmp_path):
         while not stop.is_set():
             server = servers[number % 2]
             version = f"1.{next(counter)}"
-            wheel = write_wheel(tmp_path / "w" / version, project, version)
+            wheel = make_wheel(tmp_path / "w" / version, project, version)
             with lock:
                 attempted[wheel.name] = wheel
             data = wheel.read_bytes()
@@ -344,7 +349,7 @@ def test_a_urn_identifier_is_a_500_from_the_server_itself(postgres: Cluster, tmp
     import tokentool
 
     with site(tmp_path, postgres.new_database(), count=1) as (server,):
-        wheel = write_wheel(tmp_path, "urn", "1.0")
+        wheel = make_wheel(tmp_path, "urn", "1.0")
         for identifier, status in (
             (uuid.uuid4().urn, 500),
             ("{" + uuid.uuid4().hex + "}", 403),
@@ -376,7 +381,7 @@ def test_the_index_is_in_the_databases_collation(postgres: Cluster, tmp_path):
             for name in names:
                 folder = tmp_path / label / name
                 folder.mkdir(parents=True)
-                wheel = write_wheel(folder, name, "1.0")
+                wheel = make_wheel(folder, name, "1.0")
                 assert (
                     post_file(server, token, wheel, name, "1.0", "bdist_wheel").status_code == 200
                 )
@@ -385,3 +390,37 @@ def test_the_index_is_in_the_databases_collation(postgres: Cluster, tmp_path):
             ).json()
             orders[label] = [p["name"] for p in page["projects"]]
     assert orders == {"C": ["a-c", "ab", "ad"], "shifted": ["ab", "a-c", "ad"]}
+
+
+def test_an_unreachable_database_is_a_clear_503_and_then_recovers(postgres: Cluster, tmp_path):
+    """Cut off (connections refused, open ones terminated): every request answers 503 with
+    the reason, an upload writes nothing; back, and the same process serves again."""
+    url = postgres.new_database()
+    dbname = url.rpartition("/")[2].partition("?")[0]
+    with site(tmp_path, url, count=1) as (server,):
+        token = server.mint("patient")
+        name = unique("outage")
+        wheel = make_wheel(tmp_path, name, "1.0")
+        with psycopg.connect(postgres.admin_url, autocommit=True) as admin:
+            admin.execute(f'ALTER DATABASE "{dbname}" ALLOW_CONNECTIONS false')
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                (dbname,),
+            )
+            try:
+                for answer in (
+                    requests.get(server.simple_url, timeout=30),
+                    requests.get(f"{server.simple_url}{name}/", timeout=30),
+                    post_file(server, token, wheel, name, "1.0", "bdist_wheel"),
+                ):
+                    assert (answer.status_code, answer.reason) == (
+                        503,
+                        "Service Unavailable: the database is unreachable.",
+                    )
+            finally:
+                admin.execute(f'ALTER DATABASE "{dbname}" ALLOW_CONNECTIONS true')
+        assert name not in requests.get(server.simple_url, timeout=30).text  # nothing half-done
+        assert post_file(server, token, wheel, name, "1.0", "bdist_wheel").status_code == 200
+        (entry,) = simple_json(server, name)["files"]
+        assert download(server, entry) == wheel.read_bytes()
+        assert "Traceback" not in server.log_path.read_text(encoding="utf-8")

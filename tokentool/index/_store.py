@@ -68,6 +68,8 @@ class ServerFault(Exception):
 
 #: PostgreSQL's SQLSTATE for "disk full" and the classes meaning "no server to talk to".
 _PG_DISK_FULL = "53100"
+_PG_LOCK_TIMEOUT = "55P03"
+_PG_NOT_ACCEPTING = "55000"  # e.g. a database that does not allow connections now
 _PG_UNAVAILABLE = ("08", "57P")
 
 
@@ -84,21 +86,27 @@ def server_fault(exc: OSError | sa.exc.SQLAlchemyError) -> ServerFault:
         reason = exc.strerror or type(exc).__name__
         return ServerFault(500, f"Internal Server Error: storage failed ({reason}).")
     orig = getattr(exc, "orig", None)
-    sqlstate = str(getattr(orig, "sqlstate", "") or "")
-    text = str(orig.args[0]) if orig is not None and orig.args else ""
-    if sqlstate == _PG_DISK_FULL or (sqlstate == "" and "full" in text):
+    if isinstance(exc, sa.exc.TimeoutError):  # every pooled connection busy for 30 s
+        return ServerFault(503, "Service Unavailable: the database is busy.")
+    if type(orig).__module__.startswith("psycopg"):
+        sqlstate = str(getattr(orig, "sqlstate", None) or "")
+        if sqlstate == _PG_DISK_FULL:
+            return ServerFault(507, "Insufficient Storage: the server's database is full.")
+        if sqlstate == _PG_LOCK_TIMEOUT:
+            return ServerFault(503, "Service Unavailable: the database is busy.")
+        # No SQLSTATE: the connection itself failed (refused, reset, timed out).
+        if (
+            not sqlstate
+            or sqlstate.startswith(_PG_UNAVAILABLE)
+            or sqlstate == _PG_NOT_ACCEPTING
+            or (isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated)
+        ):
+            return ServerFault(503, "Service Unavailable: the database is unreachable.")
+        return ServerFault(500, f"Internal Server Error: database failed (SQLSTATE {sqlstate}).")
+    text = str(orig.args[0]) if orig is not None and orig.args else type(orig or exc).__name__
+    if "full" in text:
         return ServerFault(507, "Insufficient Storage: the server's database is full.")
-    if isinstance(exc, sa.exc.TimeoutError) or (
-        isinstance(exc, sa.exc.DBAPIError)
-        and (exc.connection_invalidated or sqlstate.startswith(_PG_UNAVAILABLE))
-    ):
-        return ServerFault(503, "Service Unavailable: the database is unreachable.")
-    if isinstance(exc, sa.exc.OperationalError) and not sqlstate and "locked" in text:
-        return ServerFault(503, "Service Unavailable: the database is busy.")
-    if isinstance(exc, sa.exc.OperationalError) and sqlstate.startswith("55P03"):
-        return ServerFault(503, "Service Unavailable: the database is busy.")
-    what = sqlstate or text or type(orig or exc).__name__
-    return ServerFault(500, f"Internal Server Error: database failed ({what}).")
+    return ServerFault(500, f"Internal Server Error: database failed ({text}).")
 
 
 class Spool:
