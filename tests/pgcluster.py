@@ -84,7 +84,9 @@ def throwaway_cluster() -> Iterator[Cluster]:
     as_root = os.geteuid() == 0
     owner = pwd.getpwnam("postgres") if as_root else pwd.getpwuid(os.geteuid())
     run_as = {"user": owner.pw_uid, "group": owner.pw_gid} if as_root else {}
-    folder = Path(tempfile.mkdtemp(prefix="tokentool-pg-"))
+    # As root the server runs as postgres: a folder it can reach (TMPDIR may be private).
+    parent = "/tmp" if as_root and os.path.isdir("/tmp") else None
+    folder = Path(tempfile.mkdtemp(prefix="tokentool-pg-", dir=parent))
     try:
         os.chmod(folder, 0o700)
         if as_root:
