@@ -364,34 +364,34 @@ class Tx:
 
     # tokens
     def token(self, identifier: str) -> TokenRow | None:
-        """The token's row; on PostgreSQL ``identifier`` is parsed by the server, as in
-        warehouse (text it cannot parse as a uuid raises ``sqlalchemy.exc.DataError``)."""
-        t, u, st = s.tokens, s.users, s.user_standing
+        """The token's row and stored caveats, in one query (one round trip on PostgreSQL,
+        where ``identifier`` is parsed by the server, as in warehouse: text it cannot
+        parse as a uuid raises ``sqlalchemy.exc.DataError``)."""
+        t, u, st, c = s.tokens, s.users, s.user_standing, s.token_caveats
         verified = sa.func.coalesce(st.c.email_verified, sa.true())
         two_factor = sa.func.coalesce(st.c.two_factor, sa.true())
         query = (
-            sa.select(t.c.id, t.c.user_id, u.c.username, t.c.root_key, verified, two_factor)
+            sa.select(
+                t.c.id, t.c.user_id, u.c.username, t.c.root_key, verified, two_factor, c.c.caveat
+            )
             .join(u, u.c.id == t.c.user_id)
             .outerjoin(st, st.c.user_id == t.c.user_id)
+            .outerjoin(c, c.c.token_id == t.c.id)
             .where(t.c.id == _as_uuid(identifier))
+            .order_by(c.c.position)
         )
-        row = self._first(query)
-        if row is None:
+        rows = self._rows(query)
+        if not rows:
             return None
-        caveats = self._rows(
-            sa.select(s.token_caveats.c.caveat)
-            .where(s.token_caveats.c.token_id == row[0])
-            .order_by(s.token_caveats.c.position)
-        )
+        row = rows[0]
+        caveats = tuple(str(r[6]) for r in rows if r[6] is not None)
         return TokenRow(
-            str(row[0]),
-            str(row[1]),
-            row[2],
-            bytes(row[3]),
-            tuple(str(r[0]) for r in caveats),
-            bool(row[4]),
-            bool(row[5]),
+            str(row[0]), str(row[1]), row[2], bytes(row[3]), caveats, bool(row[4]), bool(row[5])
         )
+
+    def token_exists(self, identifier: str) -> bool:
+        """Still there (not revoked)? ``identifier`` as stored (canonical)."""
+        return self._first(sa.select(1).where(s.tokens.c.id == identifier)) is not None
 
     def store_caveats(self, identifier: str, caveats: list[str]) -> None:
         if caveats:

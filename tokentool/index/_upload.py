@@ -245,7 +245,7 @@ class Uploads:
                 # Identity and role again, under the write lock: a token revoked or a
                 # project created by someone else since the first look counts. (The
                 # new-project rate-limit hit was recorded at the first look.)
-                if tx.token(identity.row.id) is None:
+                if not tx.token_exists(identity.row.id):
                     from tokentool.index._auth import invalid_auth
 
                     raise invalid_auth(self.settings.url)
