@@ -424,3 +424,39 @@ def test_an_unreachable_database_is_a_clear_503_and_then_recovers(postgres: Clus
         (entry,) = simple_json(server, name)["files"]
         assert download(server, entry) == wheel.read_bytes()
         assert "Traceback" not in server.log_path.read_text(encoding="utf-8")
+
+
+def test_migrate_copies_a_sqlite_folder_into_postgresql(postgres: Cluster, tmp_path):
+    folder = tmp_path / "solo"
+    with start_server(folder) as solo:
+        token = solo.mint("mover")
+        name = unique("moved")
+        wheels = [make_wheel(tmp_path / v, name, v) for v in ("1.0", "2.0")]
+        for wheel, version in zip(wheels, ("1.0", "2.0"), strict=True):
+            assert post_file(solo, token, wheel, name, version, "bdist_wheel").status_code == 200
+        index = solo.index()
+        index.delete(name, "2.0", wheels[1].name)
+        index.close()
+        serial = requests.get(f"{solo.simple_url}{name}/", timeout=10).headers["X-PyPI-Last-Serial"]
+    url = postgres.new_database()
+    env = {**os.environ, DATABASE_ENV: url}
+    argv = [sys.executable, "-m", "tokentool.index", "migrate", "--data-dir", str(folder)]
+    argv += ["--to", f"env:{DATABASE_ENV}"]
+    ran = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
+    assert ran.returncode == 0, ran.stderr
+    assert "1 package files into the database" in ran.stderr
+    again = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 2
+    assert again.stderr == "tokentool: error: the target database already has users: not empty\n"
+    with site(tmp_path / "team", url, count=1) as (server,):
+        (entry,) = simple_json(server, name)["files"]
+        assert download(server, entry) == wheels[0].read_bytes()
+        page = requests.get(f"{server.simple_url}{name}/", timeout=10)
+        assert page.headers["X-PyPI-Last-Serial"] == serial
+        # The token still works; the deleted name stays taken; serials go on.
+        refused = post_file(server, token, wheels[1], name, "2.0", "bdist_wheel")
+        assert refused.status_code == 400 and "previously used" in refused.reason
+        third = make_wheel(tmp_path / "3.0", name, "3.0")
+        assert post_file(server, token, third, name, "3.0", "bdist_wheel").status_code == 200
+        after = requests.get(f"{server.simple_url}{name}/", timeout=10)
+        assert int(after.headers["X-PyPI-Last-Serial"]) > int(serial)
