@@ -42,6 +42,7 @@ from pgcluster import Cluster
 
 from tokentool.index import DATABASE_ENV, RunningServer, start_server
 from tokentool.index._auth import _PG_UUID
+from tokentool.index._migrate import head
 from tokentool.index._store import Spool
 
 
@@ -460,3 +461,26 @@ def test_migrate_copies_a_sqlite_folder_into_postgresql(postgres: Cluster, tmp_p
         assert post_file(server, token, third, name, "3.0", "bdist_wheel").status_code == 200
         after = requests.get(f"{server.simple_url}{name}/", timeout=10)
         assert int(after.headers["X-PyPI-Last-Serial"]) > int(serial)
+
+
+def test_stand_ins_starting_together_create_the_schema_once(postgres: Cluster, tmp_path):
+    url = postgres.new_database()
+    with ThreadPoolExecutor(3) as pool:
+        starting = [
+            pool.submit(start_server, tmp_path / f"s{n}", database=url, files_in_database=True)
+            for n in range(3)
+        ]
+        servers = [f.result() for f in starting]
+    try:
+        with psycopg.connect(url) as conn:
+            (revision,) = conn.execute("SELECT version_num FROM alembic_version").fetchall()
+        assert revision == (head(),)
+        token = servers[0].mint("together")
+        wheel = make_wheel(tmp_path, "together", "1.0")
+        assert (
+            post_file(servers[1], token, wheel, "together", "1.0", "bdist_wheel").status_code == 200
+        )
+        assert "together" in requests.get(servers[2].simple_url, timeout=10).text
+    finally:
+        for server in servers:
+            server.stop()

@@ -293,8 +293,15 @@ def _postgresql_engine(url: sa.URL, pool_size: int) -> sa.Engine:
         connect_args={
             "connect_timeout": 10,
             "application_name": "tokentool-index",
-            # A writer waits for the write lock as long as SQLite's busy timeout.
-            "options": f"-c lock_timeout={LOCK_WAIT_SECONDS * 1000}",
+            # A writer waits for the write lock as long as SQLite's busy timeout; a
+            # transaction whose process vanished (a machine lost, not just killed: that
+            # closes the socket) cannot hold the lock longer than that either.
+            "options": f"-c lock_timeout={LOCK_WAIT_SECONDS * 1000} "
+            f"-c idle_in_transaction_session_timeout={LOCK_WAIT_SECONDS * 1000}",
+            "keepalives": 1,
+            "keepalives_idle": 30,
+            "keepalives_interval": 10,
+            "keepalives_count": 3,
         },
     )
 

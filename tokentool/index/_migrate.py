@@ -10,6 +10,7 @@ stamped at revision 0001, which describes exactly that schema.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -83,6 +84,7 @@ def config(connection: sa.Connection) -> Config:
     return cfg
 
 
+@functools.cache
 def head() -> str:
     from alembic.script import ScriptDirectory
 
