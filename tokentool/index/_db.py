@@ -22,7 +22,7 @@ import hashlib
 import os
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,7 +40,9 @@ PACKAGES_DIR = "packages"
 SPOOL_DIR = "spool"
 #: The advisory lock every PostgreSQL write transaction holds ("tokn"; one site per database).
 WRITE_LOCK = 0x746F6B6E
-#: Held (session-wide) while one process brings the schema up to date.
+#: The namespace of the per-name locks (two 32-bit keys: a space apart from the above).
+SCOPED_LOCKS = 0x746F6B
+#: Held while one process brings the schema up to date.
 MIGRATE_LOCK = WRITE_LOCK + 1
 #: How long a writer waits for the write lock before its request fails (SQLite: busy_timeout).
 LOCK_WAIT_SECONDS = 60
@@ -223,11 +225,19 @@ class Database:
         self.engine.dispose()
 
     @contextlib.contextmanager
-    def transaction(self, before_lock: Callable[[Tx], None] | None = None) -> Iterator[Tx]:
-        """A write transaction; the write lock is held from the start (after ``before_lock``
-        on PostgreSQL, where the lock-free part of the work goes) until its end.
+    def transaction(
+        self, before_lock: Callable[[Tx], None] | None = None, *, scope: Sequence[str] = ()
+    ) -> Iterator[Tx]:
+        """A write transaction, serialized with every other write that could contradict
+        its checks, from its start (after ``before_lock``, where lock-free work goes)
+        to its end. Any exception rolls everything back, ``before_lock``'s writes too.
 
-        Any exception rolls everything back, ``before_lock``'s writes included.
+        ``scope``: the names the transaction's checks depend on (``project:NAME``,
+        ``user:ID``). SQLite serializes every write whatever the scope. PostgreSQL
+        serializes transactions sharing a name, and those without a scope with all
+        others (a shared/exclusive advisory lock), so uploads to different projects
+        commit in parallel, as on warehouse, while a revocation, a deletion or the
+        storage check at start still sees no upload half-way.
         """
         with self.engine.connect() as conn:
             tx = Tx(self, conn)
@@ -239,7 +249,7 @@ class Database:
                 else:
                     if before_lock is not None:
                         before_lock(tx)
-                    conn.execute(sa.select(sa.func.pg_advisory_xact_lock(WRITE_LOCK)))
+                    conn.execute(_pg_locks(scope))
                 yield tx
             except BaseException:
                 with contextlib.suppress(sa.exc.DBAPIError):  # the connection may be gone
@@ -255,6 +265,23 @@ class Database:
     def read_connection(self) -> Iterator[sa.Connection]:
         with self._reads.connect() as conn:
             yield conn
+
+
+def _pg_locks(scope: Sequence[str]) -> sa.Select[Any]:
+    """One statement taking the transaction's advisory locks: the site-wide one (shared
+    with a scope, exclusive without), then one per name, in a fixed order (no deadlock)."""
+    if not scope:
+        return sa.select(sa.func.pg_advisory_xact_lock(WRITE_LOCK))
+    keys = sorted({_lock_key(name) for name in scope})
+    locks = [sa.func.pg_advisory_xact_lock_shared(WRITE_LOCK)]
+    locks += [sa.func.pg_advisory_xact_lock(SCOPED_LOCKS, key) for key in keys]
+    return sa.select(*locks)
+
+
+def _lock_key(name: str) -> int:
+    """A name's 32-bit lock key (two names sharing one only wait for each other)."""
+    digest = hashlib.blake2b(name.encode(), digest_size=4).digest()
+    return int.from_bytes(digest, "big", signed=True)
 
 
 def _sqlite_engine(path: Path, pool_size: int) -> sa.Engine:

@@ -198,7 +198,7 @@ class Uploads:
         later in the upload (scope, file) rolls the project back but not the hit."""
         limit = self.settings.new_project_limit
         since = time.time() - self.settings.new_project_window
-        with self.db.transaction() as tx:
+        with self.db.transaction(scope=[f"user:{identity.row.user_id}"]) as tx:
             tx.record_project_creation(identity.row.user_id)
             hits = tx.project_creations_since(identity.row.user_id, since)
         if limit and hits > limit:
@@ -241,7 +241,9 @@ class Uploads:
             else:
                 if form.filetype == "bdist_wheel":
                     metadata = wheel_metadata(temp, filename)
-            with self.db.transaction(before_lock=lambda tx: storage.stage(tx, temp)) as tx:
+            with self.db.transaction(
+                before_lock=lambda tx: storage.stage(tx, temp), scope=[f"project:{up.normalized}"]
+            ) as tx:
                 # Identity and role again, under the write lock: a token revoked or a
                 # project created by someone else since the first look counts. (The
                 # new-project rate-limit hit was recorded at the first look.)
