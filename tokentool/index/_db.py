@@ -6,12 +6,14 @@ warehouse. SQLite (the default) is one file in ``--data-dir``; PostgreSQL
 (``--database postgresql://...``, psycopg 3 behind SQLAlchemy's connection
 pool) lets any number of processes on any number of machines serve one site.
 
-Writes are serialized whatever the backend, so a check made inside a write
-transaction still holds at its commit: SQLite takes its write lock at
-``BEGIN IMMEDIATE``; PostgreSQL takes one transaction-scoped advisory lock
-(SQLite's lock, across processes and machines) after the transaction's
-lock-free work (streaming a file's rows in). Reads never wait for it: each
-read statement sees the latest commit.
+Writes whose checks could contradict each other are serialized, whatever the
+backend, so a check made inside a write transaction still holds at its
+commit: SQLite takes its write lock at ``BEGIN IMMEDIATE`` (every write);
+PostgreSQL takes transaction-scoped advisory locks (across processes and
+machines) per project or user, under a site-wide lock that revocations,
+deletions and the storage check at start take exclusively
+(``Database.transaction``). Reads never wait: each read statement sees the
+latest commit.
 """
 
 from __future__ import annotations
