@@ -20,7 +20,15 @@ Hostile clients: a project page's p50 for one well-behaved client, idle and
 then with 1,000 slowloris connections and 16 downloads that never read open
 (reported, no target: every request must be answered).
 
+Team (issue 17): the same 8 clients against SQLite with 1 process, PostgreSQL
+with 1 process and PostgreSQL with 2 processes (round robin), files in the
+database, rounds rotated; and ``/simple/<p>/`` on PostgreSQL with 100,000
+projects against 10. A throwaway PostgreSQL is started (tests/pgcluster.py).
+Targets: PostgreSQL 1 process >= 0.8x SQLite, 2 processes >= 1.3x 1, p99 at
+100,000 within 2x of p99 at 10.
+
     python benchmarks/bench_index.py [--clients 8] [--uploads 40] [--rounds 3] [--strict]
+        [--only uploads|reads|hostile|team] [--team-projects 100000]
 """
 
 from __future__ import annotations
