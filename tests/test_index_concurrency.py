@@ -110,11 +110,17 @@ def test_racing_first_uploads_make_one_owner(index_server, tmp_path):
     for n, response in enumerate(responses):
         if n not in winners:
             # Warehouse's check_project_name sees a project committed meanwhile: 409;
-            # one created after that check is judged in the transaction: 403.
-            assert response.status_code in (403, 409)
+            # committed between its existence and its similarity queries (each sees
+            # the latest commit): "too similar", 400; one created after the checks
+            # is judged in the transaction: 403.
+            assert response.status_code in (400, 403, 409)
             if response.status_code == 409:
                 assert response.reason.startswith(
                     f"The name '{name}' conflicts with an existing project."
+                )
+            elif response.status_code == 400:
+                assert response.reason.startswith(
+                    f"The name '{name}' is too similar to an existing project."
                 )
             else:
                 assert response.reason.startswith(f"The user '{users[n]}' isn't allowed")
