@@ -12,7 +12,7 @@ BIN     := $(VENV)/bin
 # What tools/venv.sh installs: every extra (upload workflow, stand-in, tests, lint).
 INSTALL ?= -e '.[dev]'
 
-.PHONY: help venv demo test lint pytest bench clean walkthrough
+.PHONY: help venv demo test test-fast lint pytest bench clean walkthrough
 
 help:  ## list the targets
 	@echo "make targets (PYTHON=$(PYTHON); set PYTHON=/path/to/python3.10+ to change it):"
@@ -36,6 +36,11 @@ pytest: venv  ## the test suite
 	$(BIN)/pytest
 
 test: lint pytest  ## lint, then the test suite (what CI runs)
+
+# The in-process and single-server tests of each subpackage (tests/<subpackage>/);
+# tests/e2e/ and the `slow` marker (real builds, real clients, make) are left to `make test`.
+test-fast: venv  ## the fast tests (no tests/e2e/, no slow marker): the edit loop
+	$(BIN)/pytest -m "not slow" --ignore=tests/e2e
 
 bench: venv  ## the benchmarks, side by side (figures: benchmarks/README.md)
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'

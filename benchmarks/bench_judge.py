@@ -28,7 +28,7 @@ import uuid
 import pypitoken
 
 import tokentool
-from tokentool.restrictions import decode_caveat
+from tokentool.token.caveats import decode_caveat
 
 sys.path.insert(0, __import__("os").path.dirname(__file__))
 from _common import interleaved

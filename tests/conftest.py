@@ -14,7 +14,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import TEST_UPLOAD_LIMIT, Backend, Dists, write_dists
+from helpers import (
+    CHROMIUM,
+    CHROMIUM_FLAGS,
+    TEST_UPLOAD_LIMIT,
+    Backend,
+    Dists,
+    Listener,
+    write_dists,
+)
 from pgcluster import Cluster, throwaway_cluster
 
 from tokentool.index import RunningServer, start_server
@@ -56,3 +64,32 @@ def dists(tmp_path: Path) -> Iterator[object]:
         return write_dists(tmp_path / f"dist{next(counter)}", name, version, **kwargs)
 
     yield make
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[object]:
+    """Debian's Chromium driven by playwright. It fails (never skips) when it cannot start."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        try:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        except Exception as exc:  # playwright's Error: no browser, or it died starting
+            pytest.fail(
+                f"Chromium did not start from {CHROMIUM} ({type(exc).__name__}: "
+                f"{str(exc).splitlines()[0]}); install it: apt-get install chromium "
+                "(.ci/run does)",
+                pytrace=False,
+            )
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture(scope="module")
+def listener() -> Iterator[Listener]:
+    """A loopback server that records every request: proof that nothing was sent."""
+    server = Listener()
+    yield server
+    server.close()

@@ -14,7 +14,8 @@ they need from here (``from helpers import ...``), not from conftest.py.
   ``served`` under waitress in this process so hooks can reach it),
   ``PypiServer`` (bare pypiserver, any token), ``LenientIndex`` (forgets
   caveats), ``listing`` (what a stand-in's data folder records);
-- secrets: ``mint_raw``, ``assert_no_token``, ``TOKEN_LIKE``.
+- secrets: ``mint_raw``, ``assert_no_token``, ``TOKEN_LIKE``;
+- the web face in-process, a cookie jar and the forms' CSRF token: ``WebClient``.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import json
 import os
 import pty
 import re
+import secrets
 import select
 import socket
 import subprocess
@@ -40,7 +42,7 @@ import time
 import urllib.request
 import uuid
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +62,18 @@ from tokentool.index.rules import Site
 BIN = Path(sys.executable).parent
 TWINE = BIN / "twine"
 PIP = BIN / "pip"
+
+#: Debian's Chromium, which .ci/run installs: playwright's own browser download is not used.
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 #: Size limit of the shared test server: small, so the too-large row needs no 100 MiB file.
 TEST_UPLOAD_LIMIT = 1024 * 1024
@@ -393,14 +407,6 @@ def invoke(cwd: Path, *args: str, env: dict[str, str] | None = None, timeout: in
     return run([str(INVOKE), *args], cwd=cwd, env=env, timeout=timeout)
 
 
-def assert_no_token(text: str, *secrets: str) -> None:
-    """Neither a given token, nor its signature tail, nor anything token-shaped is in ``text``."""
-    for secret in secrets:
-        assert secret not in text
-        assert secret[-30:] not in text
-    assert not TOKEN_LIKE.search(text), TOKEN_LIKE.search(text)
-
-
 class PypiServer:
     """Bare pypiserver with authentication off: an index that accepts any token."""
 
@@ -618,10 +624,10 @@ class Harness:
     def index(self) -> Index:
         return Index(self.data_dir, database=self.database)
 
-    def mint(self, user: str, project: str | None = None) -> str:
+    def mint(self, user: str, project: str | None = None, description: str | None = None) -> str:
         index = self.index()
         try:
-            return index.mint(user, project)
+            return index.mint(user, project, description)
         finally:
             index.close()
 
@@ -743,3 +749,247 @@ def simple_json(server: RunningServer | Harness, project: str) -> dict:
     assert response.status_code == 200, response.status_code
     assert response.headers["Content-Type"] == JSON_V1
     return response.json()
+
+
+# --- The scanner's test tokens and the pre-commit consumer (tests/scan/, tests/e2e/) ---
+
+TOKENTOOL = str(Path(sys.executable).with_name("tokentool"))
+PRE_COMMIT = str(Path(sys.executable).with_name("pre-commit"))
+
+#: Issuers: the two public sites, a private index, the local stand-in, and a
+#: token with a one-character identifier (no well-known pattern knows either).
+ISSUERS = {
+    "pypi.org": ("pypi.org", None),
+    "test.pypi.org": ("test.pypi.org", None),
+    "private": ("pypi.example.com", None),
+    "localhost": ("localhost", None),
+    "short-id": ("localhost", "7"),
+}
+
+
+def std_b64(token: str) -> str:
+    """The token in the standard base64 alphabet, padded."""
+    body = token.removeprefix("pypi-")
+    return base64.b64encode(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))).decode()
+
+
+def mint(issuer: str = "localhost", *, project: bool = False) -> str:
+    """A fresh token whose standard-alphabet form has ``+`` and ``/``.
+
+    So the URL-encoded shape below really contains ``%2B`` and ``%2F``
+    whatever the random key made of the signature. A project token also gets
+    ``=`` padding (the project name's length sets the body's length modulo 3;
+    a user token's length is fixed by its issuer).
+    """
+    domain, identifier = ISSUERS[issuer]
+    for attempt in range(1000):
+        extra = (
+            {"project_name": "sample" + "x" * (attempt % 3), "project_id": str(uuid.uuid4())}
+            if project
+            else {"user_id": str(uuid.uuid4())}
+        )
+        token = tokentool.mint(
+            domain=domain,
+            identifier=identifier or str(uuid.uuid4()),
+            key=secrets.token_bytes(32),
+            **extra,
+        )
+        std = std_b64(token)
+        if "+" in std and "/" in std and (std.endswith("=") or not project):
+            return token
+    raise AssertionError("no token of the wanted shape in 1000 attempts")
+
+
+@dataclasses.dataclass(frozen=True)
+class Shape:
+    """How a token sits in a file: ``render(token)`` and the 1-based line it lands on."""
+
+    name: str
+    filename: str
+    render: Callable[[str], str]
+    line: int
+
+
+def _urlsafe_padded(t: str) -> str:
+    return t + "=" * (-(len(t) - 5) % 4)
+
+
+SHAPES = [
+    Shape("dotenv", "app.env", lambda t: f"# deploy\nTWINE_PASSWORD={t}\n", 2),
+    Shape("quoted", "settings.py", lambda t: f'USER = "__token__"\nPASSWORD = "{t}"\n', 2),
+    Shape("json", "auth.json", lambda t: json.dumps({"pypi": {"password": t}}, indent=2), 3),
+    Shape("yaml", "ci.yml", lambda t: f"env:\n  TWINE_PASSWORD: '{t}'\n", 2),
+    Shape(
+        "toml", "pypirc.toml", lambda t: f'[pypi]\nusername = "__token__"\npassword = "{t}"\n', 3
+    ),
+    Shape(
+        "url",
+        "requirements.txt",
+        lambda t: f"-i https://__token__:{t}@pypi.example.com/simple/\n",
+        1,
+    ),
+    Shape(
+        "url-encoded",
+        "pip.conf",
+        lambda t: (
+            "[global]\nindex-url = https://__token__:"
+            + urllib.parse.quote("pypi-" + std_b64(t), safe="")
+            + "@host/simple/\n"
+        ),
+        2,
+    ),
+    Shape("std-padded", "notes.md", lambda t: f"token: `pypi-{std_b64(t)}`\n", 1),
+    Shape("std-unpadded", "notes.txt", lambda t: f"pypi-{std_b64(t).rstrip('=')}\n", 1),
+    Shape("urlsafe-padded", "secret.cfg", lambda t: f"x = {_urlsafe_padded(t)}\n", 1),
+]
+
+
+def assert_no_token(text: str, *tokens: str) -> None:
+    """No token in any spelling (as given, prefix-less, standard base64), no 16-character
+    piece of its secret part, no tail, and nothing token-shaped."""
+    for token in tokens:
+        assert token not in text, "a token was printed"
+        assert token[-30:] not in text, "a token's tail was printed"
+        for spelling in (token.removeprefix("pypi-"), std_b64(token).rstrip("=")):
+            body = spelling[20:]  # past the location: the identifier and signature
+            pieces = {body[i : i + 16] for i in range(0, len(body) - 16, 8)}
+            leaked = [p for p in pieces if p in text]
+            assert not leaked, "a piece of a token was printed"
+    assert not TOKEN_LIKE.search(text), "something token-shaped was printed"
+
+
+def run_scan(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [TOKENTOOL, "scan", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=120,
+    )
+
+
+def git(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["git", *args],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=check,
+        stdin=subprocess.DEVNULL,
+        timeout=120,
+    )
+
+
+def commit_through_hook(
+    repo: Path, env: dict[str, str], files: dict[str, str | None], *, expect: int
+) -> subprocess.CompletedProcess[str]:
+    """Write ``files`` (``None``: leave as is), stage them, commit through the hook."""
+    for name, text in files.items():
+        if text is not None:
+            (repo / name).parent.mkdir(parents=True, exist_ok=True)
+            (repo / name).write_text(text)
+    subprocess.run(["git", "add", "-f", *files], cwd=repo, env=env, check=True)
+    result = subprocess.run(
+        ["git", "commit", "-m", "change"],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=300,
+    )
+    assert result.returncode == expect, result.stdout + result.stderr
+    if expect != 0:
+        # Leave the index as it was: the refused files are not staged any more.
+        subprocess.run(["git", "reset", "-q"], cwd=repo, env=env, check=True)
+        for name in files:
+            (repo / name).unlink()
+    return result
+
+
+class WebClient:
+    """A person at the stand-in's web pages, in-process (webob): cookies kept, CSRF filled in.
+
+    ``post`` sends the CSRF token of the last page seen unless ``csrf`` says otherwise.
+    """
+
+    _CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+
+    def __init__(self, app: Any, remote_addr: str = "192.0.2.1") -> None:
+        self.app = app
+        self.remote_addr = remote_addr
+        self.cookies: dict[str, str] = {}
+        self.csrf: str | None = None
+
+    def _send(self, request: Any) -> Any:
+        request.remote_addr = self.remote_addr
+        if self.cookies:
+            request.headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        response = request.get_response(self.app)
+        for header in response.headers.getall("Set-Cookie"):
+            name, _, rest = header.partition("=")
+            value = rest.split(";")[0]
+            if "Max-Age=0" in header or not value:
+                self.cookies.pop(name, None)
+            else:
+                self.cookies[name] = value
+        found = self._CSRF.search(response.text) if response.content_type == "text/html" else None
+        if found:
+            self.csrf = found.group(1)
+        return response
+
+    def get(self, path: str, **headers: str) -> Any:
+        from webob import Request
+
+        return self._send(Request.blank(path, headers=headers))
+
+    def post(self, path: str, data: dict[str, str], *, csrf: str | bool = True) -> Any:
+        from webob import Request
+
+        fields = dict(data)
+        if csrf is True:
+            fields["csrf_token"] = self.csrf or ""
+        elif isinstance(csrf, str):
+            fields["csrf_token"] = csrf
+        return self._send(Request.blank(path, POST=fields))
+
+    def login(self, username: str, password: str) -> Any:
+        self.get("/account/login/")
+        return self.post("/account/login/", {"username": username, "password": password})
+
+
+class Listener:
+    """A loopback HTTP server that records every request and answers 404.
+
+    The proof that nothing was sent: a refused destination leaves ``requests``
+    empty; an allowed one shows what arrived (method, path, Authorization).
+    """
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, str, str]] = []
+        listener = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _record(self) -> None:
+                length = int(self.headers.get("Content-Length", "0") or 0)
+                if length:
+                    self.rfile.read(length)
+                auth = self.headers.get("Authorization", "")
+                listener.requests.append((self.command, self.path, auth))
+                self.send_response(404, "Not Found")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            do_GET = do_POST = _record
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

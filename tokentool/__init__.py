@@ -55,7 +55,7 @@ __all__ = [
 #: imported above), imported on first access.
 _FROM_TOKEN = frozenset(__all__) - {"ConfigError", "LoadError", "RestrictionError", "TokenError"}
 #: Submodules the eager import used to bind as attributes (``tokentool.token.X``).
-_SUBMODULES = frozenset({"token", "restrictions"})
+_SUBMODULES = frozenset({"token"})
 
 
 # Hidden from type checkers, which see the imports above instead: a visible

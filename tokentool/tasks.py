@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "build",
+    "conformance",
     "cycle",
     "demo",
     "index",
@@ -120,7 +121,7 @@ _warned: list[bool] = []
 def _warn_if_chained(argv: list[str] | None = None) -> None:
     """``invoke upload verify-rejection --project=x`` gives ``--project`` to the last task only."""
     words = set(sys.argv[1:] if argv is None else argv)
-    tasks = {"upload", "verify-rejection", "cycle", "token", "inspect", "probe"}
+    tasks = {"upload", "verify-rejection", "cycle", "token", "inspect", "probe", "conformance"}
     chained = len(words & tasks) > 1
     if chained and not _warned:
         _warned.append(True)
@@ -369,6 +370,54 @@ def probe(
         if report.exit_code:
             raise Exit(report.message, code=report.exit_code)
         _say(report.message)
+
+
+@task(
+    help={
+        "project": "an existing project the token may upload to (required)",
+        "repository-url": _URL_HELP,
+        "index-url": _OLD_URL_HELP,
+        "json": 'print {"cases": [...]} instead of the table',
+        "allow-production": "ask production pypi.org too",
+        "allow-other-host": _HOST_HELP,
+        "connect-timeout": _CONNECT_HELP,
+        "read-timeout": _READ_HELP,
+    }
+)
+def conformance(
+    c: Context,
+    project: str,
+    repository_url: str | None = None,
+    index_url: str | None = None,
+    json: bool = False,
+    allow_production: bool = False,
+    allow_other_host: bool = False,
+    connect_timeout: float = 10.0,
+    read_timeout: float = 60.0,
+) -> None:
+    """Does the index still answer as tokentool predicts Test PyPI answers? Publishes nothing.
+
+    Exit 0 all as predicted, 1 a difference, 2 bad input, 3 could not run
+    (project missing, index unreachable), 4 SECURITY (a token that must be
+    refused was accepted).
+    """
+    with _errors(failure=2):
+        from tokentool import conformance as _conformance
+
+        config = _config(c, repository_url, index_url)
+        timeouts = _timeouts(connect_timeout, read_timeout)
+        report = _conformance.conformance(
+            config.index_url,
+            config.token,
+            project,
+            allow_production=allow_production,
+            allow_other_host=allow_other_host,
+            timeout=(timeouts.connect, timeouts.read),
+            progress=None if json else _say,
+        )
+        print(_conformance.render(report, as_json=json), flush=True)
+        if report.exit_code:
+            raise Exit(code=report.exit_code)
 
 
 @task(help={"project": _PROJECT_HELP, "ttl": _TTL_HELP, "repository-url": _URL_HELP})

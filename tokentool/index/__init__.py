@@ -18,10 +18,13 @@ import threading
 import uuid
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-from tokentool._children import child_environ
+from tokentool._safety import child_environ
 from tokentool.exceptions import TokenError
+
+if TYPE_CHECKING:
+    from tokentool.index._db import Tx
 
 __all__ = [
     "DEFAULT_DATA_DIR",
@@ -68,6 +71,7 @@ class Index:
         *,
         unverified_email: bool = False,
         no_2fa: bool = False,
+        stored_only: bool = False,
     ) -> str:
         """A new token as the account page issues it; creates ``user`` if needed.
 
@@ -75,47 +79,29 @@ class Index:
         on, like on the site. The caveats are stored with the token's row, as
         warehouse does, and judged again after the token's own. Each mint states
         the user's standing: ``unverified_email`` and ``no_2fa`` make uploads
-        fail as on the site; without them the user has both.
+        fail as on the site; without them the user has both. ``stored_only``
+        rehearses pypi/warehouse#20371: the token carries no caveat at all, and
+        the restrictions it was minted with live only in its row, judged there.
         """
-        import tokentool
-        from tokentool.index._auth import minted_caveats
+        if not user or not user.strip() or user != user.strip():
+            raise IndexRefusal("a user name must be given, without surrounding spaces")
+        with self._db.transaction() as tx:
+            user_id = tx.ensure_user(user)
+            raw = mint_token(
+                tx, self.domain, user_id, project, description, stored_only=stored_only
+            )
+            tx.set_standing(user_id, email_verified=not unverified_email, two_factor=not no_2fa)
+        return raw
+
+    def set_password(self, user: str, password: str) -> None:
+        """The user's web password (argon2), creating the user if needed; sessions end."""
+        from tokentool.index.web.accounts import hash_password
 
         if not user or not user.strip() or user != user.strip():
             raise IndexRefusal("a user name must be given, without surrounding spaces")
-        identifier = str(uuid.uuid4())
-        key = os.urandom(32)
+        hashed = hash_password(password)  # refuses what the login form would refuse
         with self._db.transaction() as tx:
-            user_id = tx.ensure_user(user)
-            if project is None:
-                scope = "user"
-                raw = tokentool.mint(
-                    domain=self.domain, identifier=identifier, key=key, user_id=user_id
-                )
-            else:
-                try:
-                    normalized = tokentool.normalize_project(project)
-                except TokenError:
-                    normalized = None
-                row = tx.project(normalized) if normalized else None
-                if row is None or not tx.has_role(row.id, user_id):
-                    raise IndexRefusal(f"Unknown or invalid project name: {project}")
-                scope = f"project:{row.normalized_name}"
-                raw = tokentool.mint(
-                    domain=self.domain,
-                    identifier=identifier,
-                    key=key,
-                    project_name=row.normalized_name,
-                    project_id=row.id,
-                )
-            text = description if description is not None else f"tokentool {identifier[:8]}"
-            if not text.strip():
-                raise IndexRefusal("a token description must not be empty")
-            if tx.description_taken(user_id, text):
-                raise IndexRefusal("API token name already in use")
-            tx.add_token(identifier, user_id, key, text, scope)
-            tx.store_caveats(identifier, minted_caveats(raw))
-            tx.set_standing(user_id, email_verified=not unverified_email, two_factor=not no_2fa)
-        return raw
+            tx.set_password(tx.ensure_user(user), hashed)
 
     def revoke(self, identifier: str) -> None:
         """Delete a token: further uploads with it get the invalid-authentication 403."""
@@ -168,6 +154,29 @@ class Index:
         self._db.storage.removed(names)
         return names
 
+    def yank(self, project: str, version: str, reason: str = "", *, undo: bool = False) -> str:
+        """Yank a release (or un-yank it), as an owner can on the site; its files stay.
+
+        Returns the release's version as stored. Installers skip a yanked release
+        unless pinned to it (PEP 592); the pages, ``/simple/`` and the JSON API say so.
+        """
+        from packaging.utils import canonicalize_version
+        from packaging.version import InvalidVersion, Version
+
+        import tokentool
+
+        try:
+            normalized = tokentool.normalize_project(project)
+            canonical = canonicalize_version(Version(version))
+        except (TokenError, InvalidVersion):
+            raise IndexRefusal(f"no release {project!r} {version!r}") from None
+        with self._db.transaction() as tx:
+            row = tx.project(normalized)
+            if row is None or not tx.set_yanked(row.id, canonical, not undo, reason):
+                raise IndexRefusal(f"no release {project!r} {version!r}")
+            stored = [r[0] for r in tx.releases(row.id) if r[1] == canonical]
+        return stored[0]
+
     def listing(self) -> dict[str, Any]:
         """Users, projects (owners, files) and tokens (identifier, description); no secrets."""
         data = self._db.reader().listing()
@@ -185,6 +194,60 @@ class Index:
 
     def close(self) -> None:
         self._db.close()
+
+
+def mint_token(
+    tx: Tx,
+    domain: str,
+    user_id: str,
+    project: str | None,
+    description: str | None,
+    *,
+    stored_only: bool = False,
+) -> str:
+    """Mint and record one token: ``index mint`` and the web face's "Create token" alike.
+
+    Project-scoped tokens are only issued for a project the user has a role on,
+    like on the site (``CreateMacaroonForm.validate_token_scope``); user-wide
+    ones carry ``[3, user]``, project ones ``[1, [name]]`` and ``[2, [id]]``
+    (``ProvisionMacaroonViews.create_macaroon``). The caveats are stored with
+    the token's row, as warehouse does, and judged again after the token's own.
+    ``stored_only`` (pypi/warehouse#20371) embeds none of them: the row alone holds them.
+    """
+    import tokentool
+    from tokentool.index._auth import minted_caveats
+
+    identifier = str(uuid.uuid4())
+    key = os.urandom(32)
+    if project is None:
+        scope = "user"
+        raw = tokentool.mint(domain=domain, identifier=identifier, key=key, user_id=user_id)
+    else:
+        try:
+            normalized = tokentool.normalize_project(project)
+        except TokenError:
+            normalized = None
+        row = tx.project(normalized) if normalized else None
+        if row is None or not tx.has_role(row.id, user_id):
+            raise IndexRefusal(f"Unknown or invalid project name: {project}")
+        scope = f"project:{row.normalized_name}"
+        raw = tokentool.mint(
+            domain=domain,
+            identifier=identifier,
+            key=key,
+            project_name=row.normalized_name,
+            project_id=row.id,
+        )
+    text = description if description is not None else f"tokentool {identifier[:8]}"
+    if not text.strip():
+        raise IndexRefusal("a token description must not be empty")
+    if tx.description_taken(user_id, text):
+        raise IndexRefusal("API token name already in use")
+    tx.add_token(identifier, user_id, key, text, scope)
+    tx.store_caveats(identifier, minted_caveats(raw))
+    if stored_only:
+        raw = tokentool.mint(domain=domain, identifier=identifier, key=key)
+    return raw
 
 
 @dataclasses.dataclass
@@ -269,6 +332,7 @@ def start_server(
     new_project_limit: int | None = None,
     threads: int | None = None,
     prohibited_names: tuple[str, ...] = (),
+    forklift_domain: str | None = None,
     timeout: float = 30,
     database: str | None = None,
     files_in_database: bool = False,
@@ -301,6 +365,8 @@ def start_server(
         argv += ["--threads", str(threads)]
     for name in prohibited_names:
         argv += ["--prohibit", name]
+    if forklift_domain is not None:
+        argv += ["--forklift-domain", forklift_domain]
     log_path = data / "server.log"
     with open(log_path, "a", encoding="utf-8") as log:
         process = subprocess.Popen(

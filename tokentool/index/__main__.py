@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from tokentool._cli import Parser, guarded
+from tokentool.cli._base import Parser, guarded
 
 PROG = "tokentool index"
 
@@ -71,8 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser(
         "serve",
         help="run the index in the foreground",
-        description="Serve /legacy/ (uploads), /simple/ (PEP 503/691), /packages/ and "
-        "/pypi/NAME/json until SIGINT/SIGTERM. "
+        description="Serve /legacy/ (uploads), /simple/ (PEP 503/691), /packages/, "
+        "/pypi/NAME/json and the web pages (/, /project/NAME/, /account/login/, "
+        "/manage/account/) until SIGINT/SIGTERM. "
         "Prints 'Serving on http://HOST:PORT/' once it accepts connections.",
     )
     data_dir(serve)
@@ -109,6 +110,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="a project name the site's admins prohibited (repeatable; Test PyPI's own list "
         "is not public)",
     )
+    serve.add_argument(
+        "--forklift-domain",
+        metavar="HOST",
+        help="warehouse's FORKLIFT_DOMAIN: uploads are routed on HOST only, and a POST "
+        "without :action answers 405 there (default: unset, any host, 404; Test PyPI's "
+        "setting is not public)",
+    )
 
     mint = sub.add_parser(
         "mint",
@@ -132,6 +140,23 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="the user has no two-factor authentication (uploads are refused, as on the site)",
     )
+    mint.add_argument(
+        "--stored-only",
+        action="store_true",
+        help="embed no restriction in the token; keep them only with its row, judged there "
+        "(as pypi/warehouse#20371 would mint project tokens)",
+    )
+
+    passwd = sub.add_parser(
+        "passwd",
+        help="set a user's password for the web pages (read from stdin, never argv)",
+        description="Set the password USER logs in with at /account/login/ (creating USER "
+        "if needed) to make and remove tokens in the browser. The password is read from "
+        "standard input (one line), or a hidden prompt asked twice on a terminal; never "
+        "from the command line. Stored as an argon2 hash; sessions from before end.",
+    )
+    data_dir(passwd)
+    passwd.add_argument("user", metavar="USER")
 
     revoke = sub.add_parser("revoke", help="delete a token by its identifier")
     data_dir(revoke)
@@ -171,6 +196,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     migrate.set_defaults(database=None)
 
+    yank = sub.add_parser(
+        "yank",
+        help="yank a release (installers skip it unless pinned), or --undo it",
+        description="Mark a release yanked, as an owner can on the site (PEP 592): its "
+        "files stay, pip and uv skip it unless a requirement pins it exactly.",
+    )
+    data_dir(yank)
+    yank.add_argument("project", metavar="PROJECT")
+    yank.add_argument("version", metavar="VERSION")
+    yank.add_argument("--reason", default="", help="shown on the pages and to installers")
+    yank.add_argument("--undo", action="store_true", help="un-yank the release")
+
     listing = sub.add_parser(
         "list", help="users, projects, owners and token identifiers (never a token or key)"
     )
@@ -184,7 +221,7 @@ def _print_listing(data: dict[str, object]) -> None:
     projects = data["projects"]
     tokens = data["tokens"]
     assert isinstance(users, list) and isinstance(projects, list) and isinstance(tokens, list)
-    from tokentool._escape import escape as e  # names come from whoever registered them
+    from tokentool._safety import escape as e  # names come from whoever registered them
 
     print(f"domain: {e(data['domain'])}")
     print("users:" + ("" if users else " none"))
@@ -200,6 +237,34 @@ def _print_listing(data: dict[str, object]) -> None:
             f"  {t['identifier']} user={e(t['user'])} scope={e(t['scope'])} "
             f"{e(repr(t['description']))}"
         )
+
+
+def _escaped(text: str) -> str:
+    from tokentool._safety import escape
+
+    return escape(text)
+
+
+def _read_password() -> str:
+    """One line from stdin, or a hidden prompt asked twice at a terminal; bounded either way."""
+    from tokentool.cli._base import UsageError
+    from tokentool.index.web.accounts import MAX_PASSWORD_SIZE
+
+    stream = sys.stdin
+    if stream is None:
+        raise UsageError("no password given: pipe it on standard input")
+    if stream.isatty():
+        import getpass
+
+        first = getpass.getpass("New password (input hidden): ")
+        if getpass.getpass("Repeat it: ") != first:
+            raise UsageError("the two passwords differ; nothing was changed")
+        return first
+    text = stream.read(MAX_PASSWORD_SIZE + 3)  # a line ending, and one more to know
+    text = text[:-2] if text.endswith("\r\n") else text.removesuffix("\n")
+    if len(text) > MAX_PASSWORD_SIZE or "\n" in text:
+        raise UsageError(f"the password must be one line of at most {MAX_PASSWORD_SIZE} characters")
+    return text
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -231,6 +296,7 @@ def _run(parser: argparse.ArgumentParser, argv: list[str]) -> int:
                 new_project_limit=args.new_project_limit,
                 threads=max(1, args.threads),
                 prohibited_names=tuple(args.prohibit),
+                forklift_domain=args.forklift_domain,
             )
         )
     if args.command == "migrate":
@@ -252,8 +318,16 @@ def _run(parser: argparse.ArgumentParser, argv: list[str]) -> int:
                 args.description,
                 unverified_email=args.unverified_email,
                 no_2fa=args.no_2fa,
+                stored_only=args.stored_only,
             )
             print(raw, flush=True)
+        elif args.command == "passwd":
+            index.set_password(args.user, _read_password())
+            print(f"password set for {_escaped(args.user)}", file=sys.stderr)
+        elif args.command == "yank":
+            version = index.yank(args.project, args.version, args.reason, undo=args.undo)
+            what = "un-yanked" if args.undo else "yanked"
+            print(f"{what} {_escaped(args.project)} {_escaped(version)}", file=sys.stderr)
         elif args.command == "revoke":
             index.revoke(args.identifier)
             print(f"revoked {args.identifier}", file=sys.stderr)

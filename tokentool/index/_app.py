@@ -23,6 +23,7 @@ from tokentool.index._simple import NotFound, Reads
 from tokentool.index._store import ServerFault, server_fault
 from tokentool.index._upload import UploadError, Uploads
 from tokentool.index.rules import Site
+from tokentool.index.web import WebFace
 
 log = logging.getLogger("tokentool.index")
 
@@ -86,18 +87,31 @@ _EXPLANATIONS = {
 
 
 def error_body(
-    status: int, message: str, accept: str | None, location: str = ""
+    status: int,
+    message: str,
+    accept: str | None,
+    location: str = "",
+    *,
+    explanation: str | None = None,
+    detail: str | None = None,
 ) -> tuple[str, bytes]:
-    """pyramid's body for an ``HTTPException`` whose status was set to ``status message``."""
+    """pyramid's body for an ``HTTPException`` whose status was set to ``status message``.
+
+    ``explanation`` and ``detail`` are a subclass's own (the web face's
+    ``BadCSRFToken``: its explanation, no detail); by default the status code's
+    and the message.
+    """
     from html import escape
 
     from tokentool.index.rules import TITLES
 
     code = status_line(status, message)
-    explanation = _EXPLANATIONS.get(status, "")
+    if explanation is None:
+        explanation = _EXPLANATIONS.get(status, "")
     kind = negotiate(accept)
     html = kind == "text/html"
-    detail = escape(message, quote=True) if html else message
+    detail = message if detail is None else detail
+    detail = escape(detail, quote=True) if html else detail
     br = "<br/>" if html else "\n"
     if status == 200:  # HTTPOk(): no detail
         detail = ""
@@ -156,6 +170,8 @@ class IndexApp:
         self.uploads = Uploads(db, settings)
         self.settings = settings
         self.reads = Reads(db, lambda: settings.url)
+        # the pages a person visits (tokentool/index/web)
+        self.web = WebFace(db, settings, error_body)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO") or "/"
@@ -177,6 +193,8 @@ class IndexApp:
                         start_response, 405, "Method Not Allowed", [("Allow", "POST")], environ
                     )
                 return self._upload(environ, start_response)
+            if self.web.owns(path):
+                return self.web(environ, start_response)
             if method not in _READ_METHODS:
                 return _answer(
                     start_response, 405, "Method Not Allowed", [("Allow", "GET, HEAD")], environ
@@ -203,6 +221,8 @@ class IndexApp:
         except UploadError as exc:
             log.info("POST /legacy/ %d", exc.status)
             return _answer(start_response, exc.status, exc.message, [], environ)
+        # The upload committed: its token's "last used" as warehouse records it.
+        self.web.token_used(environ.get("HTTP_AUTHORIZATION"))
         log.info("POST /legacy/ 200")
         return _answer(start_response, 200, "OK", [], environ)
 

@@ -28,11 +28,12 @@ import pymacaroons
 import sqlalchemy as sa
 
 import tokentool
+from tokentool.exceptions import LoadError
 from tokentool.index._db import ProjectRow, Tx
 from tokentool.index._upload import Identity, UploadError
 from tokentool.index.rules import Site
-from tokentool.restrictions import decode_caveat
 from tokentool.token import INTERNAL_ERROR, PREFIX, Token, caveats_of
+from tokentool.token.caveats import decode_caveat
 
 __all__ = ["authenticate", "authorize", "ensure_user_can_upload", "serialize_caveat"]
 
@@ -127,12 +128,9 @@ def authenticate(header: str | None, tx: Tx, site: str) -> Identity:
     if raw is None:
         raise invalid_auth(site)
     # DatabaseMacaroonService.find_from_raw
-    prefix, _sep, body = raw.partition("-")
-    if prefix != PREFIX or not body:
-        raise invalid_auth(site)
     try:
-        macaroon = pymacaroons.Macaroon.deserialize(body)
-    except Exception:  # pymacaroons raises assorted types on bad input
+        macaroon = tokentool.token.deserialize(raw)
+    except LoadError:
         raise invalid_auth(site) from None
     if macaroon.version == pymacaroons.MACAROON_V1:
         # find_from_raw: ``m.identifier`` is a str for V1, so ``.decode()`` raises

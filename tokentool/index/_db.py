@@ -26,15 +26,15 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy as sa
 
 from tokentool.exceptions import TokenError
 from tokentool.index import _schema as s
+from tokentool.index._store import ChunkStorage, FolderStorage, Storage, make_private_dirs
 
-if TYPE_CHECKING:
-    from tokentool.index._store import Storage
+__all__ = ["Database", "Tx", "make_private_dirs"]
 
 DB_NAME = "index.sqlite3"
 PACKAGES_DIR = "packages"
@@ -44,8 +44,6 @@ SPOOL_DIR = "spool"
 WRITE_LOCK = 0x746F6B6E
 #: The namespace of the per-name locks (two 32-bit keys: a space apart from the above).
 SCOPED_LOCKS = 0x746F6B
-#: Held while one process brings the schema up to date.
-MIGRATE_LOCK = WRITE_LOCK + 1
 #: How long a writer waits for the write lock before its request fails (SQLite: busy_timeout).
 LOCK_WAIT_SECONDS = 60
 
@@ -104,6 +102,25 @@ class TokenRow:
     #: The user's standing (no row in ``user_standing``: verified, with 2FA).
     email_verified: bool = True
     two_factor: bool = True
+
+
+@dataclasses.dataclass(frozen=True)
+class WebUser:
+    id: str
+    username: str
+    password_hash: str | None = dataclasses.field(repr=False)
+    #: When the password was last set (0: never): a session from before it is over.
+    password_date: float
+    email_verified: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class TokenInfo:
+    id: str
+    description: str
+    scope: str
+    created: float
+    last_used: float | None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -166,6 +183,9 @@ class ServedFile:
     uploaded: float
     requires_python: str | None
     metadata_sha256: str | None
+    #: The release's: yanked, and why ("" when no reason was given).
+    yanked: bool = False
+    yanked_reason: str | None = None
 
 
 class Database:
@@ -181,7 +201,6 @@ class Database:
         self, data_dir: Path | None = None, url: str | None = None, *, pool_size: int = 8
     ) -> None:
         from tokentool.index import _migrate
-        from tokentool.index._store import ChunkStorage, FolderStorage
 
         self.data_dir = None if data_dir is None else Path(data_dir)
         self.packages_dir = None if self.data_dir is None else self.data_dir / PACKAGES_DIR
@@ -398,6 +417,55 @@ class Tx:
         self._run(sa.insert(s.users).values(id=new_id, username=username, created=time.time()))
         return new_id
 
+    def set_password(self, user_id: str, password_hash: str) -> None:
+        u = s.users
+        self._run(
+            sa.update(u)
+            .where(u.c.id == user_id)
+            .values(password_hash=password_hash, password_date=time.time())
+        )
+
+    def web_user(
+        self, *, username: str | None = None, user_id: str | None = None
+    ) -> WebUser | None:
+        """The account as the web face sees it, by name or (``user_id``) by ID."""
+        u, st = s.users, s.user_standing
+        query = sa.select(
+            u.c.id,
+            u.c.username,
+            u.c.password_hash,
+            sa.func.coalesce(u.c.password_date, 0),
+            sa.func.coalesce(st.c.email_verified, sa.true()),
+        ).outerjoin(st, st.c.user_id == u.c.id)
+        if user_id is not None:
+            query = query.where(u.c.id == _as_uuid(user_id))
+        else:
+            query = query.where(u.c.username == username)
+        try:
+            row = self._first(query)
+        except sa.exc.DataError:  # not a uuid (a forged session): no such user
+            return None
+        if row is None:
+            return None
+        return WebUser(str(row[0]), str(row[1]), row[2], float(row[3]), bool(row[4]))
+
+    # web logins: warehouse's moving-window rate limiters, kept in the database
+    def login_failures(self, scope: str, key: str, since: float) -> tuple[int, float | None]:
+        """(failures since ``since``, the oldest of them) for one limiter and key."""
+        f = s.login_failures
+        row = self._first(
+            sa.select(sa.func.count(), sa.func.min(f.c.at)).where(
+                f.c.scope == scope, f.c.key == key, f.c.at >= since
+            )
+        )
+        return (int(row[0]), row[1]) if row else (0, None)
+
+    def record_login_failure(self, scope: str, key: str, before: float) -> None:
+        """Count one failure; hits older than ``before`` are out of every window: gone."""
+        f = s.login_failures
+        self._run(sa.delete(f).where(f.c.scope == scope, f.c.key == key, f.c.at < before))
+        self._run(sa.insert(f).values(scope=scope, key=key, at=time.time()))
+
     # tokens
     def token(self, identifier: str) -> TokenRow | None:
         """The token's row and stored caveats, in one query (one round trip on PostgreSQL,
@@ -461,6 +529,34 @@ class Tx:
                 created=time.time(),
             )
         )
+
+    def user_tokens(self, user_id: str) -> list[TokenInfo]:
+        """The account page's list: never the key, never the token."""
+        t = s.tokens
+        query = (
+            sa.select(t.c.id, t.c.description, t.c.scope, t.c.created, t.c.last_used)
+            .where(t.c.user_id == user_id)
+            .order_by(t.c.created)
+        )
+        return [
+            TokenInfo(str(r[0]), str(r[1]), str(r[2]), float(r[3]), r[4]) for r in self._rows(query)
+        ]
+
+    def token_used(self, identifier: str) -> None:
+        """warehouse's ``DatabaseMacaroonService.verify``: ``last_used`` on success."""
+        t = s.tokens
+        self._run(sa.update(t).where(t.c.id == identifier).values(last_used=time.time()))
+
+    def user_projects(self, user_id: str) -> list[ProjectRow]:
+        """The projects the user has a role on, by normalized name."""
+        p, r = s.projects, s.roles
+        query = (
+            sa.select(p.c.id, p.c.name, p.c.normalized_name)
+            .join(r, r.c.project_id == p.c.id)
+            .where(r.c.user_id == user_id)
+            .order_by(p.c.normalized_name)
+        )
+        return [ProjectRow(str(a), b, c) for a, b, c in self._rows(query)]
 
     def delete_token(self, identifier: str) -> bool:
         return self._run(sa.delete(s.tokens).where(s.tokens.c.id == identifier)) > 0
@@ -579,7 +675,9 @@ class Tx:
     ) -> list[ServedFile]:
         f, r = s.files, s.releases
         query = (
-            sa.select(*_served_columns(r.c.version, r.c.requires_python))
+            sa.select(
+                *_served_columns(r.c.version, r.c.requires_python), r.c.yanked, r.c.yanked_reason
+            )
             .join(
                 r,
                 sa.and_(
@@ -591,7 +689,10 @@ class Tx:
         )
         if canonical_version is not None:
             query = query.where(f.c.canonical_version == canonical_version)
-        return [_served(row) for row in self._rows(query)]
+        return [
+            _served(row[:-2], yanked=bool(row[-2]), yanked_reason=row[-1])
+            for row in self._rows(query)
+        ]
 
     def served_file(self, filename: str) -> tuple[ServedFile, str] | None:
         """A recorded file by name, with its project's normalized name."""
@@ -604,6 +705,65 @@ class Tx:
         )
         row = self._first(query)
         return None if row is None else (_served(row[:-1]), str(row[-1]))
+
+    def uploaders(self, project_id: str, canonical_version: str) -> dict[str, str]:
+        """filename -> username of who uploaded it, for one release's page."""
+        f, u = s.files, s.users
+        query = (
+            sa.select(f.c.filename, u.c.username)
+            .join(u, u.c.id == f.c.uploaded_by)
+            .where(f.c.project_id == project_id, f.c.canonical_version == canonical_version)
+        )
+        return {str(a): str(b) for a, b in self._rows(query)}
+
+    def release_history(self, project_id: str) -> list[tuple[Any, ...]]:
+        """Every release without its metadata, for the pages' release history:
+        (version, canonical version, requires_python, is_prerelease, created, yanked,
+        yanked reason)."""
+        r = s.releases
+        query = sa.select(
+            r.c.version,
+            r.c.canonical_version,
+            r.c.requires_python,
+            r.c.is_prerelease,
+            r.c.created,
+            r.c.yanked,
+            r.c.yanked_reason,
+        ).where(r.c.project_id == project_id)
+        return [
+            (str(a), str(b), c, bool(d), float(e), bool(f), g)
+            for a, b, c, d, e, f, g in self._rows(query)
+        ]
+
+    def release_info(self, project_id: str, canonical_version: str) -> str:
+        """One release's recorded metadata (JSON), read only for the release a page shows."""
+        r = s.releases
+        value = self._scalar(
+            sa.select(r.c.info).where(
+                r.c.project_id == project_id, r.c.canonical_version == canonical_version
+            )
+        )
+        return "{}" if value is None else str(value)
+
+    def yanks(self, project_id: str) -> dict[str, str]:
+        """canonical version -> yanked reason ("" for none), of the yanked releases only."""
+        r = s.releases
+        query = sa.select(r.c.canonical_version, r.c.yanked_reason).where(
+            r.c.project_id == project_id, r.c.yanked
+        )
+        return {str(a): str(b or "") for a, b in self._rows(query)}
+
+    def set_yanked(
+        self, project_id: str, canonical_version: str, yanked: bool, reason: str | None
+    ) -> bool:
+        """Yank (with a reason) or un-yank one release; False if there is no such release."""
+        r = s.releases
+        statement = (
+            sa.update(r)
+            .where(r.c.project_id == project_id, r.c.canonical_version == canonical_version)
+            .values(yanked=yanked, yanked_reason=reason if yanked else None)
+        )
+        return self._run(statement) > 0
 
     def file_metadata(self, file_id: int) -> bytes | None:
         m = s.file_metadata
@@ -791,24 +951,7 @@ def _served_columns(version: Any, requires_python: Any) -> list[Any]:
     ]
 
 
-def _served(row: Any) -> ServedFile:
+def _served(row: Any, **release: Any) -> ServedFile:
     values = list(row)
     values[1] = str(values[1])
-    return ServedFile(*values)
-
-
-def make_private_dirs(path: Path) -> None:
-    """Create ``path`` (and missing parents) readable by its owner only; leave existing ones be."""
-    missing = []
-    current = path
-    while not current.exists():
-        missing.append(current)
-        if current.parent == current:
-            break
-        current = current.parent
-    for folder in reversed(missing):
-        try:
-            folder.mkdir(mode=0o700)
-        except FileExistsError:
-            continue  # created meanwhile by another process: not ours to change
-        folder.chmod(0o700)  # mkdir's mode is filtered by the umask
+    return ServedFile(*values, **release)

@@ -18,7 +18,8 @@ TOPICS: dict[str, tuple[str, str]] = {
     "apitoken": (
         "API tokens",
         "Uploads authenticate with an API token, never a password. Mint one with "
-        "'tokentool index mint --user NAME' and use it with username __token__.",
+        "'tokentool index mint --user NAME', or on the account page (/manage/account/, "
+        "after 'tokentool index passwd NAME'), and use it with username __token__.",
     ),
     "trusted-publishers": (
         "Trusted publishers",

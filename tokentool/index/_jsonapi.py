@@ -92,8 +92,9 @@ def json_data(tx: Tx, project: ProjectRow, version: str | None, base: str) -> di
     releases = tx.releases(project.id)
     if not releases:
         return None
+    yanks = tx.yanks(project.id)
     if version is None:
-        chosen = max(releases, key=lambda r: (not r[3], _order(r[0])))
+        chosen = max(releases, key=lambda r: (r[1] not in yanks, not r[3], _order(r[0])))
     else:
         wanted = canonicalize_version(version)
         matches = [r for r in releases if r[1] == wanted]
@@ -130,8 +131,8 @@ def json_data(tx: Tx, project: ProjectRow, version: str | None, base: str) -> di
                 "upload_time_iso_8601": when.isoformat() + "Z",
                 "url": file_url(base, f),
                 "requires_python": f.requires_python or None,
-                "yanked": False,
-                "yanked_reason": None,
+                "yanked": f.yanked,
+                "yanked_reason": f.yanked_reason or None,
             }
         )
     stored = json.loads(chosen[4])
@@ -163,8 +164,8 @@ def json_data(tx: Tx, project: ProjectRow, version: str | None, base: str) -> di
         "bugtrack_url": None,
         "home_page": stored.get("home_page"),
         "download_url": stored.get("download_url"),
-        "yanked": False,
-        "yanked_reason": None,
+        "yanked": chosen[1] in yanks,
+        "yanked_reason": yanks.get(chosen[1]) or None,
         "dynamic": stored.get("dynamic"),
     }
     roles = sorted(

@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from tokentool.index._db import Database
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+#: Held by the process bringing a PostgreSQL database up to date ("tokn" + 1).
+MIGRATE_LOCK = 0x746F6B6F
 #: The revision that describes the schema of pre-Alembic data folders.
 FIRST = "0001"
 
@@ -102,8 +104,6 @@ def current_revision(connection: sa.Connection) -> str | None:
 
 def upgrade(db: Database) -> None:
     """Upgrade to the head revision, holding the migration lock; a no-op when current."""
-    from tokentool.index._db import MIGRATE_LOCK
-
     target = head()
     with db.engine.connect() as conn:
         if db.is_sqlite:

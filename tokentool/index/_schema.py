@@ -34,6 +34,9 @@ users = sa.Table(
     sa.Column("id", UUID, primary_key=True),
     sa.Column("username", sa.Text, nullable=False, unique=True),
     sa.Column("created", TIME, nullable=False),
+    # The web face: the argon2 password hash, and when it was set (older sessions end).
+    sa.Column("password_hash", sa.Text),
+    sa.Column("password_date", TIME),
 )
 
 tokens = sa.Table(
@@ -45,6 +48,7 @@ tokens = sa.Table(
     sa.Column("description", sa.Text, nullable=False),
     sa.Column("scope", sa.Text, nullable=False),
     sa.Column("created", TIME, nullable=False),
+    sa.Column("last_used", TIME),  # warehouse's Macaroon.last_used
     sa.UniqueConstraint("user_id", "description"),
 )
 
@@ -99,6 +103,11 @@ releases = sa.Table(
     sa.Column("is_prerelease", sa.Boolean(create_constraint=False), nullable=False),
     sa.Column("info", sa.Text, nullable=False, server_default="{}"),
     sa.Column("created", TIME, nullable=False),
+    # warehouse's Release.yanked / yanked_reason (``tokentool index yank``)
+    sa.Column(
+        "yanked", sa.Boolean(create_constraint=False), nullable=False, server_default=sa.false()
+    ),
+    sa.Column("yanked_reason", sa.Text),
     sa.UniqueConstraint("project_id", "canonical_version"),
 )
 
@@ -151,4 +160,14 @@ file_chunks = sa.Table(
     sa.Column("filename", sa.Text, primary_key=True),
     sa.Column("seq", sa.Integer, primary_key=True),
     sa.Column("data", sa.LargeBinary, nullable=False),
+)
+
+#: Failed web logins, per limiter (warehouse's "ip.login", "global.login", "user.login").
+login_failures = sa.Table(
+    "login_failures",
+    metadata,
+    sa.Column("scope", sa.Text, nullable=False),
+    sa.Column("key", sa.Text, nullable=False),
+    sa.Column("at", TIME, nullable=False),
+    sa.Index("login_failures_by_key", "scope", "key", "at"),
 )

@@ -34,6 +34,7 @@ class ServeOptions:
     new_project_limit: int = DEFAULT_NEW_PROJECT_LIMIT
     threads: int = 8
     prohibited_names: tuple[str, ...] = ()
+    forklift_domain: str | None = None
 
 
 def _channel_class() -> type:
@@ -173,6 +174,7 @@ def serve(options: ServeOptions) -> int:
         max_upload_size=options.max_upload_size,
         new_project_limit=options.new_project_limit,
         prohibited_names=frozenset(options.prohibited_names),
+        forklift_domain=options.forklift_domain,
     )
     app = IndexApp(db, settings)
     server = waitress.create_server(
@@ -206,7 +208,8 @@ def serve(options: ServeOptions) -> int:
     where = f"--database {db.url}" if options.database else f"--data-dir {options.data_dir}"
     print(
         f"upload URL: http://{shown}:{port}/legacy/ (REPOSITORY_URL in .env)\n"
-        f"mint a token: tokentool index mint --user NAME {where}",
+        f"mint a token: tokentool index mint --user NAME {where}\n"
+        f"web pages: http://{shown}:{port}/ (to log in: tokentool index passwd NAME {where})",
         file=sys.stderr,
         flush=True,
     )

@@ -290,7 +290,8 @@ def _file_json(f: ServedFile) -> dict[str, Any]:
         "requires-python": f.requires_python or None,
         "size": f.size,
         "upload-time": upload_time(f.uploaded).isoformat() + "Z",
-        "yanked": False,
+        # _simple_detail: the reason if there is one, else whether it is yanked
+        "yanked": f.yanked_reason if f.yanked and f.yanked_reason else f.yanked,
         "data-dist-info-metadata": metadata,
         "core-metadata": metadata,
         "provenance": None,
@@ -303,6 +304,8 @@ def _file_link(f: ServedFile) -> str:
     attributes = [f'href="{href}"']
     if f.requires_python:
         attributes.append(f'data-requires-python="{html.escape(f.requires_python)}"')
+    if f.yanked:  # PEP 592, as detail.html writes it
+        attributes.append(f'data-yanked="{html.escape(f.yanked_reason or "")}"')
     if f.metadata_sha256:
         value = f"sha256={f.metadata_sha256}"
         attributes.append(f'data-dist-info-metadata="{value}" data-core-metadata="{value}"')

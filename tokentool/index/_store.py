@@ -242,8 +242,6 @@ class FolderStorage:
     """Files in a folder (``--data-dir``/packages), which other processes may share."""
 
     def __init__(self, directory: Path, spool: Path) -> None:
-        from tokentool.index._db import make_private_dirs
-
         make_private_dirs(directory)
         make_private_dirs(spool)
         self.directory = directory
@@ -342,8 +340,6 @@ class ChunkStorage:
     """
 
     def __init__(self, db: Database) -> None:
-        from tokentool.index._db import make_private_dirs
-
         self.db = db
         # One spool per user and database: the processes of one site sweep each other's.
         site = hashlib.sha256(db.url.encode()).hexdigest()[:16]
@@ -491,3 +487,20 @@ def wheel_metadata(path: Path, filename: str) -> bytes | None:
     except (KeyError, zipfile.BadZipFile, OSError, EOFError, ValueError, RuntimeError):
         return None
     return data if len(data) <= MAX_METADATA else None
+
+
+def make_private_dirs(path: Path) -> None:
+    """Create ``path`` (and missing parents) readable by its owner only; leave existing ones be."""
+    missing = []
+    current = path
+    while not current.exists():
+        missing.append(current)
+        if current.parent == current:
+            break
+        current = current.parent
+    for folder in reversed(missing):
+        try:
+            folder.mkdir(mode=0o700)
+        except FileExistsError:
+            continue  # created meanwhile by another process: not ours to change
+        folder.chmod(0o700)  # mkdir's mode is filtered by the umask

@@ -65,7 +65,8 @@ class Uploads:
         parts: list[multipart.MultipartPart] = []
         try:
             forms, files, tupled = self._parse(environ, parts)
-            _route(environ, forms)  # route predicates run before the view's decorators
+            # route predicates run before the view's decorators
+            _route(environ, forms, self.settings.forklift_domain)
             if tupled:  # sanitize: a file part under a field's name
                 raise UploadError(400, f"{tupled}: Should not be a tuple.")
             identity = self.authenticate(environ.get("HTTP_AUTHORIZATION"))
@@ -380,13 +381,17 @@ _GONE = {
 }
 
 
-def _route(environ: Mapping[str, Any], forms: Mapping[str, list[str]]) -> None:
+def _route(
+    environ: Mapping[str, Any], forms: Mapping[str, list[str]], forklift: str | None = None
+) -> None:
     """``warehouse/forklift/__init__.py``: file_upload, or the 410 views.
 
     A POST with no or an unknown ``:action`` matches no view: 404 where no
-    forklift domain is configured. (With one, as on upload.pypi.org, a
-    catch-all template answers 200 with a page; whether Test PyPI sets it is
-    not public, and a 200 would let a broken client believe it uploaded.)
+    forklift domain is configured. With one (``Site.forklift_domain``, as on
+    upload.pypi.org) the upload routes match that host only
+    (``DomainPredicate``: ``is_same_domain``), and there the catch-all
+    ``forklift.legacy.invalid_request`` template view, restricted to GET, HEAD
+    and OPTIONS by ``csrf.require_method_view``, answers the POST 405.
     """
     from urllib.parse import parse_qs
 
@@ -395,7 +400,28 @@ def _route(environ: Mapping[str, Any], forms: Mapping[str, list[str]]) -> None:
     query = parse_qs(str(environ.get("QUERY_STRING") or ""), keep_blank_values=True)
     actions = query.get(":action") or forms.get(":action") or []
     action = actions[-1] if actions else ""
+    if forklift is not None and not _same_domain(_request_domain(environ), forklift):
+        raise UploadError(404, "Not Found")  # no forklift route on this host
     if action in _GONE:
         raise UploadError(410, _GONE[action])
     if action != "file_upload":
-        raise UploadError(404, "Not Found")
+        raise UploadError(404 if forklift is None else 405, _NO_ROUTE[forklift is not None])
+
+
+_NO_ROUTE = {False: "Not Found", True: "Method Not Allowed"}
+
+
+def _request_domain(environ: Mapping[str, Any]) -> str:
+    """webob's ``request.domain``: the Host header without its port."""
+    host = str(environ.get("HTTP_HOST") or environ.get("SERVER_NAME") or "")
+    if host.startswith("["):
+        return host.partition("]")[0] + "]"
+    return host.rsplit(":", 1)[0] if ":" in host else host
+
+
+def _same_domain(host: str, pattern: str) -> bool:
+    """``pyramid.util.is_same_domain``: exact (case-insensitive), or ``.example`` and below."""
+    host, pattern = host.lower(), pattern.lower()
+    if pattern.startswith("."):
+        return host.endswith(pattern) or host == pattern[1:]
+    return host == pattern

@@ -4,8 +4,9 @@ upload|verify-rejection|cycle`` and the demo run — the curated public API.
 Everything a caller needs is here; the modules behind it are private:
 ``_config`` (settings and guards), ``_sources`` (where the token comes from),
 ``_build`` (the bundled sample project), ``_client`` (twine, file by file),
-``_flow`` (the steps), ``_probing`` (the quota guard and the wrong-digest
-probe behind every negative upload), ``_demo``. Typical use::
+``_flow`` (the steps), ``_probing`` (the quota guard and ``invoke probe``
+over the public ``tokentool.probe``), ``_demo``. Where a token may be sent
+is ``tokentool.sites``. Typical use::
 
     from tokentool import workflow
 
@@ -21,8 +22,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TextIO
 
-from tokentool._cli import describe as describe_failure
 from tokentool._root import DEFAULT_PORT, find_root
+from tokentool.cli._base import describe as describe_failure
 from tokentool.workflow._build import (
     SAMPLE_MODULE,
     BuildError,
@@ -134,13 +135,13 @@ def settings(
 
 def inspect_lines(config: Config) -> list[str]:
     """``invoke inspect``: where the token came from, what it is, and whether it fits the URL."""
-    from tokentool._escape import escape
-    from tokentool._explain import format_explanation
+    from tokentool._safety import escape
     from tokentool.exceptions import ConfigError
+    from tokentool.token._explain import format_explanation
 
     lines = [f"token from:  {escape(config.source)}", format_explanation(config.token.explain())]
     try:
-        check_destination(config.token, config.index_url, allow_production=True)
+        check_destination(config.token.domain, config.index_url, allow_production=True)
         lines.append(f"index:       {escape(config.index_url)} (the token's issuer matches)")
     except ConfigError as exc:
         lines.append(f"index:       {escape(config.index_url)} — {exc}")

@@ -1,8 +1,9 @@
 """Build the bundled throwaway project under any name, offline.
 
 The seed tutorial hand-writes a ``setup.py`` per project name; here the one
-sample project bundled in the package (``tokentool/workflow/sample/``, read with
-``importlib.resources`` so it works from a wheel, a zip or a checkout) is copied
+sample project (``sample_project/`` at the repository's top, shipped in the wheel
+as ``tokentool/_sample_project/``, read with ``importlib.resources`` so it works
+from a wheel, a zip or a checkout) is copied
 and its name and version rewritten in the copy, so the sources never change. ``build`` drives the
 backend without an isolated environment: flit_core is a dependency of the
 toolkit, so nothing is downloaded. pyproject_hooks' own hook script runs in
@@ -89,8 +90,16 @@ def check_version(version: str) -> str:
 
 
 def sample_files() -> Traversable:
-    """The bundled sample project, wherever the package was installed from."""
-    return importlib.resources.files("tokentool.workflow") / "sample"
+    """The bundled sample project, wherever the package was installed from.
+
+    A wheel carries it inside the package (the build backend's include mapping in
+    pyproject.toml); a checkout, editable or not, has it beside the package, where
+    the design card puts it. One function decides, so every face builds the same files.
+    """
+    packaged = importlib.resources.files("tokentool") / "_sample_project"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parents[2] / "sample_project"
 
 
 def _copy_tree(source: Traversable, dest: Path) -> None:

@@ -12,7 +12,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from tokentool._cli import PROG, Parser, guarded
+from tokentool.cli._base import PROG, Parser, guarded
 
 __all__ = ["cycle_main", "upload_main", "verify_main"]
 

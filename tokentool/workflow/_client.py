@@ -7,33 +7,30 @@ each file's ``requests.Response``: the status and reason phrase (where the
 index puts its verdict, ``403 Invalid API Token: ...``) are read from it, not
 from twine's log text, so every answer is paired with the file it answers.
 Files go wheel first, as ``twine upload`` sends them, and the upload stops at
-the first refusal, as twine does. Everything the index says is scrubbed of the
-token (raw and as the Basic credentials it was sent in) and escaped before it
-is kept.
+the first refusal, as twine does. Everything the index says goes through
+``_safety.clean`` before it is kept: cleared of any echo of the token (raw,
+disguised or encoded), bounded and escaped.
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import dataclasses
 import io
 import logging
-import re
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import requests
 
-from tokentool._escape import escape
+from tokentool._safety import clean, escape
 from tokentool.exceptions import ConfigError
+from tokentool.probe import CONNECT_TIMEOUT, READ_TIMEOUT, connection_problem
 from tokentool.token import Token
 
-__all__ = ["Answer", "FileAnswer", "Timeouts", "scrub", "upload_files"]
+__all__ = ["Answer", "FileAnswer", "Timeouts", "upload_files"]
 
-#: Anything shaped like a token: redacted even if it is not one of ours.
-_TOKEN_LIKE = re.compile(r"pypi-[A-Za-z0-9_-]{8,}")
 #: A reason phrase longer than this is cut: it is one line of an HTTP status.
 _MAX_REASON = 1000
 Progress = Callable[[str], None]
@@ -43,13 +40,11 @@ Progress = Callable[[str], None]
 class Timeouts:
     """Seconds to wait for a connection, and for each read of the answer.
 
-    Test PyPI connects in well under a second and answers an upload of a small
-    file within a few seconds, slower on a bad day: 10 s and 60 s fail a dead
-    or mute index in a minute without failing a slow one.
+    The defaults are ``tokentool.probe``'s, the one pair every command uses.
     """
 
-    connect: float = 10.0
-    read: float = 60.0
+    connect: float = CONNECT_TIMEOUT
+    read: float = READ_TIMEOUT
 
     def __post_init__(self) -> None:
         for name in ("connect", "read"):
@@ -87,20 +82,6 @@ class Answer:
         return f"{self.status} {self.reason}".rstrip()
 
 
-def scrub(text: str, *secrets: str) -> str:
-    """``text`` without any of ``secrets`` (raw or as Basic credentials), escaped, bounded."""
-    for secret in secrets:
-        if not secret:
-            continue
-        basic = base64.b64encode(f"__token__:{secret}".encode()).decode()
-        for form in (secret, basic, basic.rstrip("=")):
-            text = text.replace(form, "…(redacted)")
-    text = _TOKEN_LIKE.sub(lambda m: m[0][:9] + "…(redacted)", text)
-    if len(text) > _MAX_REASON:
-        text = text[:_MAX_REASON] + "…"
-    return escape(text)
-
-
 class _Session(requests.Session):
     """twine's session, with timeouts on every request and no silent connect retries."""
 
@@ -129,27 +110,7 @@ def _quiet_twine() -> Iterator[None]:
 
 
 def _unreachable(exc: requests.RequestException, url: str, timeouts: Timeouts) -> str:
-    text = str(exc)
-    where = escape(url)
-    if isinstance(exc, requests.ConnectTimeout):
-        return (
-            f"index unreachable: no connection to {where} within {timeouts.connect:g} s "
-            "(raise it with --connect-timeout=SECONDS)"
-        )
-    if isinstance(exc, requests.Timeout):
-        return (
-            f"index did not answer: {where} accepted the connection but sent no answer "
-            f"within {timeouts.read:g} s (raise it with --read-timeout=SECONDS)"
-        )
-    if "Connection refused" in text:
-        why = "connection refused"
-    elif "NameResolution" in text or "Name or service not known" in text:
-        why = "host name not found"
-    elif isinstance(exc, requests.exceptions.SSLError):
-        why = "TLS error"
-    else:
-        why = type(exc).__name__
-    return f"index unreachable: could not connect to {where} ({why})"
+    return connection_problem(exc, url, (timeouts.connect, timeouts.read))
 
 
 def wheel_first(files: Sequence[Path]) -> list[Path]:
@@ -195,7 +156,7 @@ def upload_files(
                     package = PackageFile.from_filename(str(path), None)
             except TwineException as exc:
                 first = (str(exc).splitlines() or [""])[0]
-                error = f"twine refused {name}: {scrub(first, *hidden)}"
+                error = f"twine refused {name}: {clean(first, hidden, limit=_MAX_REASON)}"
                 return Answer(False, None, "", tuple(answers), error)
             say(f"uploading {name} to {escape(index_url)}")
             try:
@@ -205,9 +166,9 @@ def upload_files(
                 error = _unreachable(exc, index_url, timeouts)
                 say(f"{name}: {error}")
                 return Answer(False, None, "", tuple(answers), error)
-            reason = scrub(response.reason or "", *hidden)
+            reason = clean(response.reason or "", hidden, limit=_MAX_REASON)
             if response.is_redirect:
-                target = scrub(response.headers.get("Location", "?"), *hidden)
+                target = clean(response.headers.get("Location", "?"), hidden, limit=_MAX_REASON)
                 reason = f"{reason} (redirected to {target}: is the upload URL right?)"
             answer = FileAnswer(Path(path).name, response.status_code, reason)
             answers.append(answer)

@@ -14,26 +14,23 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import ipaddress
 import os
 import stat
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
 import tokentool
-from tokentool._escape import escape
+from tokentool._safety import escape
 from tokentool.exceptions import ConfigError, TokenError
+from tokentool.sites import DEFAULT_REPOSITORY_URL, check_destination, check_url, site_of
 from tokentool.token import Token
 from tokentool.workflow._sources import DEFAULT_PYPIRC, find_token
 
 __all__ = [
     "DEFAULT_INDEX_URL",
     "KEYS",
-    "PRODUCTION_HOSTS",
-    "TEST_HOSTS",
     "Config",
     "check_destination",
     "check_url",
@@ -42,14 +39,10 @@ __all__ = [
     "site_of",
 ]
 
-DEFAULT_INDEX_URL = "https://test.pypi.org/legacy/"
+DEFAULT_INDEX_URL = DEFAULT_REPOSITORY_URL
 #: Every variable the tasks read; documented in .env.example. INDEX_URL is the
 #: old name of REPOSITORY_URL (twine's name), still read.
 KEYS = ("TOKEN", "REPOSITORY_URL", "INDEX_URL", "PYPI_USERNAME")
-#: Hosts that belong to each public site (upload URL and web front end).
-PRODUCTION_HOSTS = frozenset({"pypi.org", "www.pypi.org", "upload.pypi.org"})
-TEST_HOSTS = frozenset({"test.pypi.org", "upload.test.pypi.org"})
-_LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain"})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -124,31 +117,6 @@ def _read_env_file(path: Path, shown: str) -> tuple[dict[str, str], list[str]]:
     return {k: v for k, v in values.items() if k in KEYS and v is not None}, warnings
 
 
-def check_url(url: str) -> str:
-    """The upload URL, refused when a token sent there could only fail or leak."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"the repository URL must be an http(s) URL, got {escape(repr(url))}")
-    if parts.username or parts.password:
-        # The token goes in the Authorization header; credentials in the URL would be logged.
-        raise ConfigError(
-            "the repository URL must not contain credentials: the token is sent separately"
-        )
-    url = url if url.endswith("/") else url + "/"
-    if parts.path.rstrip("/").endswith("/simple") or parts.path.rstrip("/") == "simple":
-        raise ConfigError(
-            f"{escape(url)} is the simple index that pip reads; the upload URL ends in "
-            f"/legacy/ (e.g. {url[: -len('simple/')]}legacy/)"
-        )
-    site = site_of(url)
-    if site != "other" and parts.scheme != "https":
-        raise ConfigError(
-            f"refusing to send a token in clear text to {site}: use "
-            f"https://{parts.netloc}{parts.path or '/'}"
-        )
-    return url
-
-
 def _relative(path: Path) -> str:
     """How a file is named in messages: relative to cwd when it is below it."""
     try:
@@ -180,7 +148,7 @@ def load_config(
         or settings.get("REPOSITORY_URL")
         or settings.get("INDEX_URL")
         or DEFAULT_INDEX_URL
-    )
+    ).url
     found = find_token(
         url,
         environ,
@@ -202,74 +170,3 @@ def load_config(
         raise ConfigError(f"the token from {found.source} is not usable: {exc}") from None
     user = username or settings.get("PYPI_USERNAME") or None
     return Config(token, url, user, found.source, tuple(warnings))
-
-
-def site_of(url: str) -> str:
-    """``pypi.org``, ``test.pypi.org`` or ``other``, comparable with ``Token.issuer``."""
-    host = (urlsplit(url).hostname or "").lower().rstrip(".")
-    if host in PRODUCTION_HOSTS:
-        return "pypi.org"
-    if host in TEST_HOSTS:
-        return "test.pypi.org"
-    return "other"
-
-
-def _is_loopback(host: str) -> bool:
-    if host in _LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _same_host(domain: str, url: str) -> bool:
-    """Is ``url`` on the host named by a token's location (``localhost`` is any loopback)?"""
-    host = (urlsplit(url).hostname or "").lower().rstrip(".")
-    wanted = (urlsplit(f"//{domain}").hostname or domain).lower().rstrip(".")
-    return host == wanted or (_is_loopback(host) and _is_loopback(wanted))
-
-
-def check_destination(
-    token: Token,
-    index_url: str,
-    *,
-    allow_production: bool = False,
-    allow_other_host: bool = False,
-) -> None:
-    """Refuse uploads that can only fail (wrong issuer), leak, or that a test run must not do.
-
-    A token only authenticates on the site whose database holds its root key,
-    so a pypi.org token sent to test.pypi.org can only come back 403 — after
-    having been sent to the wrong site. A private index's token goes only to
-    the host its location names, unless the user says otherwise.
-    """
-    site = site_of(index_url)
-    issuer = token.issuer
-    if issuer != "other" and site != issuer:
-        where = site if site != "other" else escape(urlsplit(index_url).hostname)
-        raise ConfigError(
-            f"the token was issued by {issuer} but the repository URL points at {where} "
-            f"({escape(index_url)}): a {issuer} token only works on {issuer}"
-        )
-    if issuer == "other" and site != "other":
-        raise ConfigError(
-            f"the token was issued by {escape(token.domain or 'an unknown site')}, not by "
-            f"{site}, but the repository URL points at {site} ({escape(index_url)}): "
-            f"{site} would refuse it"
-        )
-    if (
-        issuer == "other"
-        and token.domain
-        and not allow_other_host
-        and not _same_host(token.domain, index_url)
-    ):
-        raise ConfigError(
-            f"the token was issued by {escape(token.domain)} but the repository URL points at "
-            f"{escape(urlsplit(index_url).hostname)}: pass --allow-other-host to send it there"
-        )
-    if site == "pypi.org" and not allow_production:
-        raise ConfigError(
-            "refusing to upload a throwaway test project to production pypi.org "
-            f"({escape(index_url)}); pass --allow-production if you really mean it"
-        )

@@ -14,19 +14,21 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import re
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import tokentool
-from tokentool import _probe
-from tokentool._escape import escape
+from tokentool import probe as _probe
+from tokentool._safety import escape
 from tokentool.exceptions import ConfigError
+from tokentool.sites import check_destination, site_of
 from tokentool.token import Token, Verdict
 from tokentool.workflow._build import Built, build_sample
 from tokentool.workflow._client import Answer, Timeouts, upload_files
-from tokentool.workflow._config import Config, check_destination, site_of
+from tokentool.workflow._config import Config
 from tokentool.workflow._probing import probe_timeout, quota_guard, result_answer
 
 CASES = ("project", "expired")
@@ -55,12 +57,20 @@ def derive_for(config: Config, project: str, ttl: str | None = "15m") -> Token:
 
 
 def view_url(index_url: str, project: str, version: str) -> str:
-    """Where a person (public sites) or pip (any other index) finds the upload."""
+    """The release's page, as twine's ``Repository.release_urls`` prints it after "View at:".
+
+    twine names it for pypi.org and test.pypi.org, with its ``safe_name`` (runs of
+    characters other than letters, digits and "." become "-"; the site redirects
+    to the stored name). An index uploaded to at ``.../legacy/`` has warehouse's
+    routes, the stand-in's pages among them; any other index gets its pip page.
+    """
     site = site_of(index_url)
+    safe = re.sub("[^A-Za-z0-9.]+", "-", project)
     if site != "other":
-        return f"https://{site}/project/{tokentool.normalize_project(project)}/{version}/"
-    base = index_url[: -len("legacy/")] if index_url.endswith("/legacy/") else index_url
-    return f"{base}simple/{tokentool.normalize_project(project)}/"
+        return f"https://{site}/project/{safe}/{version}/"
+    if index_url.endswith("/legacy/"):
+        return f"{index_url[: -len('legacy/')]}project/{safe}/{version}/"
+    return f"{index_url}simple/{tokentool.normalize_project(project)}/"
 
 
 def built_line(built: Built) -> str:
@@ -84,9 +94,9 @@ class UploadReport:
 
     @property
     def message(self) -> str:
-        """The verdict, one line."""
-        if self.ok:
-            return f"accepted: both files uploaded; see {escape(self.view)}"
+        """The verdict, one line (then, when accepted, "View at:" and the URL, as twine)."""
+        if self.ok:  # twine's last words after an upload
+            return f"accepted: both files uploaded\nView at:\n{escape(self.view)}"
         built = self.built
         return f"upload of {built.project} {built.version} failed: {self.answer.summary}"
 
@@ -119,7 +129,7 @@ def upload(
     """Build, derive a token restricted to ``project``, upload both files with it."""
     started = time.perf_counter()
     check_destination(
-        config.token,
+        config.token.domain,
         config.index_url,
         allow_production=allow_production,
         allow_other_host=allow_other_host,
@@ -160,7 +170,7 @@ class VerifyReport:
     outcome: Outcome
     seconds: float
     source: str = ""
-    #: What the refusal was, named (``tokentool._probe.KINDS``), or why it cannot be probed.
+    #: What the refusal was, named (``tokentool.probe.KINDS``), or why it cannot be probed.
     kind: str = ""
     detail: str = ""
     index_url: str = ""
@@ -188,10 +198,7 @@ class VerifyReport:
                 "verify-rejection cannot tell whether it refuses this token (--real-upload "
                 "uploads the real files instead, which publishes them if it accepts the token)"
             )
-        kind = (
-            self.kind
-            or _probe.classify(_probe.Answer(self.answer.status or 0, self.answer.reason)).kind
-        )
+        kind = self.kind or _probe.classify(self.answer.status or 0, self.answer.reason).kind
         if kind == "token":
             why = "the token was refused for other reasons"
         else:
@@ -232,6 +239,7 @@ def _negative(
     real_upload: bool,
     timeouts: Timeouts | None,
     progress: Progress,
+    allow_other_host: bool,
 ) -> tuple[Answer, Outcome, str, str]:
     """Send the negative upload; (answer, outcome, kind, why it cannot be probed).
 
@@ -246,8 +254,10 @@ def _negative(
         built.wheel,
         expect_refusal=True,
         check_exists=False,  # quota_guard asked already
+        allow_other_host=allow_other_host,
         timeout=probe_timeout(timeouts),
         progress=progress,
+        secrets=(config.token.dump(),),
     )
     answer = result_answer(result, built.wheel.name)
     if result.security:
@@ -258,8 +268,7 @@ def _negative(
     if result.outcome == _probe.REFUSED:
         return answer, _classify(answer, expected), result.kind, ""
     if result.kind == "unreachable":
-        error = f"index unreachable: {result.detail}"
-        return Answer(False, None, "", (), error), Outcome.UNREACHABLE, result.kind, ""
+        return Answer(False, None, "", (), result.detail), Outcome.UNREACHABLE, result.kind, ""
     if not real_upload:
         return answer, Outcome.UNPROBEABLE, result.kind, result.detail
     progress(
@@ -296,7 +305,7 @@ def verify_rejection(
     if case not in CASES:
         raise ConfigError(f"unknown case {escape(repr(case))}: use one of {', '.join(CASES)}")
     check_destination(
-        config.token,
+        config.token.domain,
         config.index_url,
         allow_production=allow_production,
         allow_other_host=allow_other_host,
@@ -339,7 +348,8 @@ def verify_rejection(
             config, project, allow_new_project=allow_new_project, timeouts=timeouts
         )
     except _probe.ProbeError as exc:
-        display, unreachable = project, f"index unreachable: {exc}"
+        # The probe's words already say "index unreachable" or what the index answered.
+        display, unreachable = project, str(exc)
     # Warehouse quotes the project's stored name (``context.name``), not the typed one.
     expected = _EXPECTED[case].format(project=display)
     prediction = derived.evaluate(project, at=now, display_name=display)
@@ -362,6 +372,7 @@ def verify_rejection(
                 real_upload=real_upload,
                 timeouts=timeouts,
                 progress=progress,
+                allow_other_host=allow_other_host,
             )
     return VerifyReport(
         built,

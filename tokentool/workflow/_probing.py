@@ -6,8 +6,9 @@ ahead of ``has_permission``) and counts it against the user's new-project
 limit even when the upload is then refused: ``quota_guard`` asks the JSON API
 first. And a negative check that sends the real file publishes it if the index
 wrongly accepts the token: ``_flow._negative`` sends it with a wrong digest
-through the calibrated probe of ``tokentool._probe``, so an acceptance comes
+through the calibrated probe of ``tokentool.probe``, so an acceptance comes
 back as ``400 The digest supplied does not match ...`` with nothing stored.
+The workflow calls the probe, never the other way round.
 """
 
 from __future__ import annotations
@@ -16,12 +17,13 @@ import dataclasses
 import tempfile
 from pathlib import Path
 
-from tokentool import _probe
-from tokentool._escape import escape
+from tokentool import probe as _probe
+from tokentool._safety import escape
 from tokentool.exceptions import ConfigError
+from tokentool.sites import check_destination
 from tokentool.workflow._build import build_sample
 from tokentool.workflow._client import Answer, FileAnswer, Timeouts
-from tokentool.workflow._config import Config, check_destination
+from tokentool.workflow._config import Config
 
 __all__ = ["ProbeReport", "probe", "probe_timeout", "quota_guard", "result_answer"]
 
@@ -72,18 +74,8 @@ class ProbeReport:
 
     @property
     def message(self) -> str:
-        result = self.result
-        if result.security:
-            return f"SECURITY: {result.detail}"
-        if result.outcome == _probe.ACCEPTED:
-            accepted = f"accepted: the index would take this token for {self.project!r}"
-            if result.kind == "accepted-other":
-                accepted += f", but the upload itself would fail: {escape(result.answer)}"
-            return accepted + " (nothing was published)"
-        label = _probe.describe_kind(result.kind)
-        if result.outcome == _probe.REFUSED:
-            return f"refused: {label}: {result.status} {escape(result.detail)}"
-        return f"inconclusive: {escape(result.detail)}"
+        """The probe's one printer (``tokentool.probe.describe``), as ``tokentool probe``."""
+        return _probe.describe(self.result, self.project)
 
 
 def probe(
@@ -104,12 +96,15 @@ def probe(
     ``allow_new_project``.
     """
     say = progress or (lambda _line: None)
-    check_destination(
-        config.token, config.index_url, allow_production=True, allow_other_host=allow_other_host
+    dest = check_destination(
+        config.token.domain,
+        config.index_url,
+        allow_production=True,
+        allow_other_host=allow_other_host,
     )
     say(f"token from: {escape(config.source)}")
     try:
-        stored = _probe.project_name(config.index_url, project, timeout=probe_timeout(timeouts))
+        stored = _probe.project_name(dest, project, timeout=probe_timeout(timeouts))
     except _probe.ProbeError as exc:
         return ProbeReport(
             project, _probe.ProbeResult(_probe.INCONCLUSIVE, str(exc), "unreachable")
@@ -123,12 +118,13 @@ def probe(
         built = build_sample(project, Path(tmp) / "dist", version)
         say(f"built {built.project} {built.version}: {built.wheel.name} (sent with a wrong digest)")
         result = _probe.probe(
-            config.index_url,
+            dest,
             config.token.dump(),
             project,
             built.wheel,
             expect_refusal=expect_refusal,
             check_exists=False,
+            allow_other_host=allow_other_host,
             timeout=probe_timeout(timeouts),
             progress=say,
         )

@@ -69,6 +69,13 @@ class Site:
     docs_url: str = "https://docs.pypi.org"
     #: warehouse.forklift.legacy.COMPRESSION_RATIO_MIN_SIZE (a constant there; tests lower it).
     compression_min_size: int = 64 * MIB
+    #: warehouse's ``forklift.domain`` (FORKLIFT_DOMAIN): None routes uploads on any host,
+    #: and a POST without a known ``:action`` matches no route (404). Set, the upload
+    #: routes match that host only (``predicates.DomainPredicate``), and there the
+    #: catch-all ``forklift.legacy.invalid_request`` view, which allows GET, HEAD and
+    #: OPTIONS (``csrf.require_method_view``), answers such a POST 405. Which one
+    #: Test PyPI sets is not public: ``tokentool conformance`` asks it.
+    forklift_domain: str | None = None
 
     def help(self, anchor: str) -> str:
         """``request.help_url(_anchor=...)``: the stand-in's own /help/ page."""

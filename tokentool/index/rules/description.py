@@ -19,8 +19,9 @@ _RENDERERS = {
 }
 
 
-# warehouse.utils.readme.render(value, content_type, use_fallback=False)
-def render(value: str, content_type: str | None) -> str | None:
+# warehouse.utils.readme.render: the upload check asks use_fallback=False, the
+# release page (tokentool.index.web) the default, as warehouse stores Description.html.
+def render(value: str, content_type: str | None, *, use_fallback: bool = False) -> str | None:
     if content_type:
         # get_content_type() reads "text/markdown; charset=UTF-8" as text/markdown,
         # and anything unparsable as text/plain (RFC 2045).
@@ -29,6 +30,10 @@ def render(value: str, content_type: str | None) -> str | None:
         content_type = msg.get_content_type()
     renderer = _RENDERERS.get(content_type, readme_renderer.txt)
     rendered: str | None = renderer.render(value)  # type: ignore[attr-defined]
+    if content_type == "text/plain":  # "Wrap plaintext as preformatted"
+        rendered = f"<pre>{rendered}</pre>"
+    if use_fallback and rendered is None:
+        rendered = readme_renderer.txt.render(value)
     return rendered
 
 
