@@ -53,7 +53,7 @@ from pgcluster import Cluster
 from urllib3 import encode_multipart_formdata
 
 import tokentool
-from tokentool.index import Index, RunningServer
+from tokentool.index import DATABASE_ENV, Index, RunningServer
 from tokentool.index._app import IndexApp
 from tokentool.index._db import Database
 from tokentool.index._schema import file_chunks
@@ -300,6 +300,16 @@ def stored_bytes(server: RunningServer | Harness, filename: str) -> bytes:
         finally:
             index.close()
     return (server.data_dir / "packages" / filename).read_bytes()
+
+
+def cli_state(server: RunningServer) -> tuple[list[str], dict[str, str]]:
+    """The CLI options naming a running stand-in's state, and the environment they need
+    (PostgreSQL: ``--database env:NAME``, the URL kept out of argv)."""
+    env = dict(os.environ)
+    if server.database is None:
+        return ["--data-dir", str(server.data_dir)], env
+    env[DATABASE_ENV] = server.database
+    return ["--database", f"env:{DATABASE_ENV}"], env
 
 
 def spool_leftovers(server: RunningServer | Harness) -> list[str]:
