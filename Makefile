@@ -12,7 +12,7 @@ BIN     := $(VENV)/bin
 # What tools/venv.sh installs: every extra (upload workflow, stand-in, tests, lint).
 INSTALL ?= -e '.[dev]'
 
-.PHONY: help venv demo test test-fast lint pytest bench clean walkthrough
+.PHONY: help venv demo test test-fast lint pytest bench clean walkthrough dist
 
 help:  ## list the targets
 	@echo "make targets (PYTHON=$(PYTHON); set PYTHON=/path/to/python3.10+ to change it):"
@@ -45,6 +45,13 @@ test-fast: venv  ## the fast tests (no tests/e2e/, no slow marker): the edit loo
 bench: venv  ## the benchmarks, side by side (figures: benchmarks/README.md)
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+# No release of tokentool is on any index: this wheel is what another project installs
+# (README, "Use it in your own repository"). hatchling and build come with .venv.
+dist: venv  ## build the wheel and sdist into dist/ (pip install dist/tokentool-*.whl)
+	rm -f dist/tokentool-*.whl dist/tokentool-*.tar.gz
+	$(BIN)/python -m build --no-isolation --outdir dist .
+	@ls dist/tokentool-*.whl
 
 clean:  ## remove .venv and every generated file
 	rm -rf $(VENV) dist build .pytest_cache .ruff_cache .hypothesis .tokentool benchmarks/.data

@@ -20,6 +20,7 @@ from helpers import (
     TEST_UPLOAD_LIMIT,
     Backend,
     Dists,
+    Harness,
     Listener,
     write_dists,
 )
@@ -64,6 +65,17 @@ def dists(tmp_path: Path) -> Iterator[object]:
         return write_dists(tmp_path / f"dist{next(counter)}", name, version, **kwargs)
 
     yield make
+
+
+@pytest.fixture
+def inprocess(tmp_path):
+    """The stand-in's WSGI app under waitress in this process: hooks can reach it."""
+    harness = Harness(tmp_path / "data", new_project_limit=0)
+    try:
+        with harness.served() as served:
+            yield served
+    finally:
+        harness.close()
 
 
 @pytest.fixture(scope="session")

@@ -294,9 +294,13 @@ def stored_bytes(server: RunningServer | Harness, filename: str) -> bytes:
     if getattr(server, "files_in_database", False):
         index = server.index()
         try:
-            stream = index._db.storage.open(filename, -1)
-            assert stream is not None, filename
-            return b"".join(iter(lambda: stream.read(1 << 20), b""))
+            opened = index._db.storage.open(filename, None)
+            assert opened is not None, filename
+            stream = opened[0]
+            try:
+                return b"".join(iter(lambda: stream.read(1 << 20), b""))
+            finally:
+                stream.close()
         finally:
             index.close()
     return (server.data_dir / "packages" / filename).read_bytes()
@@ -319,7 +323,7 @@ def spool_leftovers(server: RunningServer | Harness) -> list[str]:
         directory = index._db.storage.spool.directory
     finally:
         index.close()
-    return sorted(n for n in os.listdir(directory) if n.endswith(".part"))
+    return sorted(n for n in os.listdir(directory) if n.endswith((".part", ".part.metadata")))
 
 
 @contextlib.contextmanager
@@ -588,9 +592,11 @@ class Answer:
 class Harness:
     """The stand-in's WSGI app over ``data_dir``: ``post`` in-process, or ``served`` on a port."""
 
-    def __init__(self, data_dir: Path, database: str | None = None, **settings: Any) -> None:
+    def __init__(self, data_dir: Path | None, database: str | None = None, **settings: Any) -> None:
+        """``data_dir`` None (with ``database``): the package files in PostgreSQL too."""
         self.data_dir = data_dir
         self.database = database
+        self.files_in_database = data_dir is None
         self.site = Site(url=SITE, **settings)
         self.db = Database(data_dir, database)
         self.app = IndexApp(self.db, self.site)
@@ -868,10 +874,17 @@ def assert_no_token(text: str, *tokens: str) -> None:
     assert not TOKEN_LIKE.search(text), "something token-shaped was printed"
 
 
-def run_scan(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def run_scan(
+    *args: str, cwd: Path | None = None, hook: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """``tokentool scan``; ``hook``: as pre-commit runs it (PRE_COMMIT=1)."""
+    env = {k: v for k, v in os.environ.items() if k != "PRE_COMMIT"}
+    if hook:
+        env["PRE_COMMIT"] = "1"
     return subprocess.run(
         [TOKENTOOL, "scan", *args],
         cwd=cwd,
+        env=env,
         capture_output=True,
         text=True,
         stdin=subprocess.DEVNULL,

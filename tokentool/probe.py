@@ -54,7 +54,7 @@ from tokentool import sites
 from tokentool._safety import clean, escape
 from tokentool.exceptions import LoadError, TokenError
 from tokentool.sites import Destination, safe_url
-from tokentool.token import deserialize
+from tokentool.token import deserialize, invalid_project_name
 
 __all__ = [
     "ACCEPTED",
@@ -507,7 +507,7 @@ def probe(
     try:
         canonicalize_name(project, validate=True)
     except Exception:
-        raise ProbeError(f"invalid project name: {escape(repr(project))}") from None
+        raise ProbeError(escape(invalid_project_name(project))) from None
     macaroon = _macaroon(token)
     dest = sites.check_destination(
         macaroon.location or "",

@@ -108,11 +108,16 @@ def _say(line: str) -> None:
     print(line, flush=True)
 
 
-def _config(c: Context, repository_url: str | None, index_url: str | None = None) -> Config:
+def _config(
+    c: Context,
+    repository_url: str | None,
+    index_url: str | None = None,
+    project: str | None = None,
+) -> Config:
     from tokentool.workflow import settings
 
     _warn_if_chained()
-    return settings(_root(c), repository_url, index_url)
+    return settings(_root(c), repository_url, index_url, project=project)
 
 
 _warned: list[bool] = []
@@ -153,18 +158,29 @@ def build(c: Context, project: str, version: str | None = None) -> None:
 
 
 def _destination(
-    c: Context, project: str | None, send: dict[str, object]
+    c: Context, project: str | None, send: dict[str, object], config: Config | None = None
 ) -> tuple[Config, str, Timeouts]:
-    """The config, project name and timeouts of a sending task; takes their options off ``send``."""
-    config = _config(c, send.pop("repository_url"), send.pop("index_url"))  # type: ignore[arg-type]
+    """The config, project name and timeouts of a sending task; takes their options off ``send``.
+
+    ``config``: already loaded (``cycle`` loads it once: one hidden prompt, not one a step).
+    """
+    url, old_url = send.pop("repository_url"), send.pop("index_url")
+    config = config or _config(c, url, old_url, project)  # type: ignore[arg-type]
     timeouts = _timeouts(send.pop("connect_timeout"), send.pop("read_timeout"))  # type: ignore[arg-type]
     return config, config.project_or_default(project), timeouts
 
 
-def _upload(c: Context, project: str | None, version: str | None, ttl: str, **send: object) -> None:
+def _upload(
+    c: Context,
+    project: str | None,
+    version: str | None,
+    ttl: str,
+    config: Config | None = None,
+    **send: object,
+) -> None:
     from tokentool import workflow
 
-    config, name, timeouts = _destination(c, project, send)
+    config, name, timeouts = _destination(c, project, send, config)
     report = workflow.upload(
         config, name, version=version, ttl=ttl, timeouts=timeouts, progress=_say, **send
     )
@@ -179,11 +195,12 @@ def _verify(
     version: str | None,
     other: str | None,
     case: str,
+    config: Config | None = None,
     **send: object,
 ) -> None:
     from tokentool import workflow
 
-    config, name, timeouts = _destination(c, project, send)
+    config, name, timeouts = _destination(c, project, send, config)
     report = workflow.verify_rejection(
         config,
         name,
@@ -314,10 +331,11 @@ def cycle(
         "read_timeout": read_timeout,
     }
     with _errors():
+        config = _config(c, repository_url, index_url, project)  # one token, one prompt
         _say("== upload")
-        _upload(c, project, version, ttl, **send)
+        _upload(c, project, version, ttl, config, **send)
         _say("== verify-rejection")
-        _verify(c, project, None, other, case, real_upload=real_upload, **send)
+        _verify(c, project, None, other, case, config, real_upload=real_upload, **send)
 
 
 _PROBE_HELP = {
@@ -356,7 +374,7 @@ def probe(
     with _errors(failure=2):
         from tokentool import workflow
 
-        config = _config(c, repository_url, index_url)
+        config = _config(c, repository_url, index_url, project)
         report = workflow.probe(
             config,
             config.project_or_default(project),
@@ -428,7 +446,7 @@ def token(
     with _errors():
         from tokentool import workflow
 
-        config = _config(c, repository_url)
+        config = _config(c, repository_url, project=project)
         name = config.project_or_default(project)
         derived = workflow.derive_for(config, name, ttl)
         print(f"token from: {config.source}", file=sys.stderr)

@@ -19,6 +19,8 @@ from helpers import Terminal
 
 import tokentool
 from tokentool.cli import main
+from tokentool.token import PROJECT_NAME_RULE
+from tokentool.token.caveats import iso
 
 KEY = secrets.token_bytes(32)
 USER = "1c4b2d63-9f0e-4e4a-8a55-0e1f2f3a4b5c"
@@ -156,13 +158,49 @@ def test_check_allowed_and_refused(raw: str) -> None:
         "allowed: the restrictions let an upload to 'A' through\n",
         "",
     )
+    refusal = "refused: Invalid API Token: project-scoped token is not valid for project: 'b'\n"
+    # Test PyPI quotes the stored name: the words are a guess until it is given.
     assert run(["check", "b", "--user-id", USER], derived) == (
         1,
         "",
-        "refused: Invalid API Token: project-scoped token is not valid for project: 'b'\n",
+        refusal + "(not the exact words: they depend on the project's stored name, which only "
+        "the index knows; give --display-name for the exact words)\n",
+    )
+    assert run(["check", "b", "--user-id", USER, "--display-name", "b"], derived) == (
+        1,
+        "",
+        refusal,
     )
     code, _, err = run(["check", "a", "--at", "2000-01-01T00:00:00Z", "--user-id", USER], derived)
-    assert (code, err) == (1, "refused: Invalid API Token: token is expired\n")
+    window = tokentool.load(derived).window()
+    assert window is not None
+    assert (code, err) == (
+        1,
+        "refused: Invalid API Token: token is expired\n"
+        f"(the token is not valid yet: it is valid from {iso(window[0])}, "
+        "and it is now 2000-01-01T00:00:00Z)\n",
+    )
+    code, _, err = run(["check", "a", "--at", str(window[1]), "--user-id", USER], derived)
+    assert (code, err) == (
+        1,
+        "refused: Invalid API Token: token is expired\n"
+        f"(the token is expired: it was valid until {iso(window[1])} (exclusive), "
+        f"and it is now {iso(window[1])})\n",
+    )
+
+
+def test_an_expired_token_is_called_expired_with_the_time(raw: str) -> None:
+    old = tokentool.derive(
+        tokentool.load(raw), not_before=1000, not_after=2000, allow_unusable=True
+    ).dump()
+    code, out, err = run(["restrict", "a", "--ttl", "15m"], old)
+    assert (code, out) == (2, "")
+    assert re.fullmatch(
+        r"tokentool: error: the token is expired: it was valid until 1970-01-01T00:33:20Z "
+        r"\(exclusive\), and it is now \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ; a token derived "
+        r"from it could never be used\n",
+        err,
+    )
 
 
 def test_check_is_undecided_on_what_only_the_index_knows(raw: str) -> None:
@@ -177,10 +215,21 @@ def test_check_is_undecided_on_what_only_the_index_knows(raw: str) -> None:
     other = str(uuid.uuid4())
     code, out, err = run(["check", "a", "--user-id", other], derived)
     assert (code, out) == (1, "")
-    assert err == (
+    # Twice if the site stored the [3, user] it minted, once if its row holds nothing.
+    twice = (
         "refused: Invalid API Token: current user does not match user restriction in token, "
         "current user does not match user restriction in token\n"
     )
+    assert err == twice + (
+        "(not the exact words: they depend on the caveats the site keeps with the token, "
+        "which only the index knows; give --stored for the exact words)\n"
+    )
+    stored = json.dumps([[3, USER]])
+    assert run(["check", "a", "--user-id", other, "--stored", stored], derived) == (1, "", twice)
+    once = run(["check", "a", "--user-id", other, "--stored", "[]"], derived)
+    mismatch = "current user does not match user restriction in token"
+    assert once == (1, "", f"refused: Invalid API Token: {mismatch}\n")
+    assert run(["check", "a", "--stored", "{}"], derived)[0] == 2
     project_id = str(uuid.uuid4())
     site = tokentool.mint(
         domain="test.pypi.org",
@@ -194,9 +243,17 @@ def test_check_is_undecided_on_what_only_the_index_knows(raw: str) -> None:
     code, out, err = run(["check", "other", "--json"], site)
     data = json.loads(out)
     assert code == 1 and err == ""
-    assert data["outcome"] == "refused" and data["needs"] == [] and data["exact"]
+    assert data["outcome"] == "refused" and data["needs"] == [] and not data["exact"]
+    assert data["guessed"] == ["display_name", "stored"]
     assert data["message"] == "Invalid API Token: " + ", ".join(
         ["project-scoped token is not valid for project: 'other'"] * 4
+    )
+    stored = json.dumps([[1, ["my-proj"]], [2, [project_id]]])
+    argv = ["check", "other", "--json", "--display-name", "Other", "--stored", stored]
+    data = json.loads(run(argv, site)[1])
+    assert data["exact"] and data["guessed"] == []
+    assert data["message"] == "Invalid API Token: " + ", ".join(
+        ["project-scoped token is not valid for project: 'Other'"] * 4
     )
     code, out, _ = run(["check", "my-proj", "--json"], site)
     assert code == 3 and json.loads(out)["needs"] == ["project_id"]
@@ -214,14 +271,22 @@ def test_check_is_undecided_on_what_only_the_index_knows(raw: str) -> None:
             None,
             "invalid duration: 'soon' (use a number of seconds or e.g. 15m, 2h, 7d)",
         ),
-        (["restrict", "a b"], None, "invalid project name: 'a b'"),
+        (
+            ["restrict", "a b"],
+            None,
+            f"invalid project name: 'a b' ({PROJECT_NAME_RULE})",
+        ),
         (
             ["check", "a", "--at", "never"],
             None,
             "invalid time: 'never' (use ISO 8601 such as "
             "2026-01-31T12:00:00Z, or a Unix timestamp)",
         ),
-        (["check", "not valid!"], None, "invalid project name: 'not valid!'"),
+        (
+            ["check", "not valid!"],
+            None,
+            f"invalid project name: 'not valid!' ({PROJECT_NAME_RULE})",
+        ),
         (
             ["restrict", "--ttl", "1h", "--not-before", "5"],
             "x",

@@ -75,6 +75,8 @@ def test_wheel_carries_everything(wheel: Path) -> None:
         "tokentool/_sample_project/pyproject.toml",
         "tokentool/_sample_project/tokentool_sample/__init__.py",
         "tokentool/index/__init__.py",
+        "tokentool/index/rules/malware_rules/pyarmor.yar",
+        "tokentool/index/rules/malware_rules/sourcedefender.yar",
     ):
         assert needed in names, needed
     assert any(n.endswith(".dist-info/licenses/LICENSE") or n.endswith("/LICENSE") for n in names)
@@ -137,7 +139,7 @@ def test_every_import_is_a_declared_dependency_and_the_base_is_light(wheel: Path
     # The hook's environment: none of the upload or stand-in stacks.
     assert not wanted[""] & {"twine", "invoke", "build", "pypiserver", "waitress", "requests"}
     assert {"twine", "invoke", "build", "requests", "python-dotenv"} <= wanted["upload"]
-    assert {"waitress", "multipart"} <= wanted["index"]
+    assert {"waitress", "multipart", "yara-x"} <= wanted["index"]
 
 
 @pytest.fixture(scope="module")
@@ -221,6 +223,52 @@ def test_installed_commands_in_an_empty_project(
     assert verify.stdout.strip().endswith("403 Invalid API Token: token is expired")
     for ran in (up, verify):
         assert_no_token(ran.output, raw)
+
+
+def test_init_sets_up_a_project_from_the_installed_wheel(
+    fresh: Path, standin: RunningServer, tmp_path: Path
+) -> None:
+    """``tokentool init`` in an empty repository: tasks that upload, a hook that refuses."""
+    from helpers import mint
+
+    env = _git_env(tmp_path / "home")
+    env["PATH"] = f"{fresh / 'bin'}{os.pathsep}{env['PATH']}"  # the hook's `tokentool scan`
+    project = _consumer(tmp_path, env, {})
+    init = run([str(fresh / "bin" / "tokentool"), "init"], project, env)
+    assert init.returncode == 0, init.output
+    assert sorted(p.name for p in project.iterdir() if p.name != ".git") == [
+        ".env",
+        ".gitignore",
+        ".pre-commit-config.yaml",
+        "tasks.py",
+    ]
+    assert (project / ".env").stat().st_mode & 0o777 == 0o600
+    raw = standin.mint("initialized")
+    env_text = (project / ".env").read_text()
+    (project / ".env").write_text(
+        env_text.replace("\nTOKEN=\n", f"\nTOKEN={raw}\n").replace(
+            "REPOSITORY_URL=https://test.pypi.org/legacy/", f"REPOSITORY_URL={standin.upload_url}"
+        )
+    )
+    python = str(fresh / "bin" / "python")
+    up = run([python, "-m", "invoke", "upload", "--project", "inst-init"], project, env)
+    assert up.returncode == 0, up.output
+    assert "token from: TOKEN in .env" in up.stdout
+    status = run(["git", "status", "--porcelain", "--untracked-files=all"], project, env)
+    assert ".env" not in status.stdout.split() and "dist/" not in status.stdout
+    assert ".tokentool/" not in status.stdout
+
+    hooks = run([str(BIN / "pre-commit"), "install"], project, env)
+    assert hooks.returncode == 0, hooks.output
+    (project / "deploy.cfg").write_text(f"password = {mint('pypi.org')}\n")
+    run(["git", "add", "-A"], project, env)
+    refused = run(["git", "commit", "-qm", "x"], project, env)
+    assert refused.returncode == 1 and "deploy.cfg:1:12: PyPI token" in refused.output
+    run(["git", "rm", "-q", "--cached", "deploy.cfg"], project, env)
+    run(["git", "add", "-f", ".env"], project, env)
+    dotenv = run(["git", "commit", "-qm", "x"], project, env)
+    assert dotenv.returncode == 1 and ".env holds a live credential" in dotenv.output
+    assert_no_token(up.output + refused.output + dotenv.output, raw)
 
 
 def _git_env(home: Path) -> dict[str, str]:

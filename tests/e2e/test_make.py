@@ -120,6 +120,57 @@ def test_another_interpreter_rebuilds(project: Path) -> None:
 def test_help_lists_the_targets(project: Path) -> None:
     ran = make(project, "help")
     assert ran.returncode == 0
-    for target in ("venv", "demo", "test", "lint", "pytest", "bench", "clean"):
+    for target in ("venv", "demo", "test", "lint", "pytest", "bench", "clean", "dist"):
         assert f"\n  {target} " in ran.stdout, target
     assert "PYTHON=" in ran.stdout
+
+
+def test_make_dist_builds_the_wheel_the_readme_installs(tmp_path: Path) -> None:
+    """On a copy of the sources whose .venv is trusted (its stamp as tools/venv.sh writes it)
+    and reaches this environment's build and flit_core through a .pth line: no network."""
+    import site
+    import venv
+
+    import tokentool
+
+    for name in ("Makefile", "tools/venv.sh", "pyproject.toml", "README.md", "LICENSE"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / name, tmp_path / name)
+    for folder in ("tokentool", "sample_project"):
+        shutil.copytree(
+            ROOT / folder, tmp_path / folder, ignore=shutil.ignore_patterns("__pycache__")
+        )
+    venv.EnvBuilder(with_pip=False, symlinks=True).create(tmp_path / ".venv")
+    version = "{}.{}".format(*sys.version_info[:2])
+    purelib = run(
+        [
+            str(tmp_path / ".venv/bin/python"),
+            "-c",
+            "import sysconfig; print(sysconfig.get_paths()['purelib'])",
+        ],
+        env=dict(os.environ),
+        timeout=60,
+    ).stdout.strip()
+    (Path(purelib) / "zz_deps.pth").write_text("\n".join(site.getsitepackages()) + "\n")
+    cksum = (
+        subprocess.run(
+            ["cksum"],
+            stdin=open(tmp_path / "pyproject.toml", "rb"),
+            capture_output=True,
+            check=True,
+        )
+        .stdout.split()[0]
+        .decode()
+    )
+    (tmp_path / ".venv/.tokentool-stamp").write_text(
+        f"python={sys.executable} version={version} pyproject={cksum}\n"
+    )
+    ran = make(tmp_path, "dist", f"PYTHON={sys.executable}")
+    assert ran.returncode == 0, ran.output
+    wheel = f"tokentool-{tokentool.__version__}-py3-none-any.whl"
+    assert sorted(p.name for p in (tmp_path / "dist").iterdir()) == [
+        wheel,
+        f"tokentool-{tokentool.__version__}.tar.gz",
+    ]
+    readme = (ROOT / "README.md").read_text()
+    assert f"dist/{wheel}[upload]" in readme  # the line a newcomer copies

@@ -32,6 +32,7 @@ from helpers import (
 
 import tokentool
 from tokentool.index import RunningServer, start_server
+from tokentool.token import PROJECT_NAME_RULE
 
 pytestmark = pytest.mark.slow
 
@@ -344,7 +345,7 @@ def test_configuration_errors(tmp_path: Path, raw: str, standin: RunningServer) 
     _fails(
         invoke(tmp_path, "upload", "--project", "no such name"),
         raw,
-        "error: invalid project name: 'no such name'",
+        f"error: invalid project name: 'no such name' ({PROJECT_NAME_RULE})",
     )
     _fails(
         invoke(tmp_path, "upload"),
@@ -578,8 +579,12 @@ def test_index_task_serves_in_the_foreground(tmp_path: Path) -> None:
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(15) == 0
+        rest = proc.stderr.read()
         proc.stdout.close()
         proc.stderr.close()
+    assert rest.endswith(
+        f"stopped (on SIGTERM): {match[1]} no longer answers; the data stays in {data}\n"
+    )
 
 
 def test_one_default_port() -> None:
@@ -741,3 +746,23 @@ def test_probe_task(
     assert ran.returncode == 2, ran.output
     assert ran.stderr.strip().splitlines()[-1].startswith("error: ")
     assert _stored(standin) == before
+
+
+def test_cycle_asks_for_the_token_once(tmp_path: Path, raw: str, standin: RunningServer) -> None:
+    """At a terminal with no token anywhere, both steps of ``invoke cycle`` use one answer."""
+    (tmp_path / "tasks.py").write_text(TASKS_LINE)
+    write_env(tmp_path, REPOSITORY_URL=standin.upload_url)
+    env = clean_environ(HOME=str(tmp_path))
+    argv = [str(INVOKE), "cycle", "--project", "task-one-prompt"]
+    terminal = Terminal(argv, env=env, cwd=tmp_path)
+    terminal.read_until(b"input hidden", timeout=60)
+    terminal.type_line(raw)
+    terminal.read_until(b"refused as expected", timeout=120)
+    terminal.read_until(b"input hidden", timeout=2)  # a second prompt would show by now
+    if b"refused as expected" not in terminal.screen:
+        terminal.type_line("")  # let a wrongly prompting child end
+    code = terminal.wait()
+    assert terminal.screen.count(b"PyPI token (input hidden): ") == 1, terminal.screen
+    assert b"refused as expected" in terminal.screen
+    assert raw.encode() not in terminal.screen
+    assert code == 0

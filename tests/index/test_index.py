@@ -21,11 +21,14 @@ import pymacaroons
 import pytest
 import requests
 from helpers import (
+    BIN,
     PIP,
     TEST_UPLOAD_LIMIT,
     Dists,
     basic,
+    clean_environ,
     listing,
+    run,
     stored_bytes,
     stored_names,
     twine_upload,
@@ -606,6 +609,27 @@ def test_server_stops_cleanly_on_sigint(tmp_path):
     assert server.process.wait(15) == 0
     assert server.process.stdout.read() == ""  # the Serving line was the only output
     server.stop()
+    # It says so, and why (stderr: a person at the terminal, the log here).
+    assert server.log_path.read_text().endswith(
+        f"stopped (on SIGINT): {server.url} no longer answers; "
+        f"the data stays in {server.data_dir}\n"
+    )
+
+
+def test_a_busy_port_is_named(tmp_path):
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        argv = ["index", "serve", "--port", str(port), "--data-dir", str(tmp_path)]
+        ran = run([str(BIN / "tokentool"), *argv], env=clean_environ(), timeout=60)
+    assert (ran.returncode, ran.stdout) == (2, "")
+    assert ran.stderr.splitlines()[-1] == (
+        f"tokentool: error: cannot listen on 127.0.0.1:{port}: Address already in use "
+        "(another server listens there: stop it, or give --port N; --port 0 picks a free one)"
+    )
 
 
 def test_logs_never_contain_tokens(index_server):

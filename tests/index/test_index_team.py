@@ -10,6 +10,7 @@ balancer would. PostgreSQL's own semantics that warehouse's answers depend on
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import random
 import signal
@@ -286,7 +287,9 @@ def test_kill9_one_process_while_all_take_uploads(postgres: Cluster, tmp_path):
         assert published <= set(attempted)  # nothing that was not sent
         # Nothing unacknowledged published: only uploads cut off by the kill may be
         # published without an answer (their commit went through, the answer did not).
-        assert set(stored_names(servers[1])) == published  # no content without a row
+        # No content without a row (a wheel's PEP 658 metadata file beside each wheel).
+        metadata = {f + ".metadata" for f in published if f.endswith(".whl")}
+        assert set(stored_names(servers[1])) == published | metadata
         for server in servers:
             by_name = {}
             for project in {p for p in (f"kill-{n}" for n in range(clients))}:
@@ -434,7 +437,10 @@ def test_migrate_copies_a_sqlite_folder_into_postgresql(postgres: Cluster, tmp_p
         name = unique("moved")
         wheels = [make_wheel(tmp_path / v, name, v) for v in ("1.0", "2.0")]
         for wheel, version in zip(wheels, ("1.0", "2.0"), strict=True):
-            assert post_file(solo, token, wheel, name, version, "bdist_wheel").status_code == 200
+            described = post_file(
+                solo, token, wheel, name, version, "bdist_wheel", description=f"moved {version}"
+            )
+            assert described.status_code == 200
         index = solo.index()
         index.delete(name, "2.0", wheels[1].name)
         index.close()
@@ -452,8 +458,15 @@ def test_migrate_copies_a_sqlite_folder_into_postgresql(postgres: Cluster, tmp_p
     with site(tmp_path / "team", url, count=1) as (server,):
         (entry,) = simple_json(server, name)["files"]
         assert download(server, entry) == wheels[0].read_bytes()
+        # The journal, the descriptions (stored apart) and the PEP 658 metadata files.
         page = requests.get(f"{server.simple_url}{name}/", timeout=10)
         assert page.headers["X-PyPI-Last-Serial"] == serial
+        api = requests.get(f"{server.url}pypi/{name}/1.0/json", timeout=10).json()
+        assert api["info"]["description"] == "moved 1.0"
+        metadata = requests.get(urljoin(server.simple_url, entry["url"]) + ".metadata", timeout=10)
+        assert metadata.status_code == 200
+        assert f"Name: {name}".encode() in metadata.content
+        assert hashlib.sha256(metadata.content).hexdigest() == entry["core-metadata"]["sha256"]
         # The token still works; the deleted name stays taken; serials go on.
         refused = post_file(server, token, wheels[1], name, "2.0", "bdist_wheel")
         assert refused.status_code == 400 and "previously used" in refused.reason

@@ -183,6 +183,33 @@ def bomb_zip(name: str) -> tuple[str, bytes]:
     return wheel(name, extra={"{info}/../zeros.bin": bytes(2 * 1024**2)})
 
 
+PYARMOR = (
+    "Invalid distribution file. PyArmor-encrypted content is not allowed. "
+    "See https://pypi.org/policy/acceptable-use-policy/ for more information."
+)
+SOURCEDEFENDER = PYARMOR.replace("PyArmor", "SourceDefender")
+OBFUSCATED = b"from pyarmor_runtime import __pyarmor__\n__pyarmor__(__name__, __file__, b'...')\n"
+PYE = b"---BEGIN PYE FILE---\nq1w2e3\n---END PYE FILE---\n"
+
+
+def with_member(path: str, data: bytes) -> Build:
+    """A wheel holding one more member ``path`` (under the package folder)."""
+    return lambda n: wheel(n, extra={f"{canonicalize_name(n).replace('-', '_')}/{path}": data})
+
+
+def sdist_with_member(path: str, data: bytes) -> Build:
+    def build(n: str) -> tuple[str, bytes]:
+        top = f"{canonicalize_name(n).replace('-', '_')}-1.0"
+        return sdist(n, members={f"{top}/PKG-INFO": pkg_info(n, "1.0"), f"{top}/{path}": data})
+
+    return build
+
+
+def pyarmor_wheel_without_WHEEL(name: str) -> tuple[str, bytes]:
+    under = canonicalize_name(name).replace("-", "_")
+    return wheel(name, omit=("WHEEL",), extra={f"{under}/x.py": OBFUSCATED})
+
+
 ZIP_NOT_ACCEPTED = (
     "Invalid distribution file. ZIP archive not accepted: {reason}. "
     "See https://docs.pypi.org/archives for more information"
@@ -709,6 +736,59 @@ ROWS = [
         build=sdist,
         fields={"license_file": "LICENSE"},
     ),
+    # -- the YARA scan (warehouse/utils/scanner.py), inside _is_valid_dist_file
+    Row("pyarmor-py", 400, PYARMOR, build=with_member("core.py", OBFUSCATED)),
+    Row("pyarmor-hook", 400, PYARMOR, build=with_member("a.py", b"def f(): __pyarmor_exit__()")),
+    Row("pyarmor-PY-suffix", 400, PYARMOR, build=with_member("core.PY", OBFUSCATED)),
+    Row("pyarmor-in-txt", 200, "OK", build=with_member("notes.txt", OBFUSCATED)),
+    Row("pyarmor-template", 200, "OK", build=with_member("t.py", b"__pyarmor__(__name__, $path")),
+    Row("pyarmor-sdist", 400, PYARMOR, build=sdist_with_member("src/core.py", OBFUSCATED)),
+    Row("pyarmor-sdist-txt", 200, "OK", build=sdist_with_member("core.txt", OBFUSCATED)),
+    Row("pye-both-lines", 400, SOURCEDEFENDER, build=with_member("core.pye", PYE)),
+    Row("pye-one-line", 200, "OK", build=with_member("core.pye", PYE.split(b"q1w2e3")[0])),
+    Row("pye-both-in-py", 400, SOURCEDEFENDER, build=with_member("core.py", PYE)),
+    Row(
+        # one line in each of two members: the bulk scan matches, no member does
+        "pye-lines-split",
+        200,
+        "OK",
+        build=lambda n: wheel(
+            n,
+            extra={
+                f"{canonicalize_name(n).replace('-', '_')}/a.pye": b"---BEGIN PYE FILE---\n",
+                f"{canonicalize_name(n).replace('-', '_')}/b.pye": b"---END PYE FILE---\n",
+            },
+        ),
+    ),
+    Row(
+        # members over 5 MiB are not scanned
+        "pyarmor-after-5-MiB",
+        200,
+        "OK",
+        build=with_member("big.py", b"#" * (5 * 1024 * 1024) + b"\n__pyarmor_enter__\n"),
+    ),
+    Row(
+        "pyarmor-within-5-MiB",
+        400,
+        PYARMOR,
+        build=with_member("big.py", b"#" * (5 * 1024 * 1024 - 18) + b"__pyarmor_enter__\n"),
+    ),
+    # the order: after WHEEL / PKG-INFO, before a zip's record framing
+    Row(
+        "pyarmor-no-WHEEL",
+        400,
+        "Invalid distribution file. WHEEL not found at {under}-1.0.dist-info/WHEEL",
+        build=pyarmor_wheel_without_WHEEL,
+    ),
+    Row(
+        "pyarmor-trailing-data",
+        400,
+        PYARMOR,
+        build=lambda n: (
+            with_member("x.py", OBFUSCATED)(n)[0],
+            with_member("x.py", OBFUSCATED)(n)[1] + b"junk",
+        ),
+    ),
     Row("sdist-good", 200, "OK", build=sdist),
     # -- wheel filenames and platforms
     Row(
@@ -1117,3 +1197,35 @@ def test_archive_bombs_are_refused_after_bounded_work(tmp_path, build, reason) -
     finally:
         h.close()
     assert (answer.status, answer.reason) == (400, reason)
+
+
+# -- the YARA scan's own bounds (rules/malware.py, warehouse/utils/scanner.py) ---------
+
+
+def test_past_50_MiB_members_are_scanned_one_by_one_and_the_first_match_wins() -> None:
+    from tokentool.index.rules import malware
+
+    filler = b"#" * (5 * 1024 * 1024)
+    members = [(f"m{i}.py", len(filler), filler) for i in range(11)]  # 55 MiB: overflow
+    members.append(("late.py", 17, b"__pyarmor_bcc__()"))
+    members.append(("later.pye", len(PYE), PYE))
+    match = malware.first_match(members)
+    assert match is not None and (match.member, match.rule) == ("late.py", "tokentool_pyarmor")
+    assert "PyArmor-encrypted content is not allowed." in match.message
+    assert malware.first_match(members[:11]) is None
+
+
+def test_rules_that_do_not_compile_let_uploads_through(tmp_path, monkeypatch) -> None:
+    """scanner.compile_rules: fail-open, as warehouse does (logged, nothing refused)."""
+    from tokentool.index.rules import malware
+
+    (tmp_path / "broken.yar").write_text("rule { nonsense")
+    monkeypatch.setattr(malware, "RULES_DIR", tmp_path)
+    malware.compiled_rules.cache_clear()
+    try:
+        assert malware.compiled_rules() is None
+        assert malware.first_match([("a.py", len(OBFUSCATED), OBFUSCATED)]) is None
+    finally:
+        monkeypatch.undo()
+        malware.compiled_rules.cache_clear()
+    assert malware.first_match([("a.py", len(OBFUSCATED), OBFUSCATED)]) is not None

@@ -73,7 +73,8 @@ def test_mint_stored_only_embeds_nothing_and_the_index_judges_the_row(
     assert code == 3
     assert text == (
         "undecided: no restrictions are embedded in this token, and the site may keep "
-        "restrictions for it that only the site can judge; tokentool probe asks the index\n"
+        "restrictions for it that only the site can judge; give them with --stored, "
+        "or tokentool probe asks the index\n"
     )
 
     # The index knows: the row's restrictions hold the token to ``name``.

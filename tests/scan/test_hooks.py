@@ -39,6 +39,20 @@ def test_commit_adding_a_token_is_refused(repo: Path, env: dict[str, str], issue
     assert git(repo, "log", "--oneline").stdout.count("\n") == 1  # nothing committed
 
 
+def test_a_refused_commit_prints_no_clean_batch_summary(repo: Path, env: dict[str, str]) -> None:
+    """pre-commit runs the scanner in batches (one per core) and shows them all on failure."""
+    token = mint("test.pypi.org")
+    files: dict[str, str | None] = {f"docs/page{i:02}.md": "nothing\n" for i in range(40)}
+    files["docs/zz.ini"] = f"password = {token}\n"
+    result = _commit(repo, env, files, expect=1)
+    out = result.stdout + result.stderr
+    assert "docs/zz.ini:1:12: PyPI token" in out
+    assert "no PyPI token found" not in out
+    assert out.count("tokentool: 1 PyPI token(s) found in 1 file(s)") == 1
+    assert "in this batch" in out and "--allow=FINGERPRINT" in out
+    assert_no_token(out, token)
+
+
 def test_allowed_fixtures_pass(repo: Path, env: dict[str, str]) -> None:
     inline, listed = mint("test.pypi.org"), mint("pypi.org")
     digest = hashlib.sha256(listed.encode()).hexdigest()
@@ -114,3 +128,56 @@ def test_exported_hook_through_repo_path(tmp_path: Path, env: dict[str, str]) ->
     assert "config.ini:1:12: PyPI token (macaroon, issuer localhost," in out
     assert_no_token(out, token)
     _commit(consumer, env, {"README.md": "no secrets\n", ".pre-commit-config.yaml": None}, expect=0)
+
+    # Allowing from the hook's config, as the refusal says: the staged names stay names.
+    fingerprint = hashlib.sha256(token.encode()).hexdigest()[:12]
+    (consumer / ".pre-commit-config.yaml").write_text(
+        f"repos:\n  - repo: {provider}\n    rev: {rev}\n"
+        "    hooks:\n      - id: no-pypi-tokens\n        language: system\n"
+        f"        args: [--allow={fingerprint}]\n"
+    )
+    files = {"config.ini": f"password = {token}\n", ".pre-commit-config.yaml": None}
+    allowed = _commit(consumer, env, files, expect=0)
+    assert re.search(r"no PyPI tokens\.+Passed", allowed.stdout + allowed.stderr)
+    assert not (consumer / ".tokentool-allowlist").exists()
+    other = mint("localhost")
+    refused = _commit(consumer, env, {"more.ini": f"password = {other}\n"}, expect=1)
+    assert "more.ini:1:12: PyPI token" in refused.stdout + refused.stderr
+
+
+def test_the_readme_hook_snippet_works_as_written(tmp_path: Path, env: dict[str, str]) -> None:
+    """The README's snippet with its two placeholders filled in: a clone's path, its SHA.
+
+    ``language: system`` is added (as above) so pre-commit needs no index; the
+    rev is a full SHA, which pre-commit takes without its mutable-reference warning.
+    """
+    (snippet,) = [
+        b
+        for b in re.findall(r"```yaml\n(.*?)```", (ROOT / "README.md").read_text(), re.DOTALL)
+        if "rev:" in b
+    ]
+    provider = tmp_path / "tokentool"
+    provider.mkdir()
+    shutil.copy(ROOT / ".pre-commit-hooks.yaml", provider)
+    subprocess.run(["git", "init", "-q", str(provider)], check=True, env=env)
+    git(provider, "add", ".pre-commit-hooks.yaml")
+    subprocess.run(["git", "commit", "-qm", "hooks"], cwd=provider, env=env, check=True)
+    sha = git(provider, "rev-parse", "HEAD").stdout.strip()
+    placeholder = re.search(r"rev: (\S+)", snippet)
+    assert placeholder is not None
+    config = snippet.replace("/path/to/tokentool", str(provider)).replace(placeholder[1], sha)
+    config = config.replace(
+        "- id: no-pypi-tokens", "- id: no-pypi-tokens\n        language: system"
+    )
+    consumer = tmp_path / "consumer"
+    consumer.mkdir()
+    (consumer / ".pre-commit-config.yaml").write_text(config)
+    subprocess.run(["git", "init", "-q", str(consumer)], check=True, env=env)
+    install = subprocess.run([PRE_COMMIT, "install"], cwd=consumer, env=env, capture_output=True)
+    assert install.returncode == 0
+    token = mint("pypi.org")
+    result = _commit(consumer, env, {"deploy.cfg": f"password = {token}\n"}, expect=1)
+    out = result.stdout + result.stderr
+    assert "deploy.cfg:1:12: PyPI token" in out
+    assert "mutable reference" not in out
+    assert_no_token(out, token)

@@ -329,13 +329,53 @@ def test_cli_allow_unknown_fingerprint_writes_nothing(tmp_path: Path) -> None:
     allowlist = tmp_path / "list"
     for bad, message in (
         (["0" * 12], "no finding has fingerprint 000000000000; nothing allowed"),
-        (["f.txt"], "--allow: not a fingerprint: 'f.txt'"),
+        ([f"{fingerprint},f.txt"], "--allow: not a fingerprint: 'f.txt'"),
     ):
-        args = ["--allowlist", str(allowlist), str(tmp_path), "--allow", fingerprint, *bad]
+        args = ["--allowlist", str(allowlist), str(tmp_path), "--allow", fingerprint]
+        args += [f"--allow={b}" for b in bad]
         result = run_scan(*args)
         assert result.returncode == 2
         assert message in result.stderr
         assert not allowlist.exists()
+    assert "in a pre-commit hook's args, one item: --allow=FINGERPRINT" in result.stderr
+
+
+def test_cli_allow_takes_one_value_so_paths_after_it_stay_paths(tmp_path: Path) -> None:
+    """As a hook's ``args: [--allow, FP]`` puts it: the staged file names follow."""
+    tokens = [mint(), mint("localhost")]
+    for i, token in enumerate(tokens):
+        (tmp_path / f"f{i}.txt").write_text(token)
+    fps = [hashlib.sha256(t.encode()).hexdigest()[:12] for t in tokens]
+    allowlist = str(tmp_path / "list")
+    one = run_scan("--allowlist", allowlist, "--allow", fps[0], "f0.txt", "f1.txt", cwd=tmp_path)
+    assert one.returncode == 1 and one.stdout.count("PyPI token") == 1, one.stderr
+    both = run_scan("--allowlist", allowlist, f"--allow={fps[1]},{fps[0]}", ".", cwd=tmp_path)
+    assert both.returncode == 0 and "allowed 1 token(s) (2 in all)" in both.stderr
+
+
+def test_cli_as_a_hook_a_clean_batch_says_nothing_and_allow_writes_nothing(
+    tmp_path: Path,
+) -> None:
+    token = mint()
+    (tmp_path / "clean.txt").write_text("nothing here\n")
+    (tmp_path / "f.txt").write_text(token)
+    fp = hashlib.sha256(token.encode()).hexdigest()[:12]
+    clean = run_scan("clean.txt", cwd=tmp_path, hook=True)
+    assert (clean.returncode, clean.stdout, clean.stderr) == (0, "", "")
+    assert "--hook" in run_scan("--help").stdout
+    assert run_scan("--hook", "clean.txt", cwd=tmp_path).stderr == ""
+    found = run_scan("clean.txt", "f.txt", cwd=tmp_path, hook=True)
+    assert found.returncode == 1
+    assert "1 PyPI token(s) found in 1 file(s); 0 allowed; scanned 2 file(s) in this batch" in (
+        found.stderr
+    )
+    assert "add it to the hook's args in .pre-commit-config.yaml as --allow=FINGERPRINT" in (
+        found.stderr
+    )
+    # From the hook's config: allowed for the run, nothing written, absent ones no error.
+    allowed = run_scan(f"--allow={fp},{'0' * 12}", "clean.txt", "f.txt", cwd=tmp_path, hook=True)
+    assert (allowed.returncode, allowed.stdout, allowed.stderr) == (0, "", "")
+    assert not (tmp_path / ".tokentool-allowlist").exists()
 
 
 def test_cli_update_allowlist_needs_a_terminal(tmp_path: Path) -> None:

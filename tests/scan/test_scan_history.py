@@ -192,7 +192,7 @@ def test_history_allowing_and_binaries(tmp_path: Path) -> None:
     ]
     assert "1 allowed" in result.stderr and "(1 binary skipped)" in result.stderr
     fingerprints = [line.rsplit(" ", 1)[1] for line in result.stdout.splitlines()]
-    allowed = run_scan("--history", "--allow", *fingerprints, cwd=tmp_path)
+    allowed = run_scan("--history", "--allow", ",".join(fingerprints), cwd=tmp_path)
     assert allowed.returncode == 0, allowed.stderr
     assert "allowed 2 token(s)" in allowed.stderr and "3 allowed" in allowed.stderr
     binary = run_scan("--history", "--include-binary", cwd=tmp_path)

@@ -189,6 +189,44 @@ def test_stand_in_answers_what_the_evaluator_predicts(world, shape) -> None:
     assert stand_in(raw, target, world) == expected(raw, target, world)
 
 
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(shape=token_shapes, nothing_stored=st.booleans())
+def test_a_verdict_marked_exact_has_the_words_of_the_full_context(
+    world, shape, nothing_stored
+) -> None:
+    """``check`` without the stored name and the stored caveats: same outcome, honest words.
+
+    The full context's verdict is the stand-in's answer (the test above), and
+    the stand-in's is warehouse's (test_judgement_warehouse). Left to guess the
+    stored name and caveats (the row holding what was minted, or nothing, as an
+    older token's), the verdict keeps the outcome and claims ``exact`` only
+    when its words are those.
+    """
+    kind, caveats, broken, target = shape
+    index = world["index"]
+    assert isinstance(index, Index)
+    minted = index.mint("alice", project="owned" if kind == "project" else None)
+    raw = append_raw(minted, [resolve(c, world) for c in caveats], broken)
+    token = tokentool.load(raw, strict=False)
+    row = index._db.reader().token(token.identifier)
+    assert row is not None
+    project = {"owned": world["owned"], "theirs": world["theirs"]}.get(target)
+    assert project is None or isinstance(project, ProjectRow)
+    stored = () if nothing_stored else tuple(decode_caveat(c) for c in row.caveats)
+    known = {"project_id": project.id if project else "a-new-project", "user_id": row.user_id}
+    display = project.name if project else target
+    truth = token.evaluate(target, **known, display_name=display, stored=stored)
+    assert truth.exact
+    for guessed in (
+        token.evaluate(target, **known, stored=stored),
+        token.evaluate(target, **known, display_name=display),
+        token.evaluate(target, **known),
+    ):
+        assert guessed.outcome == truth.outcome
+        if guessed.exact:
+            assert (guessed.status, guessed.message) == (truth.status, truth.message)
+
+
 # --- the same over HTTP, through the real server ----------------------------------------
 
 

@@ -35,6 +35,7 @@ import tokentool
 from tokentool.index import Index
 from tokentool.index._auth import authenticate
 from tokentool.index._upload import UploadError
+from tokentool.token import presumed_stored
 from tokentool.token.caveats import decode_caveat
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -85,6 +86,50 @@ def test_the_recorded_sample_covers_every_kind_of_answer() -> None:
 @pytest.mark.parametrize("case", VERDICTS, ids=range(len(VERDICTS)))
 def test_the_evaluator_answers_as_warehouse_did(case: dict[str, Any]) -> None:
     assert _ours(case) == case["answer"]
+
+
+def _words(verdict: tokentool.Verdict) -> str:
+    if verdict.allowed:
+        return "allowed"
+    return "500" if verdict.status == 500 else verdict.message
+
+
+@pytest.mark.parametrize("case", VERDICTS, ids=range(len(VERDICTS)))
+def test_a_verdict_marked_exact_has_warehouses_words(case: dict[str, Any]) -> None:
+    """Without the stored name or the stored caveats, ``exact`` is claimed only when true.
+
+    The stored caveats are guessed only among what a row can hold for the
+    token (what the site mints for it, or nothing): the recorded sample also
+    stores arbitrary caveats, which no guess could reach.
+    """
+    token = _token(case["caveats"])
+    stored = tuple(decode_caveat(s) for s in case["stored"])
+    known = {"project_id": case["project_id"], "user_id": case["user_id"], "at": case["now"]}
+    variants = [token.evaluate(case["project"], **known, stored=stored)]
+    if stored in {presumed_stored(token.restrictions), ()}:
+        variants += [
+            token.evaluate(case["project"], **known, display_name=case["display"]),
+            token.evaluate(case["project"], **known),
+        ]
+    for verdict in variants:
+        if verdict.undecided:
+            # Nothing embedded and the stored caveats left out: only the index can say.
+            assert not token.restrictions and verdict.needs == ("stored_caveats",)
+            assert not verdict.exact
+            continue
+        assert verdict.allowed == (case["answer"] == "allowed")
+        if verdict.exact:
+            assert _words(verdict) == case["answer"]
+
+
+def test_the_recorded_sample_has_guessed_words_and_exact_ones() -> None:
+    exact = {
+        _token(c["caveats"])
+        .evaluate(c["project"], project_id=c["project_id"], user_id=c["user_id"], at=c["now"])
+        .exact
+        for c in VERDICTS
+    }
+    assert exact == {True, False}
 
 
 @pytest.fixture(scope="module")

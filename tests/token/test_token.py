@@ -12,6 +12,7 @@ import pypitoken
 import pytest
 
 import tokentool
+from tokentool.token import PROJECT_NAME_RULE
 from tokentool.token.caveats import Context, evaluate, parse_caveat
 
 KEY = secrets.token_bytes(32)
@@ -279,8 +280,14 @@ def test_zero_and_float_timestamps_are_handled() -> None:
     ("kwargs", "message"),
     [
         ({}, "no restriction given: the derived token would be identical"),
-        ({"project_names": ["-bad-"]}, "invalid project name: '-bad-'"),
-        ({"project_names": ["a b"]}, "invalid project name: 'a b'"),
+        (
+            {"project_names": ["-bad-"]},
+            f"invalid project name: '-bad-' ({PROJECT_NAME_RULE})",
+        ),
+        (
+            {"project_names": ["a b"]},
+            f"invalid project name: 'a b' ({PROJECT_NAME_RULE})",
+        ),
         ({"project_ids": ["nope"]}, "invalid project ID: 'nope' is not a UUID"),
         ({"user_id": "12"}, "invalid user ID: '12' is not a UUID"),
         (

@@ -147,8 +147,12 @@ def test_project_name_errors() -> None:
     config = load_config(None, {"TOKEN": RAW})
     with pytest.raises(ConfigError, match=r"^no project name: pass --project=NAME"):
         config.project_or_default(None)
-    with pytest.raises(tokentool.RestrictionError, match=r"^invalid project name: 'a b'$"):
+    with pytest.raises(tokentool.RestrictionError) as invalid:
         config.project_or_default("a b")
+    assert str(invalid.value) == (
+        "invalid project name: 'a b' (a project name is ASCII letters, digits, '.', '_' "
+        "and '-', starting and ending with a letter or digit)"
+    )
     with pytest.raises(ConfigError, match=r"^PYPI_USERNAME 'a b' does not make a valid project"):
         load_config(None, {"TOKEN": RAW, "PYPI_USERNAME": "a b"}).project_or_default(None)
 
@@ -283,3 +287,41 @@ def test_repository_url_is_read_and_wins_over_its_old_name(tmp_path: Path) -> No
     env = write_env(tmp_path, TOKEN=RAW, INDEX_URL="http://old/", REPOSITORY_URL="http://new/")
     assert load_config(env, {}).index_url == "http://new/"
     assert load_config(env, {"REPOSITORY_URL": "http://env/"}).index_url == "http://env/"
+
+
+def test_a_name_too_long_to_build_is_refused_in_one_sentence(tmp_path: Path) -> None:
+    """Not ``OSError ([Errno 36] File name too long)`` from the build backend."""
+    from tokentool.workflow import BuildError, build_sample, check_buildable_name
+
+    longest = "a" * 208  # 208 + "-0.0.<16 digits>-py3-none-any.whl.metadata" = 255 bytes
+    assert check_buildable_name(longest) == longest
+    with pytest.raises(ConfigError) as long:
+        check_buildable_name(longest + "a")
+    assert str(long.value) == (
+        "project name too long: 209 characters; the wheel built for it "
+        "('aaaaaaaaaaaa…-0.0.1000000000000000-py3-none-any.whl', and the .metadata file an "
+        "index keeps beside it) would pass the 255-byte limit of a file name: use at most "
+        "208 characters"
+    )
+    config = load_config(None, {"TOKEN": RAW})
+    with pytest.raises(ConfigError, match=r"^project name too long: 300 characters"):
+        config.project_or_default("a" * 300)
+    with pytest.raises(BuildError, match=r"use at most 225 characters$"):
+        build_sample("a" * 300, tmp_path / "out", "1.0")
+    assert not (tmp_path / "out").exists()
+    built = build_sample("a" * 225, tmp_path / "fits", "1.0")  # the longest, built for real
+    assert len((built.wheel.name + ".metadata").encode()) == 255
+
+
+def test_the_name_is_checked_before_a_token_is_looked_for(tmp_path: Path, monkeypatch) -> None:
+    from tokentool.workflow import settings
+
+    monkeypatch.delenv("TOKEN", raising=False)
+    monkeypatch.delenv("TWINE_PASSWORD", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.pypirc
+    with pytest.raises(tokentool.RestrictionError, match=r"^invalid project name: 'bad name!'"):
+        settings(tmp_path, project="bad name!")
+    with pytest.raises(ConfigError, match=r"^project name too long: 300 characters"):
+        settings(tmp_path, project="a" * 300)
+    with pytest.raises(ConfigError, match=r"^no token found"):
+        settings(tmp_path, "http://127.0.0.1:9/legacy/", project="fine")

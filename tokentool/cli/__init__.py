@@ -38,6 +38,11 @@ DELEGATED: dict[str, tuple[str, str]] = {
         "tokentool.cli.conformance",
         "ask an index whether it still answers as tokentool predicts; publishes nothing",
     ),
+    "init": (
+        "tokentool.cli.init",
+        "write tasks.py, a .env template, .gitignore lines and the pre-commit hook; "
+        "never overwrites",
+    ),
 }
 
 

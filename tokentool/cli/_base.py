@@ -23,7 +23,7 @@ EXTRA_OF = {
     **dict.fromkeys(
         ("dotenv", "build", "twine", "requests", "urllib3", "invoke", "flit_core"), "upload"
     ),
-    **dict.fromkeys(("waitress", "webob", "multipart"), "index"),
+    **dict.fromkeys(("waitress", "webob", "multipart", "yara_x"), "index"),
 }
 
 

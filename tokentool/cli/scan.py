@@ -41,9 +41,9 @@ are not reported. The token itself is never printed: only
 "pypi-AgEN…(redacted)" and a fingerprint (the start of its SHA-256).
 
 Keeping a fixture on purpose: put "{ALLOW_MARKER.decode()}" on its line, or
-allow that one finding with --allow FINGERPRINT (the allowlist holds SHA-256
-hashes only). Allowing only stops the report: a real token stays valid until
-it is revoked on the site that issued it.
+allow that one finding with --allow FINGERPRINT (written to the allowlist,
+which holds SHA-256 hashes only: commit it). Allowing only stops the report:
+a real token stays valid until it is revoked on the site that issued it.
 
 History: --history scans every version of every file ever committed (all
 refs, or the given REV-RANGE such as main~50..main), each blob once, and
@@ -53,9 +53,13 @@ clone: revoke it; rewriting history does not take it back.
 Exit status: 0 nothing found, 1 token(s) found, 2 error (e.g. unreadable path).
 
 As a pre-commit hook (any repository; it scans what is staged):
-  - repo: <this project's URL>
-    rev: <tag>
-    hooks: [{{id: no-pypi-tokens}}]
+  - repo: <this project's URL, or the path of a clone>
+    rev: <the full commit SHA you reviewed>
+    hooks: [{{id: no-pypi-tokens, args: [--allow=FINGERPRINT]}}]
+Under pre-commit (which sets PRE_COMMIT=1, or with --hook) a batch with
+nothing to report prints nothing (pre-commit runs the scanner once per batch
+of files), and --allow only keeps those findings from failing the commit:
+nothing is written, and a fingerprint no staged file holds is no error.
 """
 
 #: What the terminal user types to allow every finding at once.
@@ -98,12 +102,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--allow",
-        nargs="+",
-        action="extend",
+        action="append",
         default=[],
-        metavar="FINGERPRINT",
+        metavar="FINGERPRINT[,FINGERPRINT...]",
         help="add exactly these findings (by the fingerprint each finding shows) to the "
-        "allowlist; nothing is written unless every fingerprint is found",
+        "allowlist; nothing is written unless every fingerprint is found. Repeatable; "
+        "one value each (--allow=FP in a hook's args). Under pre-commit: only keeps them "
+        "from failing the commit",
+    )
+    parser.add_argument(
+        "--hook",
+        action="store_true",
+        help="run as a pre-commit hook (the default when PRE_COMMIT=1, as pre-commit sets): "
+        "silent on a clean batch; --allow writes nothing",
     )
     parser.add_argument(
         "--update-allowlist",
@@ -151,14 +162,21 @@ def _tracked_files(root: Path) -> Iterator[str]:
 def _fingerprints(values: list[str]) -> list[str]:
     wanted = []
     for value in values:
-        fingerprint = value.strip().lower()
-        if not re.fullmatch(f"[0-9a-f]{{{FINGERPRINT_LEN},64}}", fingerprint):
-            raise UsageError(
-                f"--allow: not a fingerprint: {escape(value)!r} ({FINGERPRINT_LEN} hex digits, "
-                "as printed after 'fingerprint' in a finding)"
-            )
-        wanted.append(fingerprint)
+        for part in value.split(","):
+            fingerprint = part.strip().lower()
+            if not re.fullmatch(f"[0-9a-f]{{{FINGERPRINT_LEN},64}}", fingerprint):
+                raise UsageError(
+                    f"--allow: not a fingerprint: {escape(part)!r} ({FINGERPRINT_LEN} hex "
+                    "digits, as printed after 'fingerprint' in a finding; in a pre-commit "
+                    "hook's args, one item: --allow=FINGERPRINT[,FINGERPRINT...])"
+                )
+            wanted.append(fingerprint)
     return wanted
+
+
+def _as_hook(args: argparse.Namespace) -> bool:
+    """pre-commit sets PRE_COMMIT=1 for every hook it runs (pre-commit run.py)."""
+    return bool(args.hook) or os.environ.get("PRE_COMMIT") == "1"
 
 
 def _confirmed(count: int) -> bool:
@@ -176,6 +194,7 @@ def run(args: argparse.Namespace) -> int:
     cwd = Path.cwd()
     root = _repo_root(cwd)
     wanted = _fingerprints(args.allow)
+    hook = _as_hook(args)
     if args.since is not None and not args.history:
         raise UsageError("--since only applies with --history")
     if args.update_allowlist and not (sys.stdin.isatty() and sys.stderr.isatty()):
@@ -228,7 +247,11 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
 
-    if wanted:
+    if wanted and hook:
+        # From the hook's config: this run only. Each batch sees some of the staged
+        # files, and a hook must not write files pre-commit would then see changed.
+        kept += to_allow
+    elif wanted:
         missing = [w for w in wanted if w not in matched]
         if missing:
             raise UsageError(
@@ -245,8 +268,11 @@ def run(args: argparse.Namespace) -> int:
         else:
             print("tokentool: nothing allowed.", file=sys.stderr)
 
-    if not args.quiet:
-        _summary(args, scanner, stats, reported, kept)
+    # pre-commit runs the hook once per batch of files and shows every batch's
+    # output when one fails: a clean batch's "no PyPI token found" would sit right
+    # above another batch's finding.
+    if not args.quiet and not (hook and not reported and not scanner.errors):
+        _summary(args, scanner, stats, reported, kept, hook)
     if scanner.errors:
         return 2
     return 1 if reported else 0
@@ -273,6 +299,7 @@ def _summary(
     stats: HistoryStats,
     reported: list[Finding],
     kept: list[Finding],
+    hook: bool,
 ) -> None:
     mib = scanner.bytes_read / (1 << 20)
     if args.history:
@@ -280,7 +307,7 @@ def _summary(
         scanned = f"{stats.commits} commit(s), {stats.blobs} blob(s)"
     else:
         where = f"in {len({f.path for f in reported})} file(s)"
-        scanned = f"{scanner.files} file(s)"
+        scanned = f"{scanner.files} file(s)" + (" in this batch" if hook else "")
     summary = (
         f"tokentool: {len(reported)} PyPI token(s) found {where}"
         if reported
@@ -298,10 +325,15 @@ def _summary(
             if args.history
             else "remove them and revoke them on the issuing site"
         )
+        how = (
+            "add it to the hook's args in .pre-commit-config.yaml as --allow=FINGERPRINT "
+            "(or run tokentool scan --allow FINGERPRINT once and commit the allowlist)"
+            if hook
+            else "--allow FINGERPRINT"
+        )
         print(
             f"tokentool: {revoke}; keep a deliberate fixture with "
-            f'"{ALLOW_MARKER.decode()}" on its line, or allow that one finding with '
-            "--allow FINGERPRINT.",
+            f'"{ALLOW_MARKER.decode()}" on its line, or allow that one finding with {how}.',
             file=sys.stderr,
         )
 

@@ -65,8 +65,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "  2  bad input (the token, a name, a time)\n"
         "  3  undecided: the answer depends on what only the index knows (the\n"
         "     project's ID, the uploading user's ID); give --project-id/--user-id\n\n"
-        "The signature cannot be checked offline. Test PyPI quotes a project's stored\n"
-        "name; give it with --display-name when it differs from PROJECT.\n" + token_arg_help(),
+        "The signature cannot be checked offline. The words of a refusal can depend on\n"
+        "what only the index knows without changing the answer: the project's stored\n"
+        "name, which Test PyPI quotes (--display-name), and the caveats it keeps with\n"
+        "the token (--stored); a refusal says which to give for the exact words.\n"
+        + token_arg_help(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     check.add_argument("project", metavar="PROJECT")
@@ -76,6 +79,13 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     )
     check.add_argument("--user-id", metavar="UUID", help="the uploading user's ID")
     check.add_argument("--display-name", metavar="NAME", help="the project's stored name")
+    check.add_argument(
+        "--stored",
+        metavar="JSON",
+        help="the caveats the site keeps with the token's row, judged again after the "
+        "token's own: a JSON array such as '[[3, \"USER-ID\"]]', '[]' for none "
+        "(default: guessed from the token's first caveats)",
+    )
     check.add_argument("--json", action="store_true", help="machine-readable output")
 
     sub.add_parser(
@@ -144,6 +154,8 @@ def cmd_inspect(args: argparse.Namespace, stdin: TextIO | None) -> int:
 _NEEDS = {
     "project_id": ("the project's ID", "--project-id"),
     "user_id": ("the uploading user's ID", "--user-id"),
+    "display_name": ("the project's stored name", "--display-name"),
+    "stored": ("the caveats the site keeps with the token", "--stored"),
 }
 EXIT_UNDECIDED = 3
 
@@ -151,7 +163,9 @@ EXIT_UNDECIDED = 3
 def cmd_check(args: argparse.Namespace, stdin: TextIO | None) -> int:
     import tokentool
     from tokentool.token import NEEDS_STORED
+    from tokentool.token.caveats import decode_stored
 
+    stored = None if args.stored is None else decode_stored(args.stored)
     # Lenient: a caveat Test PyPI cannot read is part of the verdict, not an input error.
     token = tokentool.load(read_token(stdin), strict=False)
     verdict = token.evaluate(
@@ -160,6 +174,7 @@ def cmd_check(args: argparse.Namespace, stdin: TextIO | None) -> int:
         project_id=args.project_id,
         user_id=args.user_id,
         display_name=args.display_name,
+        stored=stored,
     )
     code = {"allowed": 0, "refused": 1}.get(verdict.outcome, EXIT_UNDECIDED)
     if args.json:
@@ -171,16 +186,24 @@ def cmd_check(args: argparse.Namespace, stdin: TextIO | None) -> int:
         print(f"allowed: the restrictions let an upload to {args.project!r} through")
     elif verdict.refused:
         print(f"refused: {verdict.message}", file=sys.stderr)
-        if verdict.needs:
+        note = token.validity_note(args.at)
+        if note and "token is expired" in verdict.reasons:
+            print(f"({note})", file=sys.stderr)
+        if not verdict.exact:
+            # The outcome holds; the wording was guessed from the likeliest case.
+            guesses = (*verdict.needs, *verdict.guessed)
+            unknown = " and ".join(_NEEDS[n][0] for n in guesses)
+            options = " and ".join(_NEEDS[n][1] for n in guesses)
             print(
-                f"(the reasons repeat differently depending on {unknown}; give {options} "
-                "for the exact words)",
+                f"(not the exact words: they depend on {unknown}, which only the index "
+                f"knows; give {options} for the exact words)",
                 file=sys.stderr,
             )
     elif NEEDS_STORED in verdict.needs:
         print(
             "undecided: no restrictions are embedded in this token, and the site may keep "
-            "restrictions for it that only the site can judge; tokentool probe asks the index",
+            "restrictions for it that only the site can judge; give them with --stored, "
+            "or tokentool probe asks the index",
             file=sys.stderr,
         )
     else:

@@ -142,15 +142,20 @@ class Index:
             if row is None:
                 raise IndexRefusal(f"no project {project!r}")
             names = tx.files_of(row.id, canonical, filename)
+            # warehouse's journal actions for the same deletions (manage/views)
             if version is None:
                 tx.delete_project(row.id)
+                tx.journal(row.normalized_name, None, "remove project", None)
             elif not names:
                 what = f"file {filename!r}" if filename else "release"
                 raise IndexRefusal(f"no {what} of {row.name} {version}")
             elif filename is None and canonical is not None:
                 tx.delete_release(row.id, canonical)
+                tx.journal(row.normalized_name, version, "remove release", None)
             else:
                 tx.delete_files(names)
+                for name in names:
+                    tx.journal(row.normalized_name, version, f"remove file {name}", None)
         self._db.storage.removed(names)
         return names
 

@@ -23,6 +23,7 @@ from tokentool.index._simple import NotFound, Reads
 from tokentool.index._store import ServerFault, server_fault
 from tokentool.index._upload import UploadError, Uploads
 from tokentool.index.rules import Site
+from tokentool.index.rules._workers import OutlivedWorker
 from tokentool.index.web import WebFace
 
 log = logging.getLogger("tokentool.index")
@@ -218,13 +219,33 @@ class IndexApp:
             return _fault(start_response, environ, fault)
         except (OSError, sa.exc.SQLAlchemyError) as exc:
             return _fault(start_response, environ, server_fault(exc))
+        except OutlivedWorker as exc:
+            # warehouse: gunicorn kills an upload worker past ``timeout = 240``
+            # (gunicorn-uploads.conf.py) and the proxy in front answers 502.
+            log.error(
+                "POST /legacy/ 502: %s; answered as warehouse's front end answers a request "
+                "whose worker is killed (gunicorn-uploads.conf.py timeout = 240)",
+                exc,
+            )
+            return _bad_gateway(start_response, environ)
         except UploadError as exc:
-            log.info("POST /legacy/ %d", exc.status)
+            (log.error if exc.status >= 500 else log.info)("POST /legacy/ %d", exc.status)
             return _answer(start_response, exc.status, exc.message, [], environ)
         # The upload committed: its token's "last used" as warehouse records it.
         self.web.token_used(environ.get("HTTP_AUTHORIZATION"))
         log.info("POST /legacy/ 200")
         return _answer(start_response, 200, "OK", [], environ)
+
+
+def _bad_gateway(start_response: StartResponse, environ: Mapping[str, Any]) -> list[bytes]:
+    """The proxy's page, not pyramid's: the application never answered."""
+    body = (
+        b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
+        b"<center><h1>502 Bad Gateway</h1></center>\r\n</body>\r\n</html>\r\n"
+    )
+    headers = [("Content-Type", "text/html"), ("Content-Length", str(len(body)))]
+    start_response("502 Bad Gateway", headers)
+    return [b"" if environ.get("REQUEST_METHOD") == "HEAD" else body]
 
 
 def _page(start_response: StartResponse, environ: Mapping[str, Any], html: str) -> list[bytes]:

@@ -30,8 +30,8 @@ import sqlalchemy as sa
 import tokentool
 from tokentool.exceptions import LoadError
 from tokentool.index._db import ProjectRow, Tx
-from tokentool.index._upload import Identity, UploadError
-from tokentool.index.rules import Site
+from tokentool.index._types import Identity, UploadError
+from tokentool.index.rules._base import Site
 from tokentool.token import INTERNAL_ERROR, PREFIX, Token, caveats_of
 from tokentool.token.caveats import decode_caveat
 

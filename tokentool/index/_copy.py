@@ -20,8 +20,11 @@ from tokentool.index._db import WRITE_LOCK, Database
 from tokentool.index._store import _CHUNK
 
 _BATCH = 2000
-#: Tables whose integer ids continue from the copied ones (their sequences are moved on).
-_SERIAL = (s.files, s.releases)
+#: Tables whose rows may be large (a description of tens of MiB): fewer rows per batch.
+_SMALL_BATCHES = {s.release_descriptions.name: 8}
+#: Tables whose integer ids continue from the copied ones (their sequences are moved on):
+#: the journal's too, so serials go on from the copied ones and never go down.
+_SERIAL = (s.files, s.releases, s.journals)
 
 
 class CopyRefused(IndexRefusal):
@@ -35,6 +38,7 @@ def copy_to_postgresql(
     from tokentool._root import find_root
     from tokentool.index import DEFAULT_DATA_DIR
     from tokentool.index._db import DB_NAME, PACKAGES_DIR
+    from tokentool.index._store import METADATA_SUFFIX
 
     folder = Path(data_dir) if data_dir is not None else find_root() / DEFAULT_DATA_DIR
     if not (folder / DB_NAME).is_file():
@@ -63,6 +67,14 @@ def copy_to_postgresql(
                 names = src.execute(sa.select(s.files.c.filename, s.files.c.size)).all()
                 for name, size in names:
                     stored += _copy_file(dst, folder / PACKAGES_DIR / name, name, size)
+                # PEP 658 metadata files: their rows keep only their digests, no size.
+                f = s.files
+                wheels = src.execute(
+                    sa.select(f.c.filename).where(f.c.metadata_sha256.is_not(None))
+                ).scalars()
+                for name in list(wheels):
+                    meta = name + METADATA_SUFFIX
+                    _copy_file(dst, folder / PACKAGES_DIR / meta, meta, None)
             dst.commit()
     finally:
         source.close()
@@ -74,14 +86,15 @@ def copy_to_postgresql(
 
 def _copy_table(src: sa.Connection, dst: sa.Connection, table: sa.Table) -> int:
     copied = 0
-    result = src.execution_options(yield_per=_BATCH).execute(sa.select(table))
+    batch_size = _SMALL_BATCHES.get(table.name, _BATCH)
+    result = src.execution_options(yield_per=batch_size).execute(sa.select(table))
     for batch in result.partitions():
         dst.execute(sa.insert(table), [dict(row._mapping) for row in batch])
         copied += len(batch)
     return copied
 
 
-def _copy_file(dst: sa.Connection, path: Path, name: str, size: int) -> int:
+def _copy_file(dst: sa.Connection, path: Path, name: str, size: int | None) -> int:
     try:
         stream = open(path, "rb")
     except FileNotFoundError:
@@ -92,6 +105,6 @@ def _copy_file(dst: sa.Connection, path: Path, name: str, size: int) -> int:
             dst.execute(sa.insert(s.file_chunks).values(filename=name, seq=seq, data=chunk))
             seq += 1
             total += len(chunk)
-    if total != size:
+    if size is not None and total != size:
         raise CopyRefused(f"{name!r} has {total} bytes, its record says {size}")
     return 1

@@ -22,9 +22,10 @@ import contextlib
 import dataclasses
 import hashlib
 import os
+import sqlite3
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,13 @@ import sqlalchemy as sa
 
 from tokentool.exceptions import TokenError
 from tokentool.index import _schema as s
-from tokentool.index._store import ChunkStorage, FolderStorage, Storage, make_private_dirs
+from tokentool.index._store import (
+    METADATA_SUFFIX,
+    ChunkStorage,
+    FolderStorage,
+    Storage,
+    make_private_dirs,
+)
 
 __all__ = ["Database", "Tx", "make_private_dirs"]
 
@@ -42,6 +49,8 @@ PACKAGES_DIR = "packages"
 SPOOL_DIR = "spool"
 #: The advisory lock every PostgreSQL write transaction holds ("tokn"; one site per database).
 WRITE_LOCK = 0x746F6B6E
+#: Held from a transaction's journal entries to its commit (PostgreSQL): see ``Tx.journal``.
+JOURNAL_LOCK = 0x746F6B6A
 #: The namespace of the per-name locks (two 32-bit keys: a space apart from the above).
 SCOPED_LOCKS = 0x746F6B
 #: How long a writer waits for the write lock before its request fails (SQLite: busy_timeout).
@@ -150,8 +159,9 @@ class NewFile:
     blake2_256_digest: str
     uploaded_by: str
     python_version: str | None = None
-    #: The wheel's METADATA (PEP 658), extracted once at upload and served as stored.
-    metadata: bytes | None = None
+    #: The digests of the wheel's METADATA (PEP 658), whose file is stored beside the
+    #: wheel (``<filename>.metadata``, through ``Database.storage``).
+    metadata_hashes: Mapping[str, str] | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -164,6 +174,19 @@ class NewRelease:
     requires_python: str | None
     is_prerelease: bool
     info: str  # JSON: the metadata fields of warehouse's JSON API ``info``
+    #: The description, UTF-8 (``release_descriptions``; not in ``info``).
+    description: bytes = b""
+
+
+@dataclasses.dataclass(frozen=True)
+class StoredDescription:
+    """Where a release's description is, to be read in pieces (``Tx.description_chunks``)."""
+
+    project_id: str
+    canonical_version: str
+    size: int
+    #: SQLite's rowid (incremental BLOB reads); None on PostgreSQL (``substr`` of the bytea).
+    rowid: int | None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -230,7 +253,7 @@ class Database:
             else self.engine.execution_options(isolation_level="AUTOCOMMIT")
         )
         try:
-            _migrate.upgrade(self)
+            _migrate.upgrade(self, self.packages_dir)
         except sa.exc.OperationalError as exc:
             self.engine.dispose()
             reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
@@ -272,6 +295,7 @@ class Database:
                         before_lock(tx)
                     conn.execute(_pg_locks(scope))
                 yield tx
+                tx.write_journal()
             except BaseException:
                 with contextlib.suppress(sa.exc.DBAPIError):  # the connection may be gone
                     conn.rollback()
@@ -360,6 +384,7 @@ class Tx:
     def __init__(self, db: Database, conn: sa.Connection | None) -> None:
         self.db = db
         self.conn = conn
+        self._journal: list[dict[str, Any]] = []
 
     @contextlib.contextmanager
     def _connection(self) -> Iterator[sa.Connection]:
@@ -612,38 +637,31 @@ class Tx:
         return self._first(query) is not None
 
     def add_file(self, f: NewFile) -> None:
-        metadata_sha256 = metadata_blake2 = None
-        if f.metadata is not None:
-            metadata_sha256 = hashlib.sha256(f.metadata).hexdigest()
-            metadata_blake2 = hashlib.blake2b(f.metadata, digest_size=32).hexdigest()
-        with self._connection() as conn:
-            result = conn.execute(
-                sa.insert(s.files)
-                .values(
-                    project_id=f.project_id,
-                    version=f.version,
-                    canonical_version=f.canonical_version,
-                    packagetype=f.packagetype,
-                    filename=f.filename,
-                    size=f.size,
-                    md5_digest=f.md5_digest,
-                    sha256_digest=f.sha256_digest,
-                    blake2_256_digest=f.blake2_256_digest,
-                    uploaded=time.time(),
-                    uploaded_by=f.uploaded_by,
-                    python_version=f.python_version,
-                    metadata_sha256=metadata_sha256,
-                    metadata_blake2_256=metadata_blake2,
-                )
-                .returning(s.files.c.id)
+        hashes = f.metadata_hashes or {}
+        self._run(
+            sa.insert(s.files).values(
+                project_id=f.project_id,
+                version=f.version,
+                canonical_version=f.canonical_version,
+                packagetype=f.packagetype,
+                filename=f.filename,
+                size=f.size,
+                md5_digest=f.md5_digest,
+                sha256_digest=f.sha256_digest,
+                blake2_256_digest=f.blake2_256_digest,
+                uploaded=time.time(),
+                uploaded_by=f.uploaded_by,
+                python_version=f.python_version,
+                metadata_sha256=hashes.get("sha256"),
+                metadata_blake2_256=hashes.get("blake2_256"),
             )
-            file_id = result.scalar_one()
-            if f.metadata is not None:
-                conn.execute(sa.insert(s.file_metadata).values(file_id=file_id, content=f.metadata))
+        )
 
     # releases
-    def ensure_release(self, r: NewRelease) -> None:
-        """The first file of a release records its metadata; later files leave it as is."""
+    def ensure_release(self, r: NewRelease) -> bool:
+        """The first file of a release records its metadata and description; later files
+        leave them as they are. True when the release is new (warehouse's "new release"
+        journal entry)."""
         values = {
             "project_id": r.project_id,
             "version": r.version,
@@ -653,7 +671,100 @@ class Tx:
             "info": r.info,
             "created": time.time(),
         }
-        self._insert_ignore(s.releases, values, ["project_id", "canonical_version"])
+        insert = _insert(self.db, s.releases).values(**values)
+        insert = insert.on_conflict_do_nothing(index_elements=_RELEASE_KEY)
+        if self._first(insert.returning(s.releases.c.id)) is None:  # there already
+            return False
+        key = {"project_id": r.project_id, "canonical_version": r.canonical_version}
+        self._upsert(s.release_descriptions, {**key, "raw": r.description}, _RELEASE_KEY)
+        return True
+
+    def description(self, project_id: str, canonical_version: str) -> StoredDescription | None:
+        """Where the release's stored description is, and its size in bytes, if any."""
+        d = s.release_descriptions
+        rowid = sa.literal_column("rowid") if self.db.is_sqlite else sa.null()
+        row = self._first(
+            sa.select(sa.func.length(d.c.raw), rowid).where(
+                d.c.project_id == project_id, d.c.canonical_version == canonical_version
+            )
+        )
+        if row is None:
+            return None
+        rowid_value = None if row[1] is None else int(row[1])
+        return StoredDescription(project_id, canonical_version, int(row[0]), rowid_value)
+
+    def description_chunks(
+        self, stored: StoredDescription, chunk: int = 1024 * 1024
+    ) -> Iterator[bytes]:
+        """The description's bytes in pieces, each read in its own short statement
+        (SQLite: incremental BLOB I/O; PostgreSQL: ``substr`` of the bytea, stored
+        uncompressed so only the piece is fetched): memory independent of its size,
+        no connection held between pieces. Stops early if the release is deleted."""
+        d = s.release_descriptions
+        offset = 0
+        while offset < stored.size:
+            with self._connection() as conn:
+                if stored.rowid is not None:
+                    raw = conn.connection.driver_connection
+                    assert raw is not None
+                    try:
+                        with raw.blobopen(
+                            "release_descriptions", "raw", stored.rowid, readonly=True
+                        ) as blob:
+                            blob.seek(offset)
+                            data = blob.read(chunk)
+                    except sqlite3.Error:  # the row is gone (deleted meanwhile)
+                        return
+                else:
+                    data = conn.execute(
+                        sa.select(sa.func.substr(d.c.raw, offset + 1, chunk)).where(
+                            d.c.project_id == stored.project_id,
+                            d.c.canonical_version == stored.canonical_version,
+                        )
+                    ).scalar()
+            if not data:
+                return
+            offset += len(data)
+            yield bytes(data)
+
+    def description_text(self, project_id: str, canonical_version: str) -> str:
+        """The whole description, for the one release page that renders it."""
+        found = self.description(project_id, canonical_version)
+        if found is None:
+            return ""
+        return b"".join(self.description_chunks(found)).decode("utf-8", "surrogatepass")
+
+    # the journal
+    def journal(self, name: str, version: str | None, action: str, by: str | None) -> None:
+        """One ``JournalEntry`` (``name``: the normalized project name); its id is the new
+        serial of the project and of the index.
+
+        Entries are written last, when the transaction ends, under a site-wide lock
+        held until the commit (PostgreSQL; SQLite serializes every write already):
+        uploads to different projects commit in parallel, but their journal ids are
+        handed out in commit order, so a reader never sees a serial appear below one
+        it has already seen. Ids are never reused (a sequence, SQLite's AUTOINCREMENT)."""
+        assert self.conn is not None, "a journal entry belongs to a write transaction"
+        self._journal.append(
+            {
+                "name": name,
+                "version": version,
+                "action": action,
+                "submitted_date": time.time(),
+                "submitted_by": by,
+            }
+        )
+
+    def write_journal(self) -> None:
+        """The entries ``journal`` queued, in order (``Database.transaction`` calls it)."""
+        if not self._journal:
+            return
+        assert self.conn is not None
+        if not self.db.is_sqlite:
+            self.conn.execute(sa.select(sa.func.pg_advisory_xact_lock(JOURNAL_LOCK)))
+        for entry in self._journal:
+            self.conn.execute(sa.insert(s.journals).values(**entry))
+        self._journal.clear()
 
     # serving: each query is answered from an index, whatever the number of projects
     def project_names(self) -> list[tuple[str, str]]:
@@ -664,9 +775,12 @@ class Tx:
         return [(str(a), str(b)) for a, b in rows]
 
     def last_serial(self, project_id: str | None = None) -> int:
-        query = sa.select(sa.func.max(s.files.c.id))
+        """The newest journal entry's id (of the project): it never goes down."""
+        j, p = s.journals, s.projects
+        query = sa.select(sa.func.max(j.c.id))
         if project_id is not None:
-            query = query.where(s.files.c.project_id == project_id)
+            name = sa.select(p.c.normalized_name).where(p.c.id == project_id).scalar_subquery()
+            query = query.where(j.c.name == name)
         value = self._scalar(query)
         return 0 if value is None else int(value)
 
@@ -765,11 +879,6 @@ class Tx:
         )
         return self._run(statement) > 0
 
-    def file_metadata(self, file_id: int) -> bytes | None:
-        m = s.file_metadata
-        value = self._scalar(sa.select(m.c.content).where(m.c.file_id == file_id))
-        return None if value is None else bytes(value)
-
     def releases(self, project_id: str) -> list[tuple[str, str, str | None, bool, str]]:
         """(version, canonical version, requires_python, is_prerelease, info JSON)."""
         r = s.releases
@@ -787,6 +896,12 @@ class Tx:
             .where(r.c.project_id == project_id)
         )
         return [(str(a), str(b)) for a, b in self._rows(query)]
+
+    def recorded_metadata(self) -> list[str]:
+        """The recorded files that have a PEP 658 metadata file beside them."""
+        f = s.files
+        query = sa.select(f.c.filename).where(f.c.metadata_sha256.is_not(None))
+        return [str(r[0]) for r in self._rows(query)]
 
     def recorded_sizes(self) -> dict[str, int]:
         """Every recorded filename and its size: read when a server starts."""
@@ -838,12 +953,13 @@ class Tx:
     def delete_release(self, project_id: str, canonical_version: str) -> None:
         """A release goes with its files (warehouse's release deletion)."""
         self.delete_files(self.files_of(project_id, canonical_version))
-        r = s.releases
-        self._run(
-            sa.delete(r).where(
-                r.c.project_id == project_id, r.c.canonical_version == canonical_version
+        for table in (s.releases, s.release_descriptions):
+            self._run(
+                sa.delete(table).where(
+                    table.c.project_id == project_id,
+                    table.c.canonical_version == canonical_version,
+                )
             )
-        )
 
     def files_of(
         self, project_id: str, canonical_version: str | None = None, filename: str | None = None
@@ -857,15 +973,13 @@ class Tx:
         return [str(r[0]) for r in self._rows(query.order_by(f.c.filename))]
 
     def delete_files(self, filenames: list[str]) -> None:
-        """Forget the files (their stored content too, when the database holds it);
-        their names stay taken for good."""
+        """Forget the files (their stored content and metadata files too, when the
+        database holds them); their names stay taken for good."""
         now = time.time()
-        f = s.files
+        f, c = s.files, s.file_chunks
         for name in filenames:
-            ids = sa.select(f.c.id).where(f.c.filename == name).scalar_subquery()
-            self._run(sa.delete(s.file_metadata).where(s.file_metadata.c.file_id == ids))
             self._run(sa.delete(f).where(f.c.filename == name))
-            self._run(sa.delete(s.file_chunks).where(s.file_chunks.c.filename == name))
+            self._run(sa.delete(c).where(c.c.filename.in_([name, name + METADATA_SUFFIX])))
             self._insert_ignore(
                 s.deleted_filenames, {"filename": name, "deleted": now}, ["filename"]
             )
@@ -873,6 +987,8 @@ class Tx:
     def delete_project(self, project_id: str) -> None:
         self.delete_files(self.files_of(project_id))
         self._run(sa.delete(s.releases).where(s.releases.c.project_id == project_id))
+        d = s.release_descriptions
+        self._run(sa.delete(d).where(d.c.project_id == project_id))
         self._run(sa.delete(s.roles).where(s.roles.c.project_id == project_id))
         self._run(sa.delete(s.projects).where(s.projects.c.id == project_id))
 
@@ -915,6 +1031,10 @@ class Tx:
             )
         ]
         return {"users": users, "projects": projects, "tokens": tokens}
+
+
+#: A release's key in ``releases`` and ``release_descriptions``.
+_RELEASE_KEY = ["project_id", "canonical_version"]
 
 
 def _insert(db: Database, table: sa.Table) -> Any:

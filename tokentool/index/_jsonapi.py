@@ -9,8 +9,10 @@ project exist" this way.
 
 from __future__ import annotations
 
+import codecs
 import datetime
 import json
+from collections.abc import Iterator
 from typing import Any
 
 from packaging.metadata import Metadata
@@ -44,7 +46,6 @@ def _field(meta: Metadata, name: str) -> Any:
 def release_info(meta: Metadata) -> str:
     """The release's part of ``info``, as warehouse's ``file_upload`` stores a Release."""
     info: dict[str, Any] = {name: _field(meta, name) for name in _PLAIN_FIELDS}
-    info["description"] = _field(meta, "description") or ""
     keywords = _field(meta, "keywords")
     info["keywords"] = ", ".join(keywords) if keywords else None
     info["license_files"] = _field(meta, "license_files")
@@ -62,6 +63,49 @@ def release_info(meta: Metadata) -> str:
     dynamic = _field(meta, "dynamic")
     info["dynamic"] = [d.title() for d in dynamic] if dynamic else None
     return json.dumps(info)
+
+
+def description_bytes(meta: Metadata) -> bytes:
+    """The description as stored apart (``release_descriptions``), UTF-8."""
+    return str(_field(meta, "description") or "").encode("utf-8", "surrogatepass")
+
+
+#: Stands for the description in ``json_data``'s answer; ``json_body`` streams it in.
+DESCRIPTION = "\x00tokentool:description\x00"
+_CHUNK = 1024 * 1024
+
+
+def json_body(tx: Tx, data: dict[str, Any], project_id: str) -> tuple[int, Iterator[bytes]]:
+    """The answer's length and its bytes, the description streamed from storage, so
+    a 50 MiB description costs a megabyte of memory per reader, not four copies."""
+    canonical = data["info"].pop("_canonical")
+    text = json.dumps(data) + "\n"
+    # The mark holds NULs, which no stored field can (sanitize escapes them).
+    head, mark, tail = text.partition(json.dumps(DESCRIPTION))
+    stored = tx.description(project_id, canonical) if mark else None
+    if stored is None:  # a release recorded before descriptions were stored apart
+        return _plain(head + (json.dumps("") if mark else "") + tail)
+
+    def escaped() -> Iterator[bytes]:
+        decoder = codecs.getincrementaldecoder("utf-8")("surrogatepass")
+        for chunk in tx.description_chunks(stored, _CHUNK):
+            yield json.dumps(decoder.decode(chunk))[1:-1].encode("ascii")
+        yield json.dumps(decoder.decode(b"", final=True))[1:-1].encode("ascii")
+
+    head_bytes, tail_bytes = head.encode() + b'"', b'"' + tail.encode()
+    length = len(head_bytes) + len(tail_bytes) + sum(len(piece) for piece in escaped())
+
+    def body() -> Iterator[bytes]:
+        yield head_bytes
+        yield from escaped()
+        yield tail_bytes
+
+    return length, body()
+
+
+def _plain(text: str) -> tuple[int, Iterator[bytes]]:
+    data = text.encode("utf-8")
+    return len(data), iter([data])
 
 
 def _order(version: str) -> tuple[int, Version | str]:
@@ -141,7 +185,9 @@ def json_data(tx: Tx, project: ProjectRow, version: str | None, base: str) -> di
         "version": chosen[0],
         "summary": stored.get("summary"),
         "description_content_type": stored.get("description_content_type"),
-        "description": stored.get("description", ""),
+        # Stored apart and streamed (json_body); older rows kept it in ``info``.
+        "description": stored.get("description", DESCRIPTION),
+        "_canonical": chosen[1],
         "keywords": stored.get("keywords"),
         "license": stored.get("license"),
         "license_expression": stored.get("license_expression"),

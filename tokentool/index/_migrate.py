@@ -77,12 +77,15 @@ GROUP BY project_id, canonical_version
 """
 
 
-def config(connection: sa.Connection) -> Config:
+def config(connection: sa.Connection, packages_dir: Path | None = None) -> Config:
+    """``packages_dir``: where package files live (None: in the database's
+    ``file_chunks``), for revisions that move files (0004)."""
     from alembic.config import Config
 
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.attributes["connection"] = connection
+    cfg.attributes["packages_dir"] = packages_dir
     return cfg
 
 
@@ -102,7 +105,7 @@ def current_revision(connection: sa.Connection) -> str | None:
     return connection.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
 
 
-def upgrade(db: Database) -> None:
+def upgrade(db: Database, packages_dir: Path | None) -> None:
     """Upgrade to the head revision, holding the migration lock; a no-op when current."""
     target = head()
     with db.engine.connect() as conn:
@@ -116,12 +119,16 @@ def upgrade(db: Database) -> None:
             return
         from alembic import command
 
-        cfg = config(conn)
+        cfg = config(conn, packages_dir)
         if current is None and db.is_sqlite and sa.inspect(conn).has_table("files"):
             _complete_pre_alembic(conn)
             command.stamp(cfg, FIRST)
         command.upgrade(cfg, "head")
         conn.commit()
+        if db.is_sqlite:
+            # The upgrade wrote about the whole schema into the write-ahead log: give
+            # that space back now rather than keep a log as large as the database.
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
 def _complete_pre_alembic(conn: sa.Connection) -> None:

@@ -111,11 +111,32 @@ releases = sa.Table(
     sa.UniqueConstraint("project_id", "canonical_version"),
 )
 
-file_metadata = sa.Table(
-    "file_metadata",
+#: warehouse's ``release_descriptions``: a release's description apart from its other
+#: metadata (``releases.info``), so the JSON API streams it in pieces instead of loading it.
+release_descriptions = sa.Table(
+    "release_descriptions",
     metadata,
-    sa.Column("file_id", sa.Integer, sa.ForeignKey("files.id"), primary_key=True),
-    sa.Column("content", sa.LargeBinary, nullable=False),
+    sa.Column("project_id", UUID, primary_key=True),
+    sa.Column("canonical_version", sa.Text, primary_key=True),
+    sa.Column("raw", sa.LargeBinary, nullable=False),
+)
+
+#: warehouse's ``journals``: every change to a project, in order; the newest id is the
+#: serial of the index and of its project (``X-PyPI-Last-Serial``). ``name`` is the
+#: project's normalized name. Ids are never handed out twice (SQLite: AUTOINCREMENT;
+#: PostgreSQL: a sequence), and are taken under a site-wide lock held to the commit
+#: (``Tx.journal``), so a reader never sees a serial below one it has seen appear.
+journals = sa.Table(
+    "journals",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.Text),
+    sa.Column("version", sa.Text),
+    sa.Column("action", sa.Text),
+    sa.Column("submitted_date", TIME, nullable=False),
+    sa.Column("submitted_by", sa.Text),
+    sa.Index("journals_name_id_idx", "name", "id"),
+    sqlite_autoincrement=True,
 )
 
 token_caveats = sa.Table(

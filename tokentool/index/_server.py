@@ -13,7 +13,9 @@ import signal
 import sys
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
+from tokentool.exceptions import ConfigError
 from tokentool.index._db import Database
 from tokentool.index._upload import DEFAULT_MAX_UPLOAD, DEFAULT_NEW_PROJECT_LIMIT, MIB
 from tokentool.index.rules import Site
@@ -153,9 +155,32 @@ def _connection_limit(threads: int) -> int:
     return max(64, min(4096, budget - 64 - 4 * threads))
 
 
-def _stop(_signum: int, _frame: FrameType | None) -> None:
-    # waitress' loop turns SystemExit into an orderly shutdown of its threads.
-    raise SystemExit(0)
+class _Stop:
+    """The SIGINT/SIGTERM handler; remembers which signal stopped the server, to say so."""
+
+    def __init__(self) -> None:
+        self.signal: str | None = None
+
+    def __call__(self, signum: int, _frame: FrameType | None) -> None:
+        self.signal = signal.Signals(signum).name
+        # waitress' loop turns SystemExit into an orderly shutdown of its threads.
+        raise SystemExit(0)
+
+
+def _listen_error(exc: OSError, host: str, port: int) -> ConfigError:
+    """One sentence naming the address, instead of a bare ``Address already in use``."""
+    import errno
+
+    shown = f"[{host}]" if ":" in host else host
+    hint = ""
+    if exc.errno == errno.EADDRINUSE:
+        hint = (
+            " (another server listens there: stop it, or give --port N; --port 0 picks a free one)"
+        )
+    elif exc.errno == errno.EACCES:
+        hint = " (ports below 1024 need privileges: give --port 8080, or --port 0 for a free one)"
+    reason = exc.strerror or type(exc).__name__
+    return ConfigError(f"cannot listen on {shown}:{port}: {reason}{hint}")
 
 
 def serve(options: ServeOptions) -> int:
@@ -177,7 +202,47 @@ def serve(options: ServeOptions) -> int:
         forklift_domain=options.forklift_domain,
     )
     app = IndexApp(db, settings)
-    server = waitress.create_server(
+    try:
+        server = _create_server(waitress, app, options)
+    except OSError as exc:
+        db.close()
+        raise _listen_error(exc, options.host, options.port) from None
+    server.channel_class = _channel_class()  # type: ignore[union-attr]
+    host = server.effective_host  # type: ignore[union-attr]
+    port = server.effective_port  # type: ignore[union-attr]
+    shown = f"[{host}]" if ":" in str(host) else host
+    settings.url = f"http://{shown}:{port}"
+    stop = _Stop()
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        # Inside the try: a signal arriving while these print still says it stopped.
+        print(f"Serving on http://{shown}:{port}/", flush=True)
+        # For a person at the terminal (stderr: a parent reads only the line above).
+        where = f"--database {db.url}" if options.database else f"--data-dir {options.data_dir}"
+        print(
+            f"upload URL: http://{shown}:{port}/legacy/ (REPOSITORY_URL in .env)\n"
+            f"mint a token: tokentool index mint --user NAME {where}\n"
+            f"web pages: http://{shown}:{port}/ (to log in: tokentool index passwd NAME {where})",
+            file=sys.stderr,
+            flush=True,
+        )
+        server.run()
+    finally:
+        server.close()
+        db.close()
+        why = f" (on {stop.signal})" if stop.signal else ""
+        print(
+            f"stopped{why}: http://{shown}:{port}/ no longer answers; "
+            f"the data stays in {db.url if options.database else options.data_dir}",
+            file=sys.stderr,
+            flush=True,
+        )
+    return 0
+
+
+def _create_server(waitress: Any, app: Any, options: ServeOptions) -> Any:
+    return waitress.create_server(
         app,
         host=options.host,
         port=options.port,
@@ -196,26 +261,3 @@ def serve(options: ServeOptions) -> int:
         expose_tracebacks=False,
         ident="tokentool-index",
     )
-    server.channel_class = _channel_class()  # type: ignore[union-attr]
-    host = server.effective_host  # type: ignore[union-attr]
-    port = server.effective_port  # type: ignore[union-attr]
-    shown = f"[{host}]" if ":" in str(host) else host
-    settings.url = f"http://{shown}:{port}"
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
-    print(f"Serving on http://{shown}:{port}/", flush=True)
-    # For a person at the terminal (stderr: a parent reads only the line above).
-    where = f"--database {db.url}" if options.database else f"--data-dir {options.data_dir}"
-    print(
-        f"upload URL: http://{shown}:{port}/legacy/ (REPOSITORY_URL in .env)\n"
-        f"mint a token: tokentool index mint --user NAME {where}\n"
-        f"web pages: http://{shown}:{port}/ (to log in: tokentool index passwd NAME {where})",
-        file=sys.stderr,
-        flush=True,
-    )
-    try:
-        server.run()
-    finally:
-        server.close()
-        db.close()
-    return 0

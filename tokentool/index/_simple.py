@@ -40,7 +40,8 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from tokentool.index._db import Database, ServedFile, Tx
-from tokentool.index._jsonapi import file_url, json_data, upload_time
+from tokentool.index._jsonapi import file_url, json_body, json_data, upload_time
+from tokentool.index._store import METADATA_SUFFIX
 
 log = logging.getLogger("tokentool.index")
 
@@ -222,9 +223,16 @@ class Reads:
         if name != normalized:
             rest = "/".join(quote(p) for p in parts[1:])
             return _redirect(start_response, f"/pypi/{quote(normalized)}/{rest}")
-        return _send(
-            start_response, "application/json", json.dumps(data) + "\n", data["last_serial"], head
-        )
+        length, body = json_body(tx, data, project.id)
+        headers = [
+            ("Content-Type", "application/json"),
+            ("Content-Length", str(length)),
+            ("Vary", "Accept"),
+            ("X-PyPI-Last-Serial", str(data["last_serial"])),
+            *_CORS_HEADERS,
+        ]
+        start_response("200 OK", headers)
+        return [b""] if head else body
 
     # -- files -----------------------------------------------------------------------
     def _file(
@@ -247,23 +255,36 @@ class Reads:
             raise NotFound
         row = found[0]
         if wants_metadata:
-            content = tx.file_metadata(row.id) if row.metadata_sha256 else None
-            if content is None:
+            if not row.metadata_sha256:
                 raise NotFound
-            headers = [("Content-Type", "text/plain; charset=utf-8")]
-            headers.append(("Content-Length", str(len(content))))
-            start_response("200 OK", headers)
-            return [b""] if head else [content]
+            # PEP 658: the metadata file beside the wheel, streamed as the wheel is.
+            return self._send_file(
+                environ, start_response, row.filename + METADATA_SUFFIX, None, head
+            )
+        return self._send_file(environ, start_response, row.filename, row, head)
+
+    def _send_file(
+        self,
+        environ: dict[str, Any],
+        start_response: StartResponse,
+        name: str,
+        row: ServedFile | None,
+        head: bool,
+    ) -> Iterable[bytes]:
+        """A stored file, streamed; ``row`` (a package) checks its size and gives the ETag."""
         # Closed by the file wrapper once sent, or below.
-        stream = self.db.storage.open(row.filename, row.size)
-        if stream is None:
+        opened = self.db.storage.open(name, None if row is None else row.size)
+        if opened is None:
             raise NotFound
-        size = row.size
-        headers = [
-            ("Content-Type", "application/octet-stream"),
-            ("Content-Length", str(size)),
-            ("ETag", f'"{row.sha256_digest}"'),
-        ]
+        stream, size = opened
+        if row is None:
+            headers = [("Content-Type", "text/plain; charset=utf-8")]
+        else:
+            headers = [
+                ("Content-Type", "application/octet-stream"),
+                ("ETag", f'"{row.sha256_digest}"'),
+            ]
+        headers.insert(1, ("Content-Length", str(size)))
         start_response("200 OK", headers)
         if head:
             stream.close()

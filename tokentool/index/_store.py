@@ -14,6 +14,10 @@ in this process's spool (exclusive create), checked, and then published
   ``file_chunks`` rows in the same transaction, before it takes the write lock:
   a rollback or a crash takes the rows with it.
 
+A wheel's PEP 658 metadata file is received beside it in the spool (written by
+the METADATA rule as it reads the member) and published the same way, in the
+same transaction, as ``<filename>.metadata``; its row keeps only the digests.
+
 A process starting up never removes another's upload in flight: each process
 holds an exclusive ``flock`` on its own ``.proc-<id>.lock`` for its lifetime,
 and only the ``.part`` files of a process whose lock nobody holds are removed.
@@ -33,7 +37,6 @@ import tempfile
 import threading
 import time
 import uuid
-import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Protocol
 
@@ -53,8 +56,8 @@ LOCK_PREFIX = ".proc-"
 LOCK_SUFFIX = ".lock"
 #: A ``.part`` file of the pre-lock format (no owner recorded) is removed once this old.
 ORPHAN_GRACE_SECONDS = 3600
-#: A wheel's METADATA larger than this is not extracted (PEP 658 metadata is text headers).
-MAX_METADATA = 16 * 1024 * 1024
+#: A wheel's PEP 658 metadata file, beside the wheel: ``<filename>.metadata``.
+METADATA_SUFFIX = ".metadata"
 
 
 class ServerFault(Exception):
@@ -202,7 +205,10 @@ def _unlocked(path: Path) -> bool:
 
 
 def _is_temp(name: str) -> bool:
-    return name.startswith(TEMP_PREFIX) and name.endswith(TEMP_SUFFIX)
+    """An upload being received, or the PEP 658 metadata file received beside it."""
+    return name.startswith(TEMP_PREFIX) and name.endswith(
+        (TEMP_SUFFIX, TEMP_SUFFIX + METADATA_SUFFIX)
+    )
 
 
 def _older_than(path: Path, seconds: float) -> bool:
@@ -226,11 +232,14 @@ class Storage(Protocol):
     def discard(self, filename: str) -> None:
         """Undo ``publish`` after its transaction failed to commit."""
 
-    def open(self, filename: str, size: int) -> BinaryIO | None:
-        """The file for sending, or None (logged) when it is missing or damaged."""
+    def open(self, filename: str, size: int | None) -> tuple[BinaryIO, int] | None:
+        """The file for sending and its size, or None (logged) when it is missing or
+        damaged; ``size``: the recorded one (None: a metadata file, whose row has
+        only its digests)."""
 
     def removed(self, filenames: list[str]) -> None:
-        """After the transaction deleting the files' rows committed."""
+        """After the transaction deleting the files' rows committed (their metadata
+        files go with them)."""
 
     def reconcile(self, db: Database) -> list[str]:
         """Make storage agree with the database before serving; returns what was done."""
@@ -267,22 +276,23 @@ class FolderStorage:
     def discard(self, filename: str) -> None:
         (self.directory / filename).unlink(missing_ok=True)
 
-    def open(self, filename: str, size: int) -> BinaryIO | None:
+    def open(self, filename: str, size: int | None) -> tuple[BinaryIO, int] | None:
         try:
             stream = open(self.directory / filename, "rb")  # closed by the caller
         except FileNotFoundError:
             log.error("storage: %r is recorded but missing", filename)
             return None
         found = os.fstat(stream.fileno()).st_size
-        if found != size:
+        if size is not None and found != size:
             stream.close()
             log.error("storage: %r has %d bytes, its record says %d", filename, found, size)
             return None
-        return stream
+        return stream, found
 
     def removed(self, filenames: list[str]) -> None:
         for name in filenames:
             (self.directory / name).unlink(missing_ok=True)
+            (self.directory / (name + METADATA_SUFFIX)).unlink(missing_ok=True)
 
     def reconcile(self, db: Database) -> list[str]:
         """Remove what crashed uploads left: ``.part`` files of processes that are gone
@@ -292,7 +302,10 @@ class FolderStorage:
         row is the record of an accepted upload."""
         actions = self.spool.sweep()
         with db.transaction() as tx:
-            recorded = tx.recorded_sizes()
+            recorded: dict[str, int | None] = dict(tx.recorded_sizes())
+            # A wheel's metadata file is recorded by its wheel's row (its digests).
+            for name in tx.recorded_metadata():
+                recorded.setdefault(name + METADATA_SUFFIX, None)
             present = set()
             with os.scandir(self.directory) as entries:
                 for entry in entries:
@@ -311,7 +324,7 @@ class FolderStorage:
                         if entry.name in recorded:
                             present.add(entry.name)
                             size = entry.stat(follow_symlinks=False).st_size
-                            if size != recorded[entry.name]:
+                            if recorded[entry.name] not in (None, size):
                                 actions.append(
                                     f"damaged: {entry.name!r} has {size} bytes, its record "
                                     f"says {recorded[entry.name]} (not served)"
@@ -370,12 +383,24 @@ class ChunkStorage:
     def discard(self, filename: str) -> None:
         pass  # the rows went with the rolled-back transaction
 
-    def open(self, filename: str, size: int) -> BinaryIO | None:
+    def open(self, filename: str, size: int | None) -> tuple[BinaryIO, int] | None:
+        if size is None:  # a metadata file: its size is its rows'
+            c = s.file_chunks
+            with self.db.read_connection() as conn:
+                stored = conn.execute(
+                    sa.select(sa.func.count(), sa.func.sum(sa.func.length(c.c.data))).where(
+                        c.c.filename == filename
+                    )
+                ).one()
+            if not stored[0]:
+                log.error("storage: %r is recorded but has no content in the database", filename)
+                return None
+            size = int(stored[1] or 0)
         reader = ChunkReader(self.db, filename)
         if size and not reader.peek():
             log.error("storage: %r is recorded but has no content in the database", filename)
             return None
-        return reader  # type: ignore[return-value]
+        return reader, size  # type: ignore[return-value]
 
     def removed(self, filenames: list[str]) -> None:
         pass  # deleted with the rows (Tx.delete_files)
@@ -468,25 +493,6 @@ def receive(source: BinaryIO, spool: Spool) -> tuple[Path, dict[str, str], int]:
 def reconcile(db: Database) -> list[str]:
     """Make storage agree with the database before serving (``Storage.reconcile``)."""
     return db.storage.reconcile(db)
-
-
-def wheel_metadata(path: Path, filename: str) -> bytes | None:
-    """The wheel's ``.dist-info/METADATA`` bytes as uploaded (PEP 658), or None if unusable.
-
-    Read once at upload and stored with the row; never re-read when serving.
-    """
-    name, version = filename.split("-")[:2]
-    member = f"{name}-{version}.dist-info/METADATA"
-    try:
-        with zipfile.ZipFile(path) as zf:
-            info = zf.getinfo(member)
-            if info.file_size > MAX_METADATA:
-                return None
-            with zf.open(info) as stream:
-                data = stream.read(MAX_METADATA + 1)
-    except (KeyError, zipfile.BadZipFile, OSError, EOFError, ValueError, RuntimeError):
-        return None
-    return data if len(data) <= MAX_METADATA else None
 
 
 def make_private_dirs(path: Path) -> None:

@@ -1,17 +1,22 @@
 """``POST /legacy/``: authenticate, validate and store one file, in warehouse's order.
 
-Each refusal is an ``UploadError`` carrying the status and the exact reason
-phrase; the rules themselves live in ``tokentool.index.rules``, authentication
-and authorization in ``_auth.py``. Nothing is written until every check
-passed; then the file is written under a hidden temporary name and linked to
-its final name inside the transaction that records it (``_store.py``), so a
-refused or failed upload leaves no project, row or served file.
+``Uploads.handle`` parses the form, routes, authenticates, and then applies
+``PIPELINE``: ``file_upload``'s stages, one row per rule, in warehouse's
+order (``warehouse/forklift/legacy.py``). Each refusal is an ``UploadError``
+carrying the status and the exact reason phrase; an identical re-upload
+raises ``Duplicate`` and answers 200 at once, as warehouse does. The rules
+live in ``tokentool.index.rules``; the rows here are the stages that ask the
+database or the token (the project, the rate limit, the scope, receiving the
+file, recording it). Nothing is written until every check passed; then the
+file is linked to its final name inside the transaction that records it
+(``_store.py``), and that transaction asks again everything the first look
+decided, so a lost race is refused, never recorded.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
+import re
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -19,33 +24,192 @@ from typing import Any
 import multipart
 from packaging.utils import canonicalize_name, canonicalize_version
 
-import tokentool
-from tokentool.index import rules
-from tokentool.index._db import Database, NewFile, NewRelease, ProjectRow, TokenRow, Tx
-from tokentool.index._jsonapi import release_info
-from tokentool.index._store import receive, wheel_metadata
-from tokentool.index.rules import Duplicate, Lookups, Site, Upload, UploadError
+from tokentool.index import _auth, rules
+from tokentool.index._db import Database, NewFile, NewRelease, ProjectRow, Tx
+from tokentool.index._jsonapi import description_bytes, release_info
+from tokentool.index._store import METADATA_SUFFIX, receive
+from tokentool.index._types import MIB, Duplicate, Identity, UploadError
+from tokentool.index.rules import (
+    Lookups,
+    Rule,
+    Site,
+    Upload,
+    _workers,
+    archives,
+    description,
+    files,
+    malware,
+    names,
+)
+from tokentool.token import INTERNAL_ERROR
 
 log = logging.getLogger("tokentool.index")
 
-MIB = 1024 * 1024
 #: Test PyPI's defaults, as ``rules.Site`` holds them.
 DEFAULT_MAX_UPLOAD = Site.max_upload_size
 DEFAULT_NEW_PROJECT_LIMIT = Site.new_project_limit
 
-__all__ = ["DEFAULT_MAX_UPLOAD", "DEFAULT_NEW_PROJECT_LIMIT", "UploadError", "Uploads"]
+__all__ = [
+    "DEFAULT_MAX_UPLOAD",
+    "DEFAULT_NEW_PROJECT_LIMIT",
+    "MIB",
+    "PIPELINE",
+    "Identity",
+    "UploadError",
+    "Uploads",
+]
 
 
 class _IdenticalReupload(Exception):
     """Roll the transaction back and answer 200: the file is already there, unchanged."""
 
 
-@dataclasses.dataclass(frozen=True)
-class Identity:
-    """Who is uploading: the token's database row and the token as sent (caveats, chain)."""
+# -- the stages that are not rules of their own ---------------------------------------
+def protocol_version(up: Upload) -> None:
+    """file_upload: "We require protocol_version 1" (``POST.get``: the last value)."""
+    if up.fields.get("protocol_version", ["1"])[-1] != "1":
+        raise UploadError(400, "Unknown protocol version.")
 
-    row: TokenRow
-    token: tokentool.Token = dataclasses.field(repr=False)
+
+def upload_form(up: Upload) -> None:
+    up.form = rules.validate_upload_form(up.fields)
+
+
+def core_metadata(up: Upload) -> None:
+    up.meta = rules.validate_metadata(up.fields)
+
+
+def has_file(up: Upload) -> None:
+    if up.content is None:
+        raise UploadError(400, "Upload payload does not have a file.")
+
+
+def find_project(up: Upload) -> None:
+    """The project as stored (its display name is what later messages quote)."""
+    assert up.form is not None
+    up.normalized = canonicalize_name(up.form.name)
+    up.project = up.lookups.project(up.normalized)
+    up.project_name = up.project.name if up.project else up.form.name
+
+
+def _new_project_only(rule: Rule) -> Rule:
+    """``ProjectService.create_project``'s checks run only when the project is new."""
+
+    def run(up: Upload) -> None:
+        if up.project is None:
+            rule(up)
+
+    run.__name__ = rule.__name__
+    return run
+
+
+def can_create(up: Upload) -> None:
+    """``_ensure_user_can_upload`` before creating, then ``_check_ratelimits``: the
+    user's hits in the window (projects created, or names that passed the checks
+    and were rolled back later)."""
+    assert up.identity is not None
+    _auth.ensure_user_can_upload(up.identity, up.site.url)
+    limit = up.site.new_project_limit
+    since = time.time() - up.site.new_project_window
+    if limit and up.lookups.project_creations_since(up.identity.row.user_id, since) >= limit:
+        raise UploadError(429, "Too many new projects created")
+
+
+def count_creation(up: Upload) -> None:
+    """``_hit_ratelimits``: counted in its own transaction, so a refusal later in the
+    upload (scope, file) rolls the project back but not the hit."""
+    assert up.identity is not None
+    limit = up.site.new_project_limit
+    since = time.time() - up.site.new_project_window
+    hits = up.lookups.hit_project_creation(up.identity.row.user_id, since)
+    if limit and hits > limit:
+        raise UploadError(429, "Too many new projects created")
+
+
+def authorized(up: Upload) -> None:
+    """``MacaroonSecurityPolicy.permits`` and ``_ensure_user_can_upload`` (``_auth``)."""
+    assert up.identity is not None and up.form is not None
+    up.lookups.authorize(up.identity, up.form.name, up.project)
+
+
+def follow_spelling(up: Upload) -> None:
+    """ "Update name if it differs but is still equivalent": later messages use it."""
+    assert up.meta is not None
+    up.project_name = up.meta.name
+
+
+def file_facts(up: Upload) -> None:
+    """``request.POST["content"]``: its name, type and size, and the project's total."""
+    assert up.content is not None
+    up.filename = up.content.filename or ""
+    up.content_type = up.content.content_type
+    up.size = up.content.size
+    up.project_total_size = up.lookups.project_size(up.project.id) if up.project else 0
+
+
+def receive_file(up: Upload) -> None:
+    """Buffer the file onto disk (a hidden temporary name in this process's spool),
+    hashing it on the way."""
+    assert up.content is not None
+    up.path, up.hashes, up.size = receive(up.content.file, up.lookups.spool())
+
+
+def record(up: Upload) -> None:
+    """Every check passed: record the file in one transaction (``Uploads.record``)."""
+    up.lookups.record(up)
+
+
+#: ``file_upload``'s order, one row per rule: the whole upload after the identity.
+#: Adding a rule: write it in its module under ``rules/`` (naming the warehouse
+#: function it follows) and add its row here, where warehouse checks it.
+PIPELINE: tuple[Rule, ...] = (
+    # the form, then the metadata (every error collected, the first field's named)
+    protocol_version,
+    upload_form,
+    core_metadata,
+    has_file,
+    # the project: created only once every check passed, in ``record``
+    find_project,
+    _new_project_only(can_create),
+    _new_project_only(names.valid_name),  # check_project_name, in its order
+    _new_project_only(names.not_stdlib),
+    _new_project_only(names.not_existing),
+    _new_project_only(names.not_prohibited),
+    _new_project_only(names.not_too_similar),
+    _new_project_only(count_creation),
+    authorized,
+    follow_spelling,
+    # "Render our description" (off the server's GIL, with a budget: rules/_workers.py)
+    description.description_renders,
+    # the file as announced
+    file_facts,
+    files.filename_characters,  # _validate_filename
+    files.filename_separators,
+    files.filename_extension,
+    files.content_type,
+    files.filename_length,  # open(tmpdir/filename): 500 past NAME_MAX
+    files.file_size,  # while streaming, the file's limit first in each chunk
+    files.project_size,
+    receive_file,
+    # the file as received
+    files.digests_match,
+    files.not_duplicate,  # identical: Duplicate, 200 at once
+    files.filename_not_reused,
+    files.release_still_open,
+    files.one_sdist_per_release,
+    archives.valid_dist_file,  # _is_valid_dist_file: WHEEL/PKG-INFO read through,
+    malware.no_encrypted_code,  # then warehouse's YARA rules (utils/scanner.py),
+    archives.zip_framing,  # then a zip's framing: the rest of the function
+    files.sdist_filename,
+    files.sdist_license_files,
+    files.wheel_filename,
+    files.wheel_only(archives.wheel_license_files),
+    files.wheel_only(archives.wheel_record),
+    files.wheel_only(archives.wheel_entry_points),
+    files.wheel_only(archives.wheel_metadata),
+    files.no_attestations_with_api_token,
+    record,
+)
 
 
 class Uploads:
@@ -54,79 +218,78 @@ class Uploads:
     def __init__(self, db: Database, settings: Site) -> None:
         self.db = db
         self.settings = settings
+        self._budget = _workers.Budget(
+            workers=settings.validator_workers,
+            seconds=settings.validator_seconds,
+            memory=settings.validator_memory,
+        )
 
     # -- the view ---------------------------------------------------------------
     def handle(self, environ: Mapping[str, Any]) -> None:
         """Raise ``UploadError`` to refuse; return to answer 200.
 
         Warehouse's order: route on ``:action``, ``sanitize`` (tuples), the
-        identity, then ``file_upload``.
+        identity, then ``file_upload`` (``PIPELINE``).
         """
         parts: list[multipart.MultipartPart] = []
+        up: Upload | None = None
         try:
-            forms, files, tupled = self._parse(environ, parts)
+            forms, uploaded, tupled = self._parse(environ, parts)
             # route predicates run before the view's decorators
             _route(environ, forms, self.settings.forklift_domain)
             if tupled:  # sanitize: a file part under a field's name
                 raise UploadError(400, f"{tupled}: Should not be a tuple.")
             identity = self.authenticate(environ.get("HTTP_AUTHORIZATION"))
-            # file_upload: "We require protocol_version 1"
-            if forms.get("protocol_version", ["1"])[-1] != "1":  # POST.get: the last
-                raise UploadError(400, "Unknown protocol version.")
-            self._judge(identity, forms, files)
+            up = Upload(site=self.settings, fields=forms, identity=identity)
+            up.content = uploaded.get("content")
+            up.lookups = self._lookups()
+            with _workers.budget(self._budget):
+                rules.apply(PIPELINE, up)
+        except Duplicate:
+            return  # warehouse: request.tm.doom(); return HTTPOk()
         finally:
+            if up is not None:
+                for leftover in (up.path, up.metadata_path):
+                    if leftover is not None:
+                        leftover.unlink(missing_ok=True)
             for part in parts:  # spooled temporary files: close now, not at GC
                 part.close()
 
-    def _judge(
-        self,
-        identity: Identity,
-        forms: dict[str, list[str]],
-        files: dict[str, multipart.MultipartPart],
-    ) -> None:
-        """``file_upload``'s order; each stage's rules live in ``tokentool.index.rules``."""
-        up = Upload(site=self.settings, fields=forms)
-        up.form = form = rules.validate_upload_form(forms)
-        up.meta = meta = rules.validate_metadata(forms)
-        content = files.get("content")
-        if content is None:
-            raise UploadError(400, "Upload payload does not have a file.")
-        normalized = canonicalize_name(form.name)
-        project = self.db.reader().project(normalized)
-        up.project_name, up.normalized = (project.name if project else form.name), normalized
-        up.lookups = self._lookups(project)
-        if project is None:
-            from tokentool.index._auth import ensure_user_can_upload
-
-            ensure_user_can_upload(identity, self.settings.url)  # before creating: warehouse
-            # ProjectService.create_project: rate-limit test, name checks, then the hit,
-            # recorded for good even when this upload is refused afterwards.
-            self._check_new_project_rate(self.db.reader(), identity)
-            rules.apply(rules.NAME_RULES, up)
-            self._hit_new_project_rate(identity)
-        self._authorize(identity, form.name, project, self.db.reader())
-        # "Update name if it differs but is still equivalent": later messages use it.
-        up.project_name = meta.name
-        rules.apply(rules.RELEASE_RULES, up)
-        self._store(identity, up, content, project)
-
-    def _lookups(self, project: ProjectRow | None) -> Lookups:
-        """The database questions rules ask, bound to this upload's project."""
-        pid = project.id if project else None
+    def _lookups(self) -> Lookups:
+        """What the rows may ask or do: the database's answers, latest commit each."""
         reader = self.db.reader
+        site = self.settings.url
+
+        def project_exists(normalized: str) -> bool:
+            return reader().project(normalized) is not None
+
         return Lookups(
-            project_exists=lambda normalized: reader().project(normalized) is not None,
+            project=lambda normalized: reader().project(normalized),
+            project_exists=project_exists,
             project_names=lambda: reader().display_names(),
+            project_creations_since=lambda user, since: reader().project_creations_since(
+                user, since
+            ),
+            hit_project_creation=self._hit_project_creation,
+            authorize=lambda identity, typed, project: _auth.authorize(
+                identity, typed, project, reader(), site
+            ),
+            project_size=lambda pid: reader().project_size(pid),
+            spool=lambda: self.db.storage.spool,
             conflicting_file=lambda name, blake2: reader().conflicting_file(name, blake2),
             filename_deleted=lambda name: reader().filename_deleted(name),
-            release_created=lambda v: reader().release_created(pid, v) if pid else None,
-            has_sdist=lambda v: reader().has_sdist(pid, v) if pid else False,
+            release_created=lambda pid, v: reader().release_created(pid, v),
+            has_sdist=lambda pid, v: reader().has_sdist(pid, v),
+            record=self.record,
         )
+
+    def _hit_project_creation(self, user_id: str, since: float) -> int:
+        with self.db.transaction(scope=[f"user:{user_id}"]) as tx:
+            tx.record_project_creation(user_id)
+            return tx.project_creations_since(user_id, since)
 
     # -- authentication (warehouse's security policies: tokentool/index/_auth.py) --
     def authenticate(self, header: str | None) -> Identity:
-        from tokentool.index import _auth
-
         return _auth.authenticate(header, self.db.reader(), self.settings.url)
 
     # -- form -------------------------------------------------------------------
@@ -169,7 +332,7 @@ class Uploads:
             # webob's LAST value: distutils' "UNKNOWN" there deletes every value of
             # the key, a NUL there replaces them all by that one value, escaped;
             # earlier values are left as they are (odd, reproduced).
-            if values[-1].strip() == "UNKNOWN":
+            if _UNKNOWN.fullmatch(values[-1]):  # value.strip() == "UNKNOWN", without a copy
                 continue
             if "\x00" in values[-1]:
                 values = [values[-1].replace("\x00", "\\x00")]
@@ -185,133 +348,147 @@ class Uploads:
             files[key] = part
         return forms, files, tupled
 
-    # -- authorization ----------------------------------------------------------
-    def _check_new_project_rate(self, tx: Tx, identity: Identity) -> None:
-        """``_check_ratelimits``: the user's hits in the window (projects created, or
-        names that passed the checks and were rolled back later)."""
-        limit = self.settings.new_project_limit
-        since = time.time() - self.settings.new_project_window
-        if limit and tx.project_creations_since(identity.row.user_id, since) >= limit:
-            raise UploadError(429, "Too many new projects created")
-
-    def _hit_new_project_rate(self, identity: Identity) -> None:
-        """``_hit_ratelimits``: count this creation in its own transaction, so a refusal
-        later in the upload (scope, file) rolls the project back but not the hit."""
-        limit = self.settings.new_project_limit
-        since = time.time() - self.settings.new_project_window
-        with self.db.transaction(scope=[f"user:{identity.row.user_id}"]) as tx:
-            tx.record_project_creation(identity.row.user_id)
-            hits = tx.project_creations_since(identity.row.user_id, since)
-        if limit and hits > limit:
-            raise UploadError(429, "Too many new projects created")
-
-    def _authorize(
-        self, identity: Identity, typed_name: str, project: ProjectRow | None, tx: Tx
-    ) -> None:
-        from tokentool.index import _auth
-
-        _auth.authorize(identity, typed_name, project, tx, self.settings.url)
-
-    # -- the file ---------------------------------------------------------------
-    def _store(
-        self,
-        identity: Identity,
-        up: Upload,
-        content: multipart.MultipartPart,
-        known: ProjectRow | None,
-    ) -> None:
-        """``known``: the project as judged (None: this upload creates it)."""
-        form, meta = up.form, up.meta
-        assert form is not None and meta is not None
-        up.filename = content.filename or ""
-        up.content_type = content.content_type
-        up.size = content.size
-        up.project_total_size = self.db.reader().project_size(known.id) if known else 0
-        rules.apply(rules.BEFORE_CONTENT, up)
-        filename = up.filename
+    # -- recording (the last row of PIPELINE) -----------------------------------
+    def record(self, up: Upload) -> None:
+        """One transaction, under the project's lock (``scope``: uploads to other
+        projects commit in parallel): everything the first look decided is asked
+        again (token, project, role, duplicate, deleted name, sdist), so an upload
+        that lost a race against ``index delete``, a project deletion or a
+        concurrent upload is refused, never recorded. Then the rows, the journal,
+        and the file's final name (the PEP 658 metadata file beside it). Storing
+        the content (``Storage.stage``: the database's rows, when it holds the
+        files) is done before the lock is taken."""
         storage = self.db.storage
-        temp, up.hashes, size = receive(content.file, storage.spool)
-        up.path = temp
-        published = False
-        try:
-            metadata = None
-            try:
-                rules.apply(rules.AFTER_CONTENT, up)
-            except Duplicate:
-                pass  # warehouse answers 200; here only once authorized in the transaction
-            else:
-                if form.filetype == "bdist_wheel":
-                    metadata = wheel_metadata(temp, filename)
-            with self.db.transaction(
-                before_lock=lambda tx: storage.stage(tx, temp), scope=[f"project:{up.normalized}"]
-            ) as tx:
-                # Identity and role again, under the write lock: a token revoked or a
-                # project created by someone else since the first look counts. (The
-                # new-project rate-limit hit was recorded at the first look.)
-                if not tx.token_exists(identity.row.id):
-                    from tokentool.index._auth import invalid_auth
+        published: list[str] = []
 
-                    raise invalid_auth(self.settings.url)
-                project = tx.project(up.normalized)
-                if project is None:
-                    project = tx.create_project(form.name, up.normalized, identity.row.user_id)
-                else:
-                    self._authorize(identity, form.name, project, tx)
-                if project.name != meta.name:
-                    tx.rename_project(project.id, meta.name)
-                if self._is_duplicate(tx, filename, up.hashes):
-                    # warehouse: request.tm.doom(), then 200: a project created just
-                    # now for an identical re-upload is rolled back with the rest.
-                    raise _IdenticalReupload
-                canonical = canonicalize_version(meta.version)
-                if form.filetype == "sdist" and tx.has_sdist(project.id, canonical):
-                    raise UploadError(400, "Only one sdist may be uploaded per release.")
-                tx.ensure_release(
-                    NewRelease(
-                        project_id=project.id,
-                        version=str(meta.version),
-                        canonical_version=canonical,
-                        requires_python=str(meta.requires_python) if meta.requires_python else None,
-                        is_prerelease=meta.version.is_prerelease,
-                        info=release_info(meta),
-                    )
-                )
-                tx.add_file(
-                    NewFile(
-                        project_id=project.id,
-                        version=str(meta.version),
-                        canonical_version=canonical,
-                        packagetype=form.filetype,
-                        filename=filename,
-                        size=size,
-                        md5_digest=up.hashes["md5"],
-                        sha256_digest=up.hashes["sha256"],
-                        blake2_256_digest=up.hashes["blake2_256"],
-                        uploaded_by=identity.row.user_id,
-                        python_version=form.pyversion or None,
-                        metadata=metadata,
-                    )
-                )
-                storage.publish(tx, temp, filename)
-                published = True
+        def stage(tx: Tx) -> None:
+            for received in (up.path, up.metadata_path):
+                if received is not None:
+                    storage.stage(tx, received)
+
+        try:
+            with self.db.transaction(before_lock=stage, scope=[f"project:{up.normalized}"]) as tx:
+                self._identity_still_valid(tx, up)
+                project = self._project_for_record(tx, up)
+                self._file_still_new(tx, up, project)
+                is_new_release = self._record_release(tx, up, project)
+                self._record_file(tx, up, project)
+                self._journal(tx, up, project, is_new_release)
+                self._publish(tx, up, published)
         except _IdenticalReupload:
             return
         except BaseException:
-            if published:  # linked, then the commit failed: the name goes with the row
-                storage.discard(filename)
+            for name in published:  # published, then the commit failed: the names go too
+                storage.discard(name)
             raise
-        finally:
-            temp.unlink(missing_ok=True)
 
-    def _is_duplicate(self, tx: Tx, filename: str, hashes: Mapping[str, str]) -> bool:
-        """Inside the transaction, against a concurrent upload: the rule again."""
-        up = Upload(site=self.settings, fields={}, filename=filename, hashes=hashes)
-        up.lookups = Lookups(conflicting_file=tx.conflicting_file)
+    def _identity_still_valid(self, tx: Tx, up: Upload) -> None:
+        """A token revoked since the first look counts (the rate-limit hit stays)."""
+        assert up.identity is not None
+        if not tx.token_exists(up.identity.row.id):
+            raise _auth.invalid_auth(self.settings.url)
+
+    def _project_for_record(self, tx: Tx, up: Upload) -> ProjectRow:
+        """The project the first look judged, still there and still the uploader's."""
+        assert up.form is not None and up.meta is not None and up.identity is not None
+        project = tx.project(up.normalized)
+        if up.project is not None and (project is None or project.id != up.project.id):
+            raise _lost_race(f"project {up.normalized!r} was deleted during the upload")
+        if project is None:
+            project = tx.create_project(up.form.name, up.normalized, up.identity.row.user_id)
+            tx.journal(up.normalized, None, "create", up.identity.row.username)
+        else:  # the role again (and a project someone else created meanwhile)
+            _auth.authorize(up.identity, up.form.name, project, tx, self.settings.url)
+        if project.name != up.meta.name:
+            tx.rename_project(project.id, up.meta.name)
+        return project
+
+    def _file_still_new(self, tx: Tx, up: Upload, project: ProjectRow) -> None:
+        """``not_duplicate``, ``filename_not_reused`` and one sdist per release, again."""
+        assert up.form is not None and up.meta is not None
+        again = Upload(site=self.settings, fields={}, filename=up.filename, hashes=up.hashes)
+        again.lookups = Lookups(conflicting_file=tx.conflicting_file)
         try:
-            rules.files.not_duplicate(up)
+            files.not_duplicate(again)
         except Duplicate:
-            return True
-        return False
+            # warehouse: request.tm.doom(), then 200: a project created just now
+            # for an identical re-upload is rolled back with the rest.
+            raise _IdenticalReupload from None
+        if tx.filename_deleted(up.filename):
+            raise _lost_race(f"{up.filename!r} was deleted during the upload")
+        canonical = canonicalize_version(up.meta.version)
+        if up.form.filetype == "sdist" and tx.has_sdist(project.id, canonical):
+            raise UploadError(400, "Only one sdist may be uploaded per release.")
+
+    def _record_release(self, tx: Tx, up: Upload, project: ProjectRow) -> bool:
+        """The first file of a release records its metadata; True if it is new."""
+        meta = up.meta
+        assert meta is not None
+        return tx.ensure_release(
+            NewRelease(
+                project_id=project.id,
+                version=str(meta.version),
+                canonical_version=canonicalize_version(meta.version),
+                requires_python=str(meta.requires_python) if meta.requires_python else None,
+                is_prerelease=meta.version.is_prerelease,
+                info=release_info(meta),
+                description=description_bytes(meta),
+            )
+        )
+
+    def _record_file(self, tx: Tx, up: Upload, project: ProjectRow) -> None:
+        assert up.form is not None and up.meta is not None and up.identity is not None
+        tx.add_file(
+            NewFile(
+                project_id=project.id,
+                version=str(up.meta.version),
+                canonical_version=canonicalize_version(up.meta.version),
+                packagetype=up.form.filetype,
+                filename=up.filename,
+                size=up.size,
+                md5_digest=up.hashes["md5"],
+                sha256_digest=up.hashes["sha256"],
+                blake2_256_digest=up.hashes["blake2_256"],
+                uploaded_by=up.identity.row.user_id,
+                python_version=up.form.pyversion or None,
+                metadata_hashes=up.metadata_hashes,
+            )
+        )
+
+    def _journal(self, tx: Tx, up: Upload, project: ProjectRow, is_new_release: bool) -> None:
+        """file_upload's JournalEntry rows: the serials only go up."""
+        assert up.meta is not None and up.form is not None and up.identity is not None
+        who = up.identity.row.username
+        version = str(up.meta.version)
+        if is_new_release:
+            tx.journal(up.normalized, version, "new release", who)
+        python = up.form.pyversion or None
+        tx.journal(up.normalized, version, f"add {python} file {up.filename}", who)
+
+    def _publish(self, tx: Tx, up: Upload, published: list[str]) -> None:
+        """Give the file (and its PEP 658 metadata file) their final names in storage;
+        each name goes into ``published`` as soon as it exists, to be removed if the
+        commit fails."""
+        assert up.path is not None
+        storage = self.db.storage
+        if up.metadata_path is not None:
+            name = up.filename + METADATA_SUFFIX
+            storage.publish(tx, up.metadata_path, name)
+            published.append(name)
+        storage.publish(tx, up.path, up.filename)
+        published.append(up.filename)
+
+
+def _lost_race(why: str) -> UploadError:
+    """A lost race is refused with warehouse's answer to one: its transaction fails
+    at commit (``file_registry``'s unique filename, a release whose project is gone:
+    an IntegrityError nobody catches), which is a 500."""
+    log.warning("POST /legacy/ lost a race: %s; refused, nothing recorded", why)
+    return UploadError(500, INTERNAL_ERROR)
+
+
+#: ``str.strip()``'s whitespace is ``\s`` (both are ``Py_UNICODE_ISSPACE``).
+_UNKNOWN = re.compile(r"\s*UNKNOWN\s*")
 
 
 def _utf8(text: str) -> str:

@@ -63,12 +63,24 @@ def redact(raw: str) -> str:
     return f"{raw[:9]}…(redacted)" if raw.startswith(f"{PREFIX}-") else "…(redacted)"
 
 
+#: What a project name may be (PEP 508, as packaging validates it), said once for every face.
+PROJECT_NAME_RULE = (
+    "a project name is ASCII letters, digits, '.', '_' and '-', "
+    "starting and ending with a letter or digit"
+)
+
+
+def invalid_project_name(name: object) -> str:
+    """The one-line refusal of a name ``normalize_project`` refuses, saying what is allowed."""
+    return f"invalid project name: {name!r} ({PROJECT_NAME_RULE})"
+
+
 def normalize_project(name: str) -> str:
     """PEP 503 form, refusing what PyPI would refuse as a project name."""
     try:
         return canonicalize_name(name, validate=True)
     except (InvalidName, TypeError):
-        raise RestrictionError(f"invalid project name: {name!r}") from None
+        raise RestrictionError(invalid_project_name(name)) from None
 
 
 def _uuid(value: str, what: str) -> str:
@@ -164,6 +176,9 @@ def _iso_datetime(raw: str) -> datetime.datetime:
 ALLOWED, REFUSED, UNDECIDED = "allowed", "refused", "undecided"
 #: What only the index knows, as ``Verdict.needs`` names it.
 NEEDS_PROJECT_ID, NEEDS_USER_ID = "project_id", "user_id"
+#: What only the index knows that changes the words but never the outcome, as
+#: ``Verdict.guessed`` names it: the project's stored name, the token row's caveats.
+GUESSED_DISPLAY_NAME, GUESSED_STORED = "display_name", "stored"
 #: A token with no embedded caveat: the site may keep restrictions for it in
 #: its database and judge them on upload (pypi/warehouse#20371 mints project
 #: tokens that way); only the index can say which.
@@ -198,6 +213,11 @@ class Verdict:
     ones for the likeliest case (the token's owner uploading; a project the
     token names carrying the ID the token names). ``outcome`` is ``undecided``
     only when the unknowns decide between allowed and refused.
+
+    ``guessed`` names what the words were guessed from although only the index
+    knows it (``display_name``: the stored name warehouse quotes; ``stored``:
+    the caveats kept with the token's row, judged again): the outcome holds
+    whatever they are, the wording may not, so the verdict is not ``exact``.
     """
 
     outcome: str
@@ -205,6 +225,7 @@ class Verdict:
     needs: tuple[str, ...] = ()
     status: int = 403
     phrase: str = ""
+    guessed: tuple[str, ...] = ()
 
     @property
     def allowed(self) -> bool:
@@ -220,8 +241,12 @@ class Verdict:
 
     @property
     def exact(self) -> bool:
-        """Whether ``message`` is word for word what the index would answer."""
-        return not self.needs
+        """Whether ``message`` is word for word what the index would answer.
+
+        Only when nothing it depends on was guessed: an unknown ID (``needs``)
+        or the index's stored name or stored caveats (``guessed``).
+        """
+        return not (self.needs or self.guessed)
 
     @property
     def message(self) -> str:
@@ -238,6 +263,7 @@ class Verdict:
             "message": self.message,
             "reasons": list(self.reasons),
             "needs": list(self.needs),
+            "guessed": list(self.guessed),
             "exact": self.exact,
         }
 
@@ -361,7 +387,8 @@ class Token:
         change the answer (``needs``). ``display_name`` is the project's stored
         name, which warehouse quotes (default: ``project`` as typed).
         ``stored`` are the caveats the index keeps with the token's row (default:
-        guessed with ``presumed_stored``).
+        guessed with ``presumed_stored``). Either left out and able to change
+        the words (never the outcome) is named in ``guessed``.
         """
         now = int(time.time()) if at is None else parse_moment(at)
         if project is not None:
@@ -438,9 +465,33 @@ class Token:
             outcome = UNDECIDED
         else:
             outcome = ALLOWED if statuses == {True} else REFUSED
-        status, phrase, reasons = results[
-            (self._presumed_project_id(project, project_ids), user_ids[0])
-        ]
+        chosen = (self._presumed_project_id(project, project_ids), user_ids[0])
+        status, phrase, reasons = results[chosen]
+        guessed: list[str] = []
+        if status != 200:
+            # The words quoted are the likeliest context's; see whether what only
+            # the index knows would word them otherwise (one judgement each).
+            context = Context(
+                project_name=project,
+                project_id=chosen[0],
+                user_id=chosen[1],
+                now=now,
+                display_name=display_name,
+            )
+            if display_name is None and project is not None:
+                # Any other stored spelling of the name: does the phrase quote it?
+                other = dataclasses.replace(context, display_name=project + "\x00")
+                if _result(caveats, other) != results[chosen]:
+                    guessed.append(GUESSED_DISPLAY_NAME)
+            if stored is None:
+                # The site stores what it minted (presumed_stored); an older
+                # token's row may hold nothing: both are plausible.
+                alternatives = {presumed_stored(self.restrictions), ()} - {extra}
+                if any(
+                    _result(self.restrictions + alt, context) != results[chosen]
+                    for alt in alternatives
+                ):
+                    guessed.append(GUESSED_STORED)
         order = (NEEDS_PROJECT_ID, NEEDS_USER_ID)
         return Verdict(
             outcome,
@@ -448,6 +499,7 @@ class Token:
             tuple(n for n in order if n in needs),
             status if status != 200 else 403,
             phrase,
+            tuple(guessed),
         )
 
     def _presumed_project_id(self, project: str | None, candidates: list[Any]) -> Any:
@@ -467,6 +519,25 @@ class Token:
         if not windows:
             return None
         return max(w[0] for w in windows), min(w[1] for w in windows)
+
+    def validity_note(self, at: int | float | datetime.datetime | str | None = None) -> str | None:
+        """Which side of its window the token is on at ``at``, with the clock; ``None`` inside.
+
+        Warehouse says ``token is expired`` on both sides (``Expiration.verify``);
+        a person needs to know which, and what time it is.
+        """
+        window = self.window()
+        if window is None:
+            return None
+        now = int(time.time()) if at is None else parse_moment(at)
+        start, end = window
+        if now >= end:
+            state = f"is expired: it was valid until {iso(end)} (exclusive)"
+        elif now < start:
+            state = f"is not valid yet: it is valid from {iso(start)}"
+        else:
+            return None
+        return f"the token {state}, and it is now {iso(now)}"
 
     def project_names(self) -> frozenset[str] | None:
         """Names every name caveat admits together, or ``None`` if unrestricted."""
@@ -652,6 +723,11 @@ def _refuse_unusable(
     if window:
         current = token.window()
         start, end = window
+        if current and current[1] <= now:
+            raise RestrictionError(
+                f"the token is expired: it was valid until {iso(current[1])} (exclusive), and "
+                f"it is now {iso(now)}; a token derived from it could never be used"
+            )
         if current:
             start, end = max(start, current[0]), min(end, current[1])
             if start >= end:

@@ -30,6 +30,8 @@ from typing import Any, ClassVar
 
 from packaging.utils import canonicalize_name
 
+from tokentool.exceptions import RestrictionError
+
 __all__ = [
     "MAX_DEPTH",
     "Broken",
@@ -45,6 +47,7 @@ __all__ = [
     "Unreadable",
     "UserID",
     "decode_caveat",
+    "decode_stored",
     "evaluate",
     "judge",
     "parse_caveat",
@@ -526,6 +529,31 @@ def decode_caveat(raw: str | bytes, *, first_party: bool = True) -> Caveat:
         return Unreadable(str(exc))
     except _Break as exc:
         return Broken(str(exc))
+
+
+def decode_stored(text: str) -> tuple[Caveat, ...]:
+    """A JSON array of caveats, as a token's row stores them, each read as ``decode_caveat`` does.
+
+    For ``check --stored``: the one input that makes a verdict's words exact
+    when the site keeps caveats with the token. Bounded like ``decode_caveat``.
+    """
+    try:
+        value = _loads(text)
+    except _Break:
+        value = None
+    if not isinstance(value, list):
+        raise RestrictionError(
+            f"not a JSON array of caveats: {text[:80]!r} (e.g. '[[3, \"USER-ID\"]]', '[]' for none)"
+        )
+    caveats: list[Caveat] = []
+    for item in value:
+        try:
+            caveats.append(_deserialize(item))
+        except CaveatError as exc:
+            caveats.append(Unreadable(str(exc)))
+        except _Break as exc:
+            caveats.append(Broken(str(exc)))
+    return tuple(caveats)
 
 
 def parse_caveat(raw: str | bytes) -> Caveat:

@@ -38,6 +38,7 @@ from tokentool.workflow._config import (
     DEFAULT_INDEX_URL,
     KEYS,
     Config,
+    check_buildable_name,
     check_destination,
     check_url,
     default_project,
@@ -81,6 +82,7 @@ __all__ = [
     "VerifyReport",
     "build_sample",
     "built_line",
+    "check_buildable_name",
     "check_destination",
     "check_url",
     "check_version",
@@ -113,13 +115,19 @@ def settings(
     index_url: str | None = None,
     *,
     warn: TextIO | None = None,
+    project: str | None = None,
 ) -> Config:
     """The settings of the project at ``root``, as every face loads them.
 
     ``index_url`` is the old name of ``--repository-url``. A hidden prompt is
     offered only to a person at a terminal. Warnings go to ``warn`` (stderr).
+    ``project``, the name given, is checked first: a bad one is refused before
+    a token is looked for or asked for.
     """
     import sys
+
+    if project:
+        check_buildable_name(project)
 
     if repository_url and index_url and repository_url != index_url:
         from tokentool.exceptions import ConfigError

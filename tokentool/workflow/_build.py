@@ -30,8 +30,8 @@ import build
 from packaging.utils import canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
-import tokentool
-from tokentool.exceptions import TokenError
+from tokentool.exceptions import ConfigError, TokenError
+from tokentool.workflow._config import check_buildable_name
 
 if sys.version_info >= (3, 11):
     from importlib.resources.abc import Traversable
@@ -176,8 +176,11 @@ def build_sample(
     ``outdir`` must not exist yet or be empty, so a listing of it is exactly
     what this run built.
     """
-    tokentool.normalize_project(project)
     version = check_version(version) if version is not None else new_version()
+    try:
+        check_buildable_name(project, version)
+    except ConfigError as exc:
+        raise BuildError(str(exc)) from None
     if outdir.exists() and any(outdir.iterdir()):
         raise BuildError(f"output folder {outdir} is not empty: give a fresh one")
     sample = sample_files() if sample is None else sample

@@ -73,7 +73,7 @@ def _say(line: str) -> None:
 def _run(args: argparse.Namespace, *, upload: bool, verify: bool) -> int:
     from tokentool import workflow
 
-    config = workflow.settings(workflow.find_root(), args.repository_url)
+    config = workflow.settings(workflow.find_root(), args.repository_url, project=args.project)
     name = config.project_or_default(args.project)
     timeouts = workflow.Timeouts(args.connect_timeout, args.read_timeout)
     guards = {

@@ -66,7 +66,7 @@ class Config:
     def project_or_default(self, project: str | None, today: datetime.date | None = None) -> str:
         """The project the user named, else the seed's ``test-<username>-<YYYY-MM-DD>``."""
         if project:
-            tokentool.normalize_project(project)
+            check_buildable_name(project)
             return project
         if not self.username:
             raise ConfigError(
@@ -74,6 +74,34 @@ class Config:
                 "for the default test-<username>-<date>"
             )
         return default_project(self.username, today)
+
+
+#: The longest file name most file systems take (ext4, APFS, NTFS): 255 bytes.
+MAX_FILENAME_BYTES = 255
+#: What follows the name in the longest file built for it (the wheel's PEP 658 copy).
+_WHEEL_TAIL = "-py3-none-any.whl.metadata"
+#: A version as long as the default one (``0.0.<microseconds>``) for a check before building.
+_DEFAULT_VERSION = "0.0.1000000000000000"
+
+
+def check_buildable_name(project: str, version: str = _DEFAULT_VERSION) -> str:
+    """``project`` if the sample can be built and stored under it, else one clear sentence.
+
+    Valid (PEP 508) first; then short enough that the wheel's name (and the
+    ``.metadata`` file an index keeps beside it) fits in a file name: a longer
+    one fails deep in the build backend with ``File name too long``.
+    """
+    stem = tokentool.normalize_project(project).replace("-", "_")  # as the wheel spells it
+    longest = f"{stem}-{version}{_WHEEL_TAIL}"
+    if len(longest.encode()) > MAX_FILENAME_BYTES:
+        room = MAX_FILENAME_BYTES - len(f"-{version}{_WHEEL_TAIL}".encode())
+        raise ConfigError(
+            f"project name too long: {len(project)} characters; the wheel built for it "
+            f"('{stem[:12]}…-{version}-py3-none-any.whl', and the .metadata file an index "
+            f"keeps beside it) would pass the {MAX_FILENAME_BYTES}-byte limit of a file "
+            f"name: use at most {room} characters"
+        )
+    return project
 
 
 def default_project(username: str, today: datetime.date | None = None) -> str:

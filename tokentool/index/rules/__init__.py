@@ -1,23 +1,22 @@
-"""Warehouse's upload rules, one small function each, in tables in warehouse's order.
+"""Warehouse's upload rules, one small function each, in warehouse's order.
 
-``_upload.Uploads._judge`` walks the stages of ``file_upload``
-(``warehouse/forklift/legacy.py``) and applies each table where warehouse
-checks it:
-
-1. ``form.validate_upload_form`` then ``metadata.validate_metadata``
-   (``metadata.METADATA_RULES``);
-2. a new project: ``names.NAME_RULES`` (``check_project_name``), between the
-   rate-limit test and the rate-limit hit;
-3. after the token's scope: ``RELEASE_RULES`` (the description renders);
-4. the file: ``files.BEFORE_CONTENT`` (name, type, sizes), then, once it is on
-   disk and hashed, ``files.AFTER_CONTENT`` (digests ... attestations).
+``_upload.PIPELINE`` is the one table: ``file_upload``'s stages
+(``warehouse/forklift/legacy.py``), one row per rule, from the form to the
+recording transaction; ``_upload.Uploads.handle`` applies it. The rules live
+here by area: ``form`` (``UploadForm``), ``metadata`` (``METADATA_RULES``,
+every error collected, as ``_validate_metadata``), ``names``
+(``check_project_name``), ``description`` (the readme renders), ``files``
+(name, type, sizes, digests, duplicates, sdist and wheel names), ``archives``
+(``_is_valid_dist_file`` and the wheel's members).
 
 Adding a rule: write the function in the module of its area, naming the
-warehouse function it follows, and add one row to its table.
+warehouse function it follows, and add one row to ``_upload.PIPELINE``
+where warehouse checks it.
 """
 
 from __future__ import annotations
 
+from tokentool.index.rules import archives, description, files, form, metadata, names
 from tokentool.index.rules._base import (
     GIB,
     MIB,
@@ -28,25 +27,16 @@ from tokentool.index.rules._base import (
     Site,
     Upload,
     UploadError,
+    UploadForm,
     apply,
 )
-from tokentool.index.rules.description import description_renders
-from tokentool.index.rules.files import AFTER_CONTENT, BEFORE_CONTENT
-from tokentool.index.rules.form import UploadForm, validate_upload_form
+from tokentool.index.rules.form import validate_upload_form
 from tokentool.index.rules.metadata import METADATA_RULES, validate_metadata
-from tokentool.index.rules.names import NAME_RULES
-
-#: After the scope check, before the file (file_upload: "Render our description").
-RELEASE_RULES: tuple[Rule, ...] = (description_renders,)
 
 __all__ = [
-    "AFTER_CONTENT",
-    "BEFORE_CONTENT",
     "GIB",
     "METADATA_RULES",
     "MIB",
-    "NAME_RULES",
-    "RELEASE_RULES",
     "TITLES",
     "Duplicate",
     "Lookups",
@@ -56,6 +46,12 @@ __all__ = [
     "UploadError",
     "UploadForm",
     "apply",
+    "archives",
+    "description",
+    "files",
+    "form",
+    "metadata",
+    "names",
     "validate_metadata",
     "validate_upload_form",
 ]

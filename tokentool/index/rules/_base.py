@@ -13,40 +13,45 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tokentool.index._db import ProjectRow
+from tokentool.index._types import GIB, MIB, TITLES, Duplicate, Identity, UploadError
+
 if TYPE_CHECKING:
     from packaging.metadata import Metadata
 
-    from tokentool.index.rules.form import UploadForm
+#: Shared with the rest of the stand-in: defined once, at the bottom (``_types``).
+__all__ = [
+    "CORE_METADATA_HELP",
+    "ERROR_ORDER",
+    "GIB",
+    "MIB",
+    "TITLES",
+    "Duplicate",
+    "Lookups",
+    "Rule",
+    "Site",
+    "Upload",
+    "UploadError",
+    "UploadForm",
+    "apply",
+]
 
-MIB = 1024 * 1024
-GIB = 1024 * MIB
-
-#: Warehouse's (and pyramid's) titles of the statuses the upload view answers.
-TITLES = {
-    200: "OK",
-    308: "Permanent Redirect",
-    400: "Bad Request",
-    403: "Forbidden",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    409: "Conflict",
-    410: "Gone",
-    413: "Request Entity Too Large",
-    429: "Too Many Requests",
-}
-
-
-class UploadError(Exception):
-    """A refusal: the status and the reason phrase the client will print."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
+#: The help link of ``file_upload``'s metadata and name errors.
+CORE_METADATA_HELP = "https://packaging.python.org/specifications/core-metadata"
+#: ``file_upload``'s ``_error_message_order``: the field an answer names first.
+ERROR_ORDER = ("metadata-version", "name", "version")
 
 
-class Duplicate(Exception):
-    """The very same file is already there: warehouse answers 200 and changes nothing."""
+@dataclasses.dataclass(frozen=True)
+class UploadForm:
+    """``warehouse/forklift/forms.py`` ``UploadForm``'s data, once validated (``form.py``)."""
+
+    name: str
+    filetype: str
+    pyversion: str
+    md5_digest: str
+    sha256_digest: str
+    blake2_256_digest: str
 
 
 @dataclasses.dataclass
@@ -76,6 +81,12 @@ class Site:
     #: OPTIONS (``csrf.require_method_view``), answers such a POST 405. Which one
     #: Test PyPI sets is not public: ``tokentool conformance`` asks it.
     forklift_domain: str | None = None
+    #: The expensive validators' pool and budget (``rules/_workers.py``): worker
+    #: processes at a time, seconds (gunicorn-uploads.conf.py ``timeout = 240``),
+    #: and address space a worker may add (the stand-in's own bound).
+    validator_workers: int = 2
+    validator_seconds: float = 240.0
+    validator_memory: int = 160 * MIB
 
     def help(self, anchor: str) -> str:
         """``request.help_url(_anchor=...)``: the stand-in's own /help/ page."""
@@ -110,8 +121,13 @@ class Upload:
     site: Site
     fields: Mapping[str, Sequence[str]]
     lookups: Lookups = dataclasses.field(default_factory=Lookups)
+    identity: Identity | None = None
+    #: ``request.POST["content"]`` (a multipart part), None when the form has no file
+    content: Any = None
     form: UploadForm | None = None
     meta: Metadata | None = None
+    #: the project as the first look found it (None: this upload creates it)
+    project: ProjectRow | None = None
     # project: stored display name (or the typed one when new) and its normalized form
     project_name: str = ""
     normalized: str = ""
@@ -124,6 +140,9 @@ class Upload:
     hashes: Mapping[str, str] = dataclasses.field(default_factory=dict)
     #: Filled by the archive rules for the rules after them (top-level dir, names found).
     archive: Any = None
+    #: A wheel's METADATA, written beside the received file (PEP 658), and its digests.
+    metadata_path: Path | None = None
+    metadata_hashes: Mapping[str, str] | None = None
 
     @property
     def filetype(self) -> str:

@@ -14,9 +14,9 @@ import packaging.utils
 import packaging.version
 from packaging.utils import canonicalize_name, canonicalize_version
 
-from tokentool.index.rules import archives
 from tokentool.index.rules._base import GIB, MIB, Duplicate, Rule, Upload, UploadError
 from tokentool.index.rules.form import FILETYPE_EXTENSIONS
+from tokentool.token import INTERNAL_ERROR
 
 MAXIMUM_AGE_FOR_NEW_UPLOADS_DAYS = 14
 _DIST_FILE_RE = re.compile(r".+?(?P<extension>\.(tar\.gz|zip|whl))$", re.IGNORECASE)
@@ -66,6 +66,18 @@ def content_type(up: Upload) -> None:
 # in: file_upload reads 8096-byte chunks and after each one tests the file limit,
 # then the project limit. So the project limit wins when the file crosses it in an
 # earlier chunk than the file limit (a project close to full, a large file).
+#: Linux's NAME_MAX, which warehouse's temporary directory has.
+NAME_MAX = 255
+
+
+# file_upload: ``open(os.path.join(tmpdir, filename), "wb")`` comes right after the
+# content type; a name past NAME_MAX bytes raises OSError (ENAMETOOLONG) there, which
+# nothing catches: the site answers 500.
+def filename_length(up: Upload) -> None:
+    if len(up.filename.encode("utf-8", "surrogateescape")) > NAME_MAX:
+        raise UploadError(500, INTERNAL_ERROR)
+
+
 _CHUNK = 8096
 
 
@@ -103,16 +115,6 @@ def project_size(up: Upload) -> None:
                 "/project-management/storage-limits", "requesting-a-project-size-limit-increase"
             ),
         )
-
-
-BEFORE_CONTENT = (
-    filename_characters,
-    filename_separators,
-    filename_extension,
-    content_type,
-    file_size,
-    project_size,
-)
 
 
 # -- once the file is on disk and hashed --------------------------------------------
@@ -165,7 +167,9 @@ def filename_not_reused(up: Upload) -> None:
 
 def release_still_open(up: Upload) -> None:
     assert up.meta is not None
-    created = up.lookups.release_created(canonicalize_version(up.meta.version))
+    if up.project is None:
+        return
+    created = up.lookups.release_created(up.project.id, canonicalize_version(up.meta.version))
     if created is not None and created < time.time() - MAXIMUM_AGE_FOR_NEW_UPLOADS_DAYS * 86400:
         raise UploadError(
             400,
@@ -176,7 +180,9 @@ def release_still_open(up: Upload) -> None:
 
 def one_sdist_per_release(up: Upload) -> None:
     assert up.meta is not None
-    if up.filetype == "sdist" and up.lookups.has_sdist(canonicalize_version(up.meta.version)):
+    if up.project is None or up.filetype != "sdist":
+        return
+    if up.lookups.has_sdist(up.project.id, canonicalize_version(up.meta.version)):
         raise UploadError(400, "Only one sdist may be uploaded per release.")
 
 
@@ -338,7 +344,9 @@ def wheel_filename(up: Upload) -> None:
         )
 
 
-def _wheel_only(rule: Rule) -> Rule:
+def wheel_only(rule: Rule) -> Rule:
+    """The wheel-content checks run for wheels only (``if filename.endswith(".whl")``)."""
+
     def run(up: Upload) -> None:
         if up.filename.endswith(".whl"):
             rule(up)
@@ -357,22 +365,3 @@ def no_attestations_with_api_token(up: Upload) -> None:
             "Invalid attestations supplied during upload: Attestations are only supported "
             "when using Trusted Publishing",
         )
-
-
-#: After hashing, in file_upload's order. One row per rule.
-AFTER_CONTENT = (
-    digests_match,
-    not_duplicate,
-    filename_not_reused,
-    release_still_open,
-    one_sdist_per_release,
-    archives.valid_dist_file,
-    sdist_filename,
-    sdist_license_files,
-    wheel_filename,
-    _wheel_only(archives.wheel_license_files),
-    _wheel_only(archives.wheel_record),
-    _wheel_only(archives.wheel_entry_points),
-    _wheel_only(archives.wheel_metadata),
-    no_attestations_with_api_token,
-)

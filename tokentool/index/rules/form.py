@@ -8,12 +8,10 @@ combinations. The message names one field: the first of
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from collections.abc import Mapping, Sequence
 
-from tokentool.index.rules._base import UploadError
-from tokentool.index.rules.metadata import CORE_METADATA_HELP, ERROR_ORDER
+from tokentool.index.rules._base import CORE_METADATA_HELP, ERROR_ORDER, UploadError, UploadForm
 
 # warehouse.utils.project.PROJECT_NAME_RE
 PROJECT_NAME_RE = re.compile(
@@ -21,16 +19,6 @@ PROJECT_NAME_RE = re.compile(
 )
 _HEX64 = re.compile(r"^[A-F0-9]{64}$", re.IGNORECASE)
 FILETYPE_EXTENSIONS = {"sdist": (".zip", ".tar.gz"), "bdist_wheel": (".whl",)}
-
-
-@dataclasses.dataclass(frozen=True)
-class UploadForm:
-    name: str
-    filetype: str
-    pyversion: str
-    md5_digest: str
-    sha256_digest: str
-    blake2_256_digest: str
 
 
 def _first(form: Mapping[str, Sequence[str]], key: str) -> str | None:

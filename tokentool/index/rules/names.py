@@ -101,7 +101,3 @@ def not_too_similar(up: Upload) -> None:
             f"The name {up.project_name!r} is too similar to an existing project. "
             f"See {up.site.help('project-name')} for more information.",
         )
-
-
-#: check_project_name's order.
-NAME_RULES = (valid_name, not_stdlib, not_existing, not_prohibited, not_too_similar)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 from typing import Any
 from urllib.parse import urlencode
 
@@ -42,6 +43,8 @@ BAD_CSRF_EXPLANATION = (
 #: CreateMacaroonForm
 SCOPE_PREFIX = "scope:project:"
 MAX_DESCRIPTION = 100
+
+log = logging.getLogger("tokentool.index")
 
 
 #: What a release recorded without metadata shows (a stand-in's database from before
@@ -183,8 +186,11 @@ def _with_query(context: Context, path: str) -> str:
 
 def info_of(context: Context, release: dict[str, Any]) -> dict[str, Any]:
     """The release's recorded metadata: read and parsed only for a release a page shows."""
-    info = context.db.reader().release_info(release["project"].id, release["canonical"])
-    return {**_NO_INFO, **json.loads(info)}
+    tx = context.db.reader()
+    info = json.loads(tx.release_info(release["project"].id, release["canonical"]))
+    if "description" not in info:  # stored apart (release_descriptions) since issue 16
+        info["description"] = tx.description_text(release["project"].id, release["canonical"])
+    return {**_NO_INFO, **info}
 
 
 def license_of(info: dict[str, Any]) -> str | None:
@@ -208,18 +214,36 @@ _CACHED = 32
 
 
 def rendered_description(text: str, content_type: str | None) -> str | None:
-    """What warehouse stores as ``Description.html`` at upload (readme_renderer, sanitized)."""
+    """What warehouse stores as ``Description.html`` at upload (readme_renderer, sanitized).
+
+    Rendered in a validator worker (``rules/_workers.py``) within a page's budget:
+    a description that takes comrak minutes must not hold the server's GIL on a
+    view. Past the budget the page shows no description (and nothing is cached)."""
+    from tokentool.index.rules import _workers
+
     if not text:
         return None
-    if len(text) <= _CACHE_UP_TO:
-        return _rendered_cached(text, content_type)
-    return _render(text, content_type)
+    try:
+        with _workers.budget(_workers.Budget(seconds=_PAGE_BUDGET_SECONDS)):
+            if len(text) <= _CACHE_UP_TO:
+                return _rendered_cached(text, content_type)
+            return _render(text, content_type)
+    except _workers.OutlivedWorker as exc:
+        log.warning("release page: the description was not rendered (%s)", exc)
+        return None
+
+
+#: A page view waits for a validator worker and its render at most this long.
+_PAGE_BUDGET_SECONDS = 10.0
 
 
 def _render(text: str, content_type: str | None) -> str | None:
-    from tokentool.index.rules.description import render
+    import sys
 
-    return render(text, content_type, use_fallback=True)
+    from tokentool.index.rules import _workers
+
+    html: str | None = _workers.run("html", (text, content_type), size=sys.getsizeof(text))
+    return html
 
 
 _rendered_cached = functools.lru_cache(maxsize=_CACHED)(_render)
