@@ -12,8 +12,10 @@ commit: SQLite takes its write lock at ``BEGIN IMMEDIATE`` (every write);
 PostgreSQL takes transaction-scoped advisory locks (across processes and
 machines) per project or user, under a site-wide lock that revocations,
 deletions and the storage check at start take exclusively
-(``Database.transaction``). Reads never wait: each read statement sees the
-latest commit.
+(``Database.transaction``). Journal entries (the serials) are written last,
+under one more site-wide lock held to the commit, so their ids are handed out
+in commit order (``Tx.journal``). Reads never wait: each read statement sees
+the latest commit.
 """
 
 from __future__ import annotations
