@@ -20,7 +20,15 @@ Hostile clients: a project page's p50 for one well-behaved client, idle and
 then with 1,000 slowloris connections and 16 downloads that never read open
 (reported, no target: every request must be answered).
 
+Team (issue 17): the same 8 clients against SQLite with 1 process, PostgreSQL
+with 1 process and PostgreSQL with 2 processes (round robin), files in the
+database, rounds rotated; and ``/simple/<p>/`` on PostgreSQL with 100,000
+projects against 10. A throwaway PostgreSQL is started (tests/pgcluster.py).
+Targets: PostgreSQL 1 process >= 0.8x SQLite, 2 processes >= 1.3x 1, p99 at
+100,000 within 2x of p99 at 10.
+
     python benchmarks/bench_index.py [--clients 8] [--uploads 40] [--rounds 3] [--strict]
+        [--only uploads|reads|hostile|team] [--team-projects 100000]
 """
 
 from __future__ import annotations
@@ -52,6 +60,9 @@ from tokentool.index import start_server  # noqa: E402
 TARGET_BARE = 1.5
 TARGET_DEVPI = 1.0
 TARGET_READ = 2.0
+#: PostgreSQL (1 process) against SQLite, and 2 processes against 1 (issue 17).
+TARGET_PG = 0.8
+TARGET_SCALE = 1.3
 PIP_ACCEPT = (
     "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html; q=0.1, "
     "text/html; q=0.01"
@@ -107,7 +118,7 @@ def form(project: str, version: str, data: bytes) -> dict[str, str]:
 
 
 def run_clients(
-    url: str,
+    url: str | list[str],
     jobs: list[list[tuple[str, str, str, bytes]]],
     auth: Callable[[int], dict[str, str]],
 ) -> tuple[float, list[float]]:
@@ -116,15 +127,18 @@ def run_clients(
     lock = threading.Lock()
     barrier = threading.Barrier(len(jobs) + 1)
 
+    urls = [url] if isinstance(url, str) else url
+
     def client(number: int) -> None:
         headers = auth(number)
+        target = urls[number % len(urls)]  # round robin, as behind a load balancer
         mine: list[float] = []
         with requests.Session() as session:
             barrier.wait()
             for project, version, filename, data in jobs[number]:
                 started = time.perf_counter()
                 response = session.post(
-                    url,
+                    target,
                     data=form(project, version, data),
                     files={"content": (filename, data, "application/octet-stream")},
                     headers=headers,
@@ -416,6 +430,191 @@ def bench_reads(args: argparse.Namespace, workdir: Path) -> bool:
     return ok
 
 
+def seed_bulk(url: str, projects: int) -> list[str]:
+    """``projects`` projects (one release, one tiny wheel each, its content in the
+    database) in PostgreSQL, inserted in batches through the schema's tables."""
+    import sqlalchemy as sa
+
+    from tokentool.index import _schema as s
+    from tokentool.index._db import Database
+
+    db = Database(None, url)
+    names = []
+    now = time.time()
+    user = "00000000-0000-4000-8000-000000000001"
+    with db.engine.begin() as conn:
+        conn.execute(sa.insert(s.users).values(id=user, username="seed", created=now))
+        for start in range(0, projects, 5000):
+            batch = range(start, min(projects, start + 5000))
+            rows: dict[str, list[dict[str, object]]] = {
+                "projects": [],
+                "roles": [],
+                "releases": [],
+                "files": [],
+                "chunks": [],
+            }
+            for n in batch:
+                name = f"seeded-{n:06d}"
+                pid = f"00000000-0000-4000-9000-{n:012d}"
+                filename = f"seeded_{n:06d}-1.0-py3-none-any.whl"
+                data = f"wheel {n}".encode()
+                names.append(name)
+                rows["projects"].append(
+                    {"id": pid, "name": name, "normalized_name": name, "created": now}
+                )
+                rows["roles"].append({"project_id": pid, "user_id": user, "role_name": "Owner"})
+                rows["releases"].append(
+                    {
+                        "project_id": pid,
+                        "version": "1.0",
+                        "canonical_version": "1",
+                        "requires_python": ">=3.8",
+                        "is_prerelease": False,
+                        "info": "{}",
+                        "created": now,
+                    }
+                )
+                rows["files"].append(
+                    {
+                        "project_id": pid,
+                        "version": "1.0",
+                        "canonical_version": "1",
+                        "packagetype": "bdist_wheel",
+                        "filename": filename,
+                        "size": len(data),
+                        "md5_digest": hashlib.md5(data, usedforsecurity=False).hexdigest(),
+                        "sha256_digest": hashlib.sha256(data).hexdigest(),
+                        "blake2_256_digest": hashlib.blake2b(data, digest_size=32).hexdigest(),
+                        "uploaded": now,
+                        "uploaded_by": user,
+                        "python_version": "py3",
+                    }
+                )
+                rows["chunks"].append({"filename": filename, "seq": 0, "data": data})
+            for table, key in (
+                (s.projects, "projects"),
+                (s.roles, "roles"),
+                (s.releases, "releases"),
+                (s.files, "files"),
+                (s.file_chunks, "chunks"),
+            ):
+                conn.execute(sa.insert(table), rows[key])
+        conn.exec_driver_sql("ANALYZE")
+    db.close()
+    return names
+
+
+def bench_team(args: argparse.Namespace, workdir: Path) -> bool:
+    """SQLite 1 process vs PostgreSQL 1 and 2 processes (uploads); reads at 100,000 projects."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from pgcluster import throwaway_cluster
+
+    jobs = build_jobs(args.clients, args.uploads, args.size)
+    total = args.clients * args.uploads
+    kinds = ["sqlite", "pg1", "pg2"]
+    results: dict[str, list[tuple[float, list[float]]]] = {k: [] for k in kinds}
+    reads_ok = True
+    with throwaway_cluster() as cluster:
+        for round_number in range(args.rounds):
+            for kind in kinds[round_number % 3 :] + kinds[: round_number % 3]:
+                folder = workdir / f"team-{kind}-{round_number}"
+                if kind == "sqlite":
+                    options: dict[str, object] = {}
+                else:
+                    options = {"database": cluster.new_database(), "files_in_database": True}
+                count = 2 if kind == "pg2" else 1
+                servers = [
+                    start_server(
+                        folder / str(n), new_project_limit=0, threads=args.threads, **options
+                    )
+                    for n in range(count)
+                ]
+                try:
+                    tokens = [servers[0].mint(f"bench{n}") for n in range(args.clients)]
+                    results[kind].append(
+                        run_clients(
+                            [server.upload_url for server in servers],
+                            jobs,
+                            lambda n, tokens=tokens: {"Authorization": _basic(tokens[n])},
+                        )
+                    )
+                finally:
+                    for server in servers:
+                        server.stop()
+        rates = {k: statistics.median(total / e for e, _ in results[k]) for k in kinds}
+        print(
+            f"\nteam: {args.clients} clients x {args.uploads} uploads, {args.rounds} rounds "
+            f"(median), {args.threads} threads per process, files in the database for PostgreSQL"
+        )
+        print(f"{'set-up':<40}{'uploads/s':>12}{'p50 ms':>10}{'p99 ms':>10}")
+        labels = {
+            "sqlite": "SQLite, 1 process",
+            "pg1": "PostgreSQL, 1 process",
+            "pg2": "PostgreSQL, 2 processes (round robin)",
+        }
+        for kind in kinds:
+            lats = [lat for _, lats in results[kind] for lat in lats]
+            print(
+                f"{labels[kind]:<40}{rates[kind]:>12.1f}"
+                f"{percentile(lats, 0.5) * 1000:>10.1f}{percentile(lats, 0.99) * 1000:>10.1f}"
+            )
+        pg_vs_sqlite = rates["pg1"] / rates["sqlite"]
+        two_vs_one = rates["pg2"] / rates["pg1"]
+        print(
+            f"PostgreSQL 1 process / SQLite: {pg_vs_sqlite:.2f}x (target >= {TARGET_PG}x: "
+            f"{'met' if pg_vs_sqlite >= TARGET_PG else 'MISSED'})"
+        )
+        print(
+            f"PostgreSQL 2 processes / 1: {two_vs_one:.2f}x (target >= {TARGET_SCALE}x: "
+            f"{'met' if two_vs_one >= TARGET_SCALE else 'MISSED'})"
+        )
+        upload_ok = pg_vs_sqlite >= TARGET_PG and two_vs_one >= TARGET_SCALE
+
+        sizes = (10, args.team_projects)
+        servers_by_size = {}
+        names = {}
+        try:
+            for size in sizes:
+                url = cluster.new_database()
+                started = time.perf_counter()
+                names[size] = seed_bulk(url, size)
+                print(f"seeded {size:,} projects in {time.perf_counter() - started:.1f} s")
+                servers_by_size[size] = start_server(
+                    workdir / f"team-reads{size}", database=url, files_in_database=True
+                )
+            rng = random.Random(3)
+            samples: dict[int, list[float]] = {size: [] for size in sizes}
+            with requests.Session() as session:
+                for n in range(args.reads + 50):
+                    for size in sizes if n % 2 == 0 else sizes[::-1]:
+                        url = f"{servers_by_size[size].simple_url}{rng.choice(names[size])}/"
+                        started = time.perf_counter()
+                        response = session.get(url, headers={"Accept": PIP_ACCEPT}, timeout=30)
+                        elapsed = time.perf_counter() - started
+                        if response.status_code != 200:
+                            raise SystemExit(f"{url}: {response.status_code}")
+                        if n >= 50:
+                            samples[size].append(elapsed)
+        finally:
+            for server in servers_by_size.values():
+                server.stop()
+        print(f"{'/simple/<p>/ on PostgreSQL':<28}{'projects':>10}{'p50 ms':>10}{'p99 ms':>10}")
+        for size in sizes:
+            p50, p99 = percentile(samples[size], 0.5), percentile(samples[size], 0.99)
+            print(f"{'':<28}{size:>10,}{p50 * 1000:>10.2f}{p99 * 1000:>10.2f}")
+        ratio = percentile(samples[sizes[1]], 0.99) / percentile(samples[10], 0.99)
+        reads_ok = ratio <= TARGET_READ
+        print(
+            f"  p99 at {sizes[1]:,} / p99 at 10: {ratio:.2f}x (target <= {TARGET_READ}x: "
+            f"{'met' if reads_ok else 'MISSED'})"
+        )
+    return upload_ok and reads_ok
+
+
+def _basic(token: str) -> str:
+    return "Basic " + base64.b64encode(f"__token__:{token}".encode()).decode()
+
+
 def _get_times(session: requests.Session, url: str, count: int) -> list[float]:
     times = []
     for _ in range(count):
@@ -450,13 +649,22 @@ def bench_hostile(args: argparse.Namespace, workdir: Path) -> None:
                 data = os.urandom(32 * 1024 * 1024)
                 name = "seeded_00001-1.0-py3-none-any.whl"
                 (workdir / "hostile" / "packages" / name).write_bytes(data)
+                import sqlalchemy as sa
+
+                from tokentool.index import _schema
                 from tokentool.index._db import Database
 
                 db = Database(workdir / "hostile")
+                files = _schema.files
                 with db.transaction() as tx:
+                    assert tx.conn is not None
                     tx.conn.execute(
-                        "UPDATE files SET size = ?, blake2_256_digest = ? WHERE filename = ?",
-                        (len(data), hashlib.blake2b(data, digest_size=32).hexdigest(), name),
+                        sa.update(files)
+                        .where(files.c.filename == name)
+                        .values(
+                            size=len(data),
+                            blake2_256_digest=hashlib.blake2b(data, digest_size=32).hexdigest(),
+                        )
                     )
                 db.close()
                 listed = session.get(
@@ -490,16 +698,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=16 * 1024, help="approximate wheel payload")
     parser.add_argument("--threads", type=int, default=8, help="server threads, every server")
     parser.add_argument("--reads", type=int, default=2000, help="read requests per route and size")
+    parser.add_argument(
+        "--team-projects", type=int, default=100_000, help="projects for the PostgreSQL reads"
+    )
+    parser.add_argument(
+        "--only",
+        choices=["uploads", "reads", "hostile", "team"],
+        help="run one part (default: all, side by side)",
+    )
     parser.add_argument("--strict", action="store_true", help="exit 1 if a target is missed")
     args = parser.parse_args(argv)
     workdir = Path(tempfile.mkdtemp(prefix="bench-index-"))
+    ok = True
     try:
-        uploads_ok = bench_uploads(args, workdir)
-        reads_ok = bench_reads(args, workdir)
-        bench_hostile(args, workdir)
+        if args.only in (None, "uploads"):
+            ok &= bench_uploads(args, workdir)
+        if args.only in (None, "reads"):
+            ok &= bench_reads(args, workdir)
+        if args.only in (None, "hostile"):
+            bench_hostile(args, workdir)
+        if args.only in (None, "team"):
+            ok &= bench_team(args, workdir)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    return 1 if args.strict and not (uploads_ok and reads_ok) else 0
+    return 1 if args.strict and not ok else 0
 
 
 if __name__ == "__main__":

@@ -2,8 +2,10 @@
 
 The index runs as ``python -m tokentool.index serve --port 0`` on 127.0.0.1
 (module-scoped: tests use fresh user and project names instead of fresh
-servers). The helpers the fixtures build on live in helpers.py, where tests
-import them from.
+servers), once on each backend (``backend``): SQLite in a data folder, and a
+real PostgreSQL (a throwaway cluster started once per session, pgcluster.py)
+holding the package files too. The helpers the fixtures build on live in
+helpers.py, where tests import them from.
 """
 
 from __future__ import annotations
@@ -16,20 +18,41 @@ from helpers import (
     CHROMIUM,
     CHROMIUM_FLAGS,
     TEST_UPLOAD_LIMIT,
+    Backend,
     Dists,
     Harness,
     Listener,
     write_dists,
 )
+from pgcluster import Cluster, throwaway_cluster
 
 from tokentool.index import RunningServer, start_server
 
 
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Cluster]:
+    """A throwaway PostgreSQL for the session; failing to start it fails the test (never skips)."""
+    with throwaway_cluster() as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest) -> Backend:
+    """Where the stand-in keeps its state: every test using it runs on both."""
+    if request.param == "sqlite":
+        return Backend("sqlite", None)
+    return Backend("postgresql", request.getfixturevalue("postgres"))
+
+
 @pytest.fixture(scope="module")
-def index_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    """One stand-in per test module: ``.url``, ``.upload_url``, ``.simple_url``, ``.mint()``."""
+def index_server(
+    tmp_path_factory: pytest.TempPathFactory, backend: Backend
+) -> Iterator[RunningServer]:
+    """One stand-in per test module and backend: ``.url``, ``.upload_url``, ``.mint()``..."""
     data_dir = tmp_path_factory.mktemp("index")
-    with start_server(data_dir, max_upload_size=TEST_UPLOAD_LIMIT) as server:
+    with start_server(
+        data_dir, max_upload_size=TEST_UPLOAD_LIMIT, **backend.server_options()
+    ) as server:
         yield server
 
 

@@ -47,13 +47,16 @@ from pathlib import Path
 from typing import Any
 
 import requests
+import sqlalchemy as sa
 from packaging.utils import canonicalize_name
+from pgcluster import Cluster
 from urllib3 import encode_multipart_formdata
 
 import tokentool
-from tokentool.index import Index, RunningServer
+from tokentool.index import DATABASE_ENV, Index, RunningServer
 from tokentool.index._app import IndexApp
 from tokentool.index._db import Database
+from tokentool.index._schema import file_chunks
 from tokentool.index.rules import Site
 
 BIN = Path(sys.executable).parent
@@ -264,13 +267,109 @@ def basic(token: str) -> str:
     return "Basic " + base64.b64encode(f"__token__:{token}".encode()).decode()
 
 
-def listing(data_dir: Path) -> dict:
-    """``Index.listing()`` of a stand-in's data folder: users, projects and their files, tokens."""
-    index = Index(data_dir)
+def listing(where: Path | RunningServer | Harness) -> dict:
+    """``Index.listing()`` of a stand-in (or a SQLite data folder): users, projects, tokens."""
+    index = Index(where) if isinstance(where, Path) else where.index()
     try:
         return index.listing()
     finally:
         index.close()
+
+
+def stored_names(server: RunningServer | Harness) -> list[str]:
+    """The names in the stand-in's package storage (folder or database), sorted."""
+    if getattr(server, "files_in_database", False):
+        index = server.index()
+        try:
+            with index._db.read_connection() as conn:
+                rows = conn.execute(sa.select(file_chunks.c.filename).distinct()).all()
+        finally:
+            index.close()
+        return sorted(r[0] for r in rows)
+    return sorted(os.listdir(server.data_dir / "packages"))
+
+
+def stored_bytes(server: RunningServer | Harness, filename: str) -> bytes:
+    """A stored file's content, as the storage holds it (not as served)."""
+    if getattr(server, "files_in_database", False):
+        index = server.index()
+        try:
+            opened = index._db.storage.open(filename, None)
+            assert opened is not None, filename
+            stream = opened[0]
+            try:
+                return b"".join(iter(lambda: stream.read(1 << 20), b""))
+            finally:
+                stream.close()
+        finally:
+            index.close()
+    return (server.data_dir / "packages" / filename).read_bytes()
+
+
+def cli_state(server: RunningServer) -> tuple[list[str], dict[str, str]]:
+    """The CLI options naming a running stand-in's state, and the environment they need
+    (PostgreSQL: ``--database env:NAME``, the URL kept out of argv)."""
+    env = dict(os.environ)
+    if server.database is None:
+        return ["--data-dir", str(server.data_dir)], env
+    env[DATABASE_ENV] = server.database
+    return ["--database", f"env:{DATABASE_ENV}"], env
+
+
+def spool_leftovers(server: RunningServer | Harness) -> list[str]:
+    """Partial uploads left in the stand-in's spool (its own live lock file is not one)."""
+    index = server.index()
+    try:
+        directory = index._db.storage.spool.directory
+    finally:
+        index.close()
+    return sorted(n for n in os.listdir(directory) if n.endswith((".part", ".part.metadata")))
+
+
+@contextlib.contextmanager
+def stray_file(server: RunningServer | Harness, filename: str, data: bytes) -> Iterator[None]:
+    """Content put into storage by hand, with no row (as a crash before commit leaves it)."""
+    index = server.index()
+    try:
+        if getattr(server, "files_in_database", False):
+            chunk = {"filename": filename, "seq": 0, "data": data}
+            with index._db.engine.begin() as conn:
+                conn.execute(sa.insert(file_chunks).values(**chunk))
+            try:
+                yield
+            finally:
+                with index._db.engine.begin() as conn:
+                    conn.execute(sa.delete(file_chunks).where(file_chunks.c.filename == filename))
+        else:
+            path = server.data_dir / "packages" / filename
+            path.write_bytes(data)
+            try:
+                yield
+            finally:
+                path.unlink()
+    finally:
+        index.close()
+
+
+@dataclasses.dataclass(frozen=True)
+class Backend:
+    """A database backend for the stand-in: SQLite in a data folder, or PostgreSQL."""
+
+    name: str
+    cluster: Cluster | None
+
+    def new_database(self) -> str | None:
+        """A fresh, empty database's URL (None: SQLite, in whatever folder is given)."""
+        return None if self.cluster is None else self.cluster.new_database()
+
+    def server_options(self) -> dict[str, Any]:
+        """``start_server`` keywords: on PostgreSQL the package files live there too."""
+        if self.cluster is None:
+            return {}
+        return {"database": self.new_database(), "files_in_database": True}
+
+    def index(self, data_dir: Path, **kwargs: Any) -> Index:
+        return Index(data_dir, database=self.new_database(), **kwargs)
 
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -493,10 +592,13 @@ class Answer:
 class Harness:
     """The stand-in's WSGI app over ``data_dir``: ``post`` in-process, or ``served`` on a port."""
 
-    def __init__(self, data_dir: Path, **settings: Any) -> None:
+    def __init__(self, data_dir: Path | None, database: str | None = None, **settings: Any) -> None:
+        """``data_dir`` None (with ``database``): the package files in PostgreSQL too."""
         self.data_dir = data_dir
+        self.database = database
+        self.files_in_database = data_dir is None
         self.site = Site(url=SITE, **settings)
-        self.db = Database(data_dir)
+        self.db = Database(data_dir, database)
         self.app = IndexApp(self.db, self.site)
 
     @property
@@ -536,7 +638,7 @@ class Harness:
             thread.join(10)
 
     def index(self) -> Index:
-        return Index(self.data_dir)
+        return Index(self.data_dir, database=self.database)
 
     def mint(self, user: str, project: str | None = None, description: str | None = None) -> str:
         index = self.index()

@@ -220,6 +220,7 @@ def inspect(c: Context, repository_url: str | None = None, index_url: str | None
         "data-dir": ServeSettings.help("data_dir"),
         "host": ServeSettings.help("host"),
         "port": ServeSettings.help("port"),
+        "database": ServeSettings.help("database"),
     }
 )
 def index(
@@ -227,6 +228,7 @@ def index(
     data_dir: str | None = None,
     host: str = ServeSettings.host,
     port: int = ServeSettings.port,
+    database: str | None = ServeSettings.database,
 ) -> None:
     """Run the local stand-in for Test PyPI in the foreground (Ctrl-C stops it).
 
@@ -235,8 +237,8 @@ def index(
     with _errors():
         from tokentool import workflow
 
-        folder = data_dir or str(_root(c) / ".tokentool" / "index")
-        code = workflow.serve_index(folder, host, port)
+        folder = data_dir or (None if database else str(_root(c) / ".tokentool" / "index"))
+        code = workflow.serve_index(folder, host, port, database)
         if code:
             raise Exit(code=code)
 

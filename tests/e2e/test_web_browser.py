@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from helpers import TOKEN_LIKE, assert_no_token, twine_upload, unique
+from helpers import TOKEN_LIKE, assert_no_token, cli_state, twine_upload, unique
 from playwright.sync_api import expect
 
 from tokentool.index import RunningServer
@@ -28,20 +28,14 @@ def test_token_made_copied_used_and_removed_in_the_browser(
     # alice owns a project (the tutorial's first upload) and sets a web password
     first = twine_upload(index_server.upload_url, index_server.mint(user), *dists(project).both)
     assert first.returncode == 0, first.output
+    state, env = cli_state(index_server)
     passwd = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tokentool.index",
-            "passwd",
-            user,
-            "--data-dir",
-            str(index_server.data_dir),
-        ],
+        [sys.executable, "-m", "tokentool.index", "passwd", user, *state],
         input=PASSWORD + "\n",
         capture_output=True,
         text=True,
         timeout=60,
+        env=env,
     )
     assert passwd.returncode == 0, passwd.stderr
 

@@ -8,6 +8,7 @@ hand because twine never sends them. Reasons are compared in full.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -28,6 +29,8 @@ from helpers import (
     clean_environ,
     listing,
     run,
+    stored_bytes,
+    stored_names,
     twine_upload,
     unique,
     upload_fields,
@@ -36,7 +39,7 @@ from helpers import (
 )
 
 import tokentool
-from tokentool.index import Index, IndexRefusal, RunningServer, start_server
+from tokentool.index import DATABASE_ENV, Index, IndexRefusal, RunningServer, start_server
 
 CORE = "See https://packaging.python.org/specifications/core-metadata for more information."
 
@@ -97,7 +100,7 @@ def post(
 
 
 def project_names(server: RunningServer) -> set[str]:
-    return {p["normalized_name"] for p in listing(server.data_dir)["projects"]}
+    return {p["normalized_name"] for p in listing(server)["projects"]}
 
 
 # --- authentication ---------------------------------------------------------------
@@ -336,7 +339,7 @@ def test_user_without_role_on_existing_project(index_server, dists):
 
 def test_first_upload_creates_project_with_owner(index_server, dists):
     user, name, _token, made = owned_project(index_server, dists)
-    project = next(p for p in listing(index_server.data_dir)["projects"] if p["name"] == name)
+    project = next(p for p in listing(index_server)["projects"] if p["name"] == name)
     assert project["owners"] == [user]
     assert project["files"] == [made.wheel.name]
     assert uuid.UUID(project["id"])
@@ -345,17 +348,17 @@ def test_first_upload_creates_project_with_owner(index_server, dists):
 def test_restricted_token_on_new_project_leaves_nothing_behind(index_server, dists):
     user, owned, _token, _made = owned_project(index_server, dists)
     scoped = index_server.mint(user, project=owned)
-    before = listing(index_server.data_dir)
-    files_before = sorted(os.listdir(index_server.data_dir / "packages"))
+    before = listing(index_server)
+    files_before = stored_names(index_server)
     new = unique()
     ran = twine_upload(index_server.upload_url, scoped, *dists(new).both)
     reason = f"project-scoped token is not valid for project: {new!r}"
     refused(ran, "403 Forbidden", "Invalid API Token: " + ", ".join([reason] * 4))
-    after = listing(index_server.data_dir)
+    after = listing(index_server)
     assert new not in project_names(index_server)
     assert [p for p in after["projects"] if p["name"] == new] == []
     assert len(after["projects"]) == len(before["projects"])
-    assert sorted(os.listdir(index_server.data_dir / "packages")) == files_before
+    assert stored_names(index_server) == files_before
 
 
 # --- the file -------------------------------------------------------------------------
@@ -376,13 +379,11 @@ def test_digest_mismatch(index_server, tmp_path):
 
 def test_identical_reupload_is_200_and_changes_nothing(index_server, dists):
     _user, _name, token, made = owned_project(index_server, dists)
-    stored = index_server.data_dir / "packages" / made.wheel.name
-    stat = stored.stat()
-    before = listing(index_server.data_dir)
+    before = listing(index_server), stored_names(index_server)
     ran = twine_upload(index_server.upload_url, token, made.wheel)
     assert ran.returncode == 0, ran.output
-    assert listing(index_server.data_dir) == before
-    assert stored.stat().st_mtime_ns == stat.st_mtime_ns
+    assert (listing(index_server), stored_names(index_server)) == before
+    assert stored_bytes(index_server, made.wheel.name) == made.wheel.read_bytes()
 
 
 def test_same_filename_other_content(index_server, dists):
@@ -452,7 +453,7 @@ def test_too_many_new_projects(tmp_path, dists):
             assert twine_upload(server.upload_url, token, dists(unique()).wheel).returncode == 0
         ran = twine_upload(server.upload_url, token, dists(unique()).wheel)
         refused(ran, "429 Too Many Requests", "Too many new projects created")
-        assert len(listing(server.data_dir)["projects"]) == 2
+        assert len(listing(server)["projects"]) == 2
 
 
 # --- serving what was uploaded ------------------------------------------------------
@@ -502,16 +503,27 @@ def test_state_survives_restart(tmp_path, dists):
 # --- management API and CLI ---------------------------------------------------------
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess:
+def run_cli(*args: str, database: str | None = None) -> subprocess.CompletedProcess:
+    """``tokentool index ARGS``; with ``database``, ``--data-dir X`` becomes ``--database``
+    (the URL through the environment, as an operator keeps a password out of argv)."""
+    argv = list(args)
+    env = dict(os.environ)
+    if database is not None:
+        at = argv.index("--data-dir")
+        argv[at : at + 2] = ["--database", f"env:{DATABASE_ENV}"]
+        env[DATABASE_ENV] = database
     return subprocess.run(
-        [sys.executable, "-m", "tokentool", "index", *args],
+        [sys.executable, "-m", "tokentool", "index", *argv],
         capture_output=True,
         text=True,
         timeout=60,
+        env=env,
     )
 
 
-def test_cli_mint_list_revoke(tmp_path):
+def test_cli_mint_list_revoke(tmp_path, backend):
+    url = backend.new_database()
+    run_cli = functools.partial(globals()["run_cli"], database=url)
     data = str(tmp_path / "data")
     minted = run_cli("mint", "--user", "carol", "--description", "ci", "--data-dir", data)
     assert minted.returncode == 0, minted.stderr
@@ -519,7 +531,7 @@ def test_cli_mint_list_revoke(tmp_path):
     assert minted.stdout == token + "\n"
     loaded = tokentool.load(token)
     assert loaded.domain == "localhost"
-    index = Index(tmp_path / "data")
+    index = Index(tmp_path / "data", database=url)
     user_id = index.user_id("carol")
     assert loaded.explain()["restrictions"] == [
         {"type": "user", "user_id": user_id, "legacy": False}
@@ -545,7 +557,7 @@ def test_cli_mint_list_revoke(tmp_path):
     )
     revoked = run_cli("revoke", loaded.identifier, "--data-dir", data)
     assert revoked.returncode == 0
-    assert Index(tmp_path / "data").listing()["tokens"] == []
+    assert Index(tmp_path / "data", database=url).listing()["tokens"] == []
     missing = run_cli("revoke", "not-a-uuid", "--data-dir", data)
     assert missing.returncode == 2 and missing.stderr.startswith("tokentool: error: ")
     assert "Traceback" not in missing.stderr
@@ -555,6 +567,7 @@ def test_cli_delete_file_then_reupload_is_refused(index_server, dists):
     """``tokentool index delete``, then the site's filename-reuse rule, through twine."""
     _user, name, token, made = owned_project(index_server, dists)
     data = str(index_server.data_dir)
+    run_cli = functools.partial(globals()["run_cli"], database=index_server.database)
     unknown = run_cli("delete", "no-such-project", "--data-dir", data)
     assert (unknown.returncode, unknown.stderr) == (
         2,

@@ -8,7 +8,6 @@ use the real twine CLI.
 from __future__ import annotations
 
 import hashlib
-import os
 import socket
 import threading
 import time
@@ -17,7 +16,16 @@ from pathlib import Path
 
 import pytest
 import requests
-from helpers import basic, listing, unique, upload_fields, write_wheel
+from helpers import (
+    basic,
+    listing,
+    spool_leftovers,
+    stored_bytes,
+    stored_names,
+    unique,
+    upload_fields,
+    write_wheel,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -41,7 +49,7 @@ def upload(session: requests.Session, server: RunningServer, token: str, wheel: 
 
 
 def snapshot(server: RunningServer) -> tuple[dict, list[str]]:
-    return listing(server.data_dir), sorted(os.listdir(server.data_dir / "packages"))
+    return listing(server), stored_names(server)
 
 
 def test_many_clients_lose_nothing(index_server, tmp_path):
@@ -75,9 +83,9 @@ def test_many_clients_lose_nothing(index_server, tmp_path):
         page = requests.get(f"{index_server.simple_url}{name}/", timeout=30).text
         assert all(f">{w}<" in page for w in expected)
         for wheel in wheels:
-            stored = index_server.data_dir / "packages" / wheel.name
-            assert stored.read_bytes() == wheel.read_bytes()
-    assert not [f for f in files if f.startswith(".")]  # no temporary file left
+            assert stored_bytes(index_server, wheel.name) == wheel.read_bytes()
+    assert not [f for f in files if f.startswith(".")]
+    assert spool_leftovers(index_server) == []  # no temporary file left
 
 
 def test_racing_first_uploads_make_one_owner(index_server, tmp_path):
@@ -102,11 +110,17 @@ def test_racing_first_uploads_make_one_owner(index_server, tmp_path):
     for n, response in enumerate(responses):
         if n not in winners:
             # Warehouse's check_project_name sees a project committed meanwhile: 409;
-            # one created after that check is judged in the transaction: 403.
-            assert response.status_code in (403, 409)
+            # committed between its existence and its similarity queries (each sees
+            # the latest commit): "too similar", 400; one created after the checks
+            # is judged in the transaction: 403.
+            assert response.status_code in (400, 403, 409)
             if response.status_code == 409:
                 assert response.reason.startswith(
                     f"The name '{name}' conflicts with an existing project."
+                )
+            elif response.status_code == 400:
+                assert response.reason.startswith(
+                    f"The name '{name}' is too similar to an existing project."
                 )
             else:
                 assert response.reason.startswith(f"The user '{users[n]}' isn't allowed")
@@ -140,7 +154,7 @@ def test_racing_same_filename_keeps_one_content(index_server, tmp_path):
         for n, r in enumerate(responses)
         if n != winners[0]
     )
-    stored = (index_server.data_dir / "packages" / wheels[0].name).read_bytes()
+    stored = stored_bytes(index_server, wheels[0].name)
     assert stored == wheels[winners[0]].read_bytes()
 
 

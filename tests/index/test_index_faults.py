@@ -31,20 +31,25 @@ from helpers import (
     listing,
     post_file,
     simple_json,
+    stored_bytes,
+    stored_names,
+    stray_file,
     unique,
     upload_fields,
     write_wheel,
 )
 
 from tokentool.index import Index, start_server
+from tokentool.index._migrate import head
+from tokentool.index._store import ORPHAN_GRACE_SECONDS
 
 
-def recorded(data_dir: Path) -> dict[str, list[str]]:
-    return {p["name"]: p["files"] for p in listing(data_dir)["projects"]}
+def recorded(where) -> dict[str, list[str]]:
+    return {p["name"]: p["files"] for p in listing(where)["projects"]}
 
 
-def all_recorded_files(data_dir: Path) -> set[str]:
-    return {f for files in recorded(data_dir).values() for f in files}
+def all_recorded_files(where) -> set[str]:
+    return {f for files in recorded(where).values() for f in files}
 
 
 # --- server-side failures answer 5xx and leave nothing half-done ---------------------
@@ -58,7 +63,7 @@ def test_name_too_long_for_storage_answers_warehouses_500(index_server, tmp_path
     filename = f"{name.replace('-', '_')}-1.0.tar.gz"
     token = index_server.mint(unique("user"))
     sdist = archive(tmp_path / "short.tar.gz", filename[: -len(".tar.gz")], name, "1.0", "x")
-    before = sorted(os.listdir(index_server.data_dir / "packages"))
+    before = stored_names(index_server)
     answer = post_file(
         index_server,
         token,
@@ -70,8 +75,8 @@ def test_name_too_long_for_storage_answers_warehouses_500(index_server, tmp_path
         sha256_digest="0" * 64,  # a wrong digest: not judged yet
     )
     assert (answer.status_code, answer.reason) == (500, "Internal Server Error")
-    assert name not in recorded(index_server.data_dir)  # no project, no row
-    assert sorted(os.listdir(index_server.data_dir / "packages")) == before
+    assert name not in recorded(index_server)  # no project, no row
+    assert stored_names(index_server) == before
     log = index_server.log_path.read_text(encoding="utf-8")
     assert "POST /legacy/ 500" in log
 
@@ -98,11 +103,8 @@ def test_write_failure_is_a_server_error(tmp_path):
         answer = post_file(server, token, huge, "huge", "1.0", "bdist_wheel")
         assert answer.status_code == 500
         assert "storage failed (File too large)" in answer.text
-        assert set(recorded(server.data_dir)) == {"fits"}
-        assert sorted(os.listdir(server.data_dir / "packages")) == [
-            small.name,
-            small.name + ".metadata",
-        ]
+        assert set(recorded(server)) == {"fits"}
+        assert stored_names(server) == [small.name, small.name + ".metadata"]
         assert "storage failed" in server.log_path.read_text(encoding="utf-8")
 
 
@@ -116,7 +118,9 @@ def test_start_removes_leftovers_and_logs_it(tmp_path):
         wheel = write_wheel(tmp_path, "kept", "1.0")
         assert post_file(server, token, wheel, "kept", "1.0", "bdist_wheel").status_code == 200
     packages = data / "packages"
-    (packages / ".upload-0123abcd.part").write_bytes(b"half")
+    (packages / ".upload-0123abcd.part").write_bytes(b"half")  # a crashed older stand-in's
+    old = time.time() - 2 * ORPHAN_GRACE_SECONDS
+    os.utime(packages / ".upload-0123abcd.part", (old, old))
     (packages / "orphan-1.0.tar.gz").write_bytes(b"never recorded")
     with start_server(data) as server:
         assert sorted(os.listdir(packages)) == [wheel.name, wheel.name + ".metadata"]
@@ -375,25 +379,22 @@ def test_identical_file_under_a_new_name_creates_no_project(index_server, tmp_pa
         index_server, index_server.mint(unique("copier")), wheel, other, "1.0", "bdist_wheel"
     )
     assert answer.status_code == 200  # warehouse: a duplicate file is 200, changing nothing
-    assert other not in recorded(index_server.data_dir)
+    assert other not in recorded(index_server)
 
 
 def test_an_unrecorded_file_in_the_way_is_never_overwritten(index_server, tmp_path):
     name = unique("inway")
     token = index_server.mint(unique("user"))
     wheel = write_wheel(tmp_path, name, "1.0")
-    in_the_way = index_server.data_dir / "packages" / wheel.name
-    in_the_way.write_bytes(b"not the upload")  # as a crash before commit could leave it
-    try:
+    # As a crash before commit could leave it (a folder; rows can't outlive a rollback).
+    with stray_file(index_server, wheel.name, b"not the upload"):
         answer = post_file(index_server, token, wheel, name, "1.0", "bdist_wheel")
         assert (answer.status_code, answer.reason) == (
             500,
             "Internal Server Error: a file of that name is in storage without a record.",
         )
-        assert in_the_way.read_bytes() == b"not the upload"
-        assert name not in recorded(index_server.data_dir)
-    finally:
-        in_the_way.unlink()
+        assert stored_bytes(index_server, wheel.name) == b"not the upload"
+        assert name not in recorded(index_server)
 
 
 def test_a_database_from_before_releases_is_upgraded_in_place(tmp_path):
@@ -404,8 +405,11 @@ def test_a_database_from_before_releases_is_upgraded_in_place(tmp_path):
         token = server.mint("early")
         wheel = write_wheel(tmp_path, "early", "1.0")
         assert post_file(server, token, wheel, "early", "1.0", "bdist_wheel").status_code == 200
-    # Back to the first schema: no releases, no stored metadata, no extra columns.
+    # Back to the first schema: no releases, no stored metadata, no extra columns, and
+    # from before Alembic (no alembic_version): completed, stamped, then upgraded.
     conn = sqlite3.connect(data / "index.sqlite3")
+    conn.execute("DROP TABLE alembic_version")
+    conn.execute("DROP TABLE file_chunks")
     conn.execute("DROP TABLE releases")
     conn.execute("DROP TABLE journals")
     for column in ("python_version", "metadata_sha256", "metadata_blake2_256"):
@@ -413,6 +417,10 @@ def test_a_database_from_before_releases_is_upgraded_in_place(tmp_path):
     conn.commit()
     conn.close()
     with start_server(data) as server:
+        conn = sqlite3.connect(data / "index.sqlite3")
+        revision = conn.execute("SELECT version_num FROM alembic_version").fetchall()
+        conn.close()
+        assert revision == [(head(),)]
         (entry,) = simple_json(server, "early")["files"]
         assert entry["filename"] == wheel.name and entry["core-metadata"] is False
         api = requests.get(f"{server.url}pypi/early/json", timeout=10).json()

@@ -19,7 +19,17 @@ from urllib.parse import urljoin
 
 import pytest
 import requests
-from helpers import JSON_V1, PIP, archive, post_file, simple_json, unique, write_sdist, write_wheel
+from helpers import (
+    JSON_V1,
+    PIP,
+    archive,
+    post_file,
+    simple_json,
+    stray_file,
+    unique,
+    write_sdist,
+    write_wheel,
+)
 
 BIN = Path(sys.executable).parent
 HTML_V1 = "application/vnd.pypi.simple.v1+html"
@@ -309,15 +319,12 @@ def test_unrecorded_files_are_never_served(index_server, dists):
     base = index_server.url.rstrip("/")
     # A file dropped into the folder by hand has no row: not listed, not served.
     stray = f"{name.replace('-', '_')}-9.0-py3-none-any.whl"
-    (index_server.data_dir / "packages" / stray).write_bytes(made.wheel.read_bytes())
-    try:
+    with stray_file(index_server, stray, made.wheel.read_bytes()):
         assert [f["filename"] for f in simple_json(index_server, name)["files"]] == [
             made.wheel.name
         ]
         folder = entry["url"].rpartition("/")[0]
         assert requests.get(f"{base}{folder}/{stray}", timeout=10).status_code == 404
-    finally:
-        (index_server.data_dir / "packages" / stray).unlink()
     # A recorded file under another digest path is not served either.
     wrong = "/packages/00/00/" + "0" * 60 + "/" + made.wheel.name
     assert requests.get(base + wrong, timeout=10).status_code == 404

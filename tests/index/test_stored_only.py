@@ -10,12 +10,11 @@ index and keep working.
 from __future__ import annotations
 
 import io
-import os
 import subprocess
 import sys
 
 import pytest
-from helpers import twine_upload, unique
+from helpers import cli_state, stored_names, twine_upload, unique
 
 import tokentool
 from tokentool import probe
@@ -43,6 +42,7 @@ def test_mint_stored_only_embeds_nothing_and_the_index_judges_the_row(
     index_server: RunningServer, dists: object, capsys: pytest.CaptureFixture[str]
 ) -> None:
     user, name, other = _project(index_server, dists)
+    state, env = cli_state(index_server)
     raw = subprocess.run(
         [
             sys.executable,
@@ -50,8 +50,7 @@ def test_mint_stored_only_embeds_nothing_and_the_index_judges_the_row(
             "tokentool",
             "index",
             "mint",
-            "--data-dir",
-            str(index_server.data_dir),
+            *state,
             "--user",
             user,
             "--project",
@@ -62,6 +61,7 @@ def test_mint_stored_only_embeds_nothing_and_the_index_judges_the_row(
         text=True,
         timeout=60,
         check=True,
+        env=env,
     ).stdout.strip()
     assert tokentool.load(raw).restrictions == ()
 
@@ -78,13 +78,13 @@ def test_mint_stored_only_embeds_nothing_and_the_index_judges_the_row(
     )
 
     # The index knows: the row's restrictions hold the token to ``name``.
-    before = sorted(os.listdir(index_server.data_dir / "packages"))
+    before = stored_names(index_server)
     allowed = probe.probe(index_server.upload_url, raw, name, dists(name, "2.0").wheel)  # type: ignore[operator]
     refused = probe.probe(index_server.upload_url, raw, other, dists(other, "2.0").wheel)  # type: ignore[operator]
     assert (allowed.outcome, allowed.kind) == ("accepted", "digest")
     assert (refused.outcome, refused.kind) == ("refused", "token")
     assert f"project-scoped token is not valid for project: {other!r}" in refused.detail
-    assert sorted(os.listdir(index_server.data_dir / "packages")) == before
+    assert stored_names(index_server) == before
 
 
 def test_verify_rejection_works_with_a_stored_only_token(

@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from helpers import (
     TOKEN_LIKE,
     Harness,
@@ -26,6 +27,7 @@ from helpers import (
 )
 
 from tokentool.index import Index
+from tokentool.index._schema import releases
 from tokentool.index.web._base import SECURITY_HEADERS
 from tokentool.index.web.accounts import LOGIN_LIMITS
 
@@ -209,7 +211,7 @@ def test_hostile_classifier_stored_by_any_means_is_escaped(site: Harness) -> Non
     upload(site, site.mint("alice"), "evil", "1.0")
     with site.db.transaction() as tx:
         info = {"classifiers": [f"{HOSTILE} :: {HOSTILE}"], "summary": HOSTILE}
-        tx.conn.execute("UPDATE releases SET info = ?", (json.dumps(info),))
+        tx.conn.execute(sa.update(releases).values(info=json.dumps(info)))
     page = text_of(WebClient(site.app).get("/project/evil/1.0/"))
     assert page.count("<script") == 1
     assert page.count("&lt;script&gt;") == 3

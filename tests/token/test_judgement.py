@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pymacaroons
 import pytest
-from helpers import twine_upload, unique
+from helpers import Backend, twine_upload, unique
 from pymacaroons import Caveat as MacaroonCaveat
 from pymacaroons.utils import sign_first_party_caveat
 
@@ -219,8 +219,8 @@ def test_undecided_names_what_only_the_index_knows():
 
 
 @pytest.fixture
-def index(tmp_path: Path) -> Index:
-    return Index(tmp_path / "index", domain="localhost")
+def index(tmp_path: Path, backend: Backend) -> Index:
+    return backend.index(tmp_path / "index", domain="localhost")
 
 
 def db_of(index: Index) -> Database:

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import PypiServer, clean_environ, closed_port, twine_upload, unique
+from helpers import PypiServer, clean_environ, closed_port, stored_names, twine_upload, unique
 
 import tokentool
 from tokentool import probe as _probe
@@ -25,7 +25,7 @@ from tokentool.index import RunningServer
 
 
 def files(server: RunningServer) -> list[str]:
-    return sorted(os.listdir(server.data_dir / "packages"))
+    return stored_names(server)
 
 
 def owned(server: RunningServer, dists: object, **standing: bool) -> tuple[str, str, str, object]:

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import LenientIndex, PypiServer, closed_port, mint_raw, simple_listing
+from helpers import LenientIndex, PypiServer, closed_port, mint_raw, simple_listing, stored_names
 
 from tokentool import workflow
 from tokentool.exceptions import ConfigError
@@ -263,7 +263,7 @@ def test_quota_guard_on_a_standin_without_the_project(index_server, tmp_path: Pa
     config = load_config(
         None, {"TOKEN": index_server.mint("guard"), "INDEX_URL": index_server.upload_url}
     )
-    before = _listing(index_server.data_dir / "packages")
+    before = stored_names(index_server)
     with pytest.raises(ConfigError) as refused:
         workflow.verify_rejection(config, "wf-never-uploaded")
     assert str(refused.value) == (
@@ -276,7 +276,7 @@ def test_quota_guard_on_a_standin_without_the_project(index_server, tmp_path: Pa
     # --allow-new-project goes on: the stand-in creates, refuses and rolls back; nothing stored.
     report = workflow.verify_rejection(config, "wf-never-uploaded", allow_new_project=True)
     assert report.ok, report.message
-    assert _listing(index_server.data_dir / "packages") == before
+    assert stored_names(index_server) == before
     assert (
         workflow.quota_guard(config, "wf-never-uploaded", allow_new_project=True, timeouts=None)
         == "wf-never-uploaded"

@@ -37,6 +37,9 @@ __all__ = [
 
 from tokentool.index.settings import DEFAULT_DATA_DIR, DEFAULT_DOMAIN, ServeSettings
 
+#: ``--database env:NAME`` reads the URL from that variable (a password stays out of argv).
+DATABASE_ENV = "TOKENTOOL_INDEX_DATABASE"
+
 
 class IndexRefusal(TokenError):
     """The stand-in refuses a management request (the site would too)."""
@@ -45,11 +48,18 @@ class IndexRefusal(TokenError):
 class Index:
     """The stand-in's state, for the CLI, the tasks and tests (server running or not)."""
 
-    def __init__(self, data_dir: Path | str = DEFAULT_DATA_DIR, domain: str | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path | str | None = DEFAULT_DATA_DIR,
+        domain: str | None = None,
+        database: str | None = None,
+    ) -> None:
+        """``database``: a postgresql:// URL (then ``data_dir`` None keeps package files
+        in the database); None: SQLite in ``data_dir``."""
         from tokentool.index._db import Database
 
-        self.data_dir = Path(data_dir)
-        self._db = Database(self.data_dir)
+        self.data_dir = None if data_dir is None else Path(data_dir)
+        self._db = Database(self.data_dir, database)
         stored = self._db.reader().get_meta("domain")
         self.domain = domain or stored or DEFAULT_DOMAIN
 
@@ -116,7 +126,6 @@ class Index:
         from packaging.version import InvalidVersion, Version
 
         import tokentool
-        from tokentool.index._store import METADATA_SUFFIX
 
         try:
             normalized = tokentool.normalize_project(project)
@@ -147,9 +156,7 @@ class Index:
                 tx.delete_files(names)
                 for name in names:
                     tx.journal(row.normalized_name, version, f"remove file {name}", None)
-        for name in names:
-            (self._db.packages_dir / name).unlink(missing_ok=True)
-            (self._db.packages_dir / (name + METADATA_SUFFIX)).unlink(missing_ok=True)
+        self._db.storage.removed(names)
         return names
 
     def yank(self, project: str, version: str, reason: str = "", *, undo: bool = False) -> str:
@@ -253,9 +260,14 @@ class RunningServer:
     """A ``tokentool index serve`` subprocess and where to reach it."""
 
     url: str
+    #: Where its log is, and its state (SQLite) or package files (unless in the database).
     data_dir: Path
     process: subprocess.Popen[str] = dataclasses.field(repr=False)
     log_path: Path
+    #: The postgresql:// URL it serves from (None: SQLite in ``data_dir``).
+    database: str | None = None
+    #: With ``database``: package files in the database, not in ``data_dir/packages``.
+    files_in_database: bool = False
 
     @property
     def upload_url(self) -> str:
@@ -270,7 +282,8 @@ class RunningServer:
         return int(self.url.rstrip("/").rpartition(":")[2])
 
     def index(self) -> Index:
-        return Index(self.data_dir)
+        folder = None if self.files_in_database else self.data_dir
+        return Index(folder, database=self.database)
 
     def mint(
         self,
@@ -321,6 +334,8 @@ def start_server(
     domain: str = DEFAULT_DOMAIN,
     *,
     timeout: float = 30,
+    database: str | None = None,
+    files_in_database: bool = False,
     **settings: Any,
 ) -> RunningServer:
     """Start the stand-in as a real process and wait until it accepts connections.
@@ -328,13 +343,21 @@ def start_server(
     ``settings`` are more ``ServeSettings`` fields (``max_upload_size``,
     ``new_project_limit``, ``threads``, ``prohibited_names``); the child's
     argv is derived from them. Its stderr goes to ``<data_dir>/server.log``
-    (never a pipe nobody reads, which could block it).
+    (never a pipe nobody reads, which could block it). ``database``: serve from
+    PostgreSQL; with ``files_in_database`` the package files are there too and
+    ``data_dir`` holds only the log. The URL reaches the child through its
+    environment, never argv (it may hold a password).
     """
     from tokentool.index._db import make_private_dirs
 
     data = Path(data_dir).resolve()
     make_private_dirs(data)  # an existing folder keeps its permissions
-    chosen = ServeSettings(data_dir=data, host=host, port=port, domain=domain, **settings)
+    environ = child_environ()  # no TOKEN / TWINE_PASSWORD for the stand-in
+    if database:
+        environ[DATABASE_ENV] = database
+        settings["database"] = "env:" + DATABASE_ENV
+    folder = None if database and files_in_database else data
+    chosen = ServeSettings(data_dir=folder, host=host, port=port, domain=domain, **settings)
     argv = [sys.executable, "-m", "tokentool.index", "serve", *chosen.argv()]
     log_path = data / "server.log"
     with open(log_path, "a", encoding="utf-8") as log:
@@ -344,7 +367,7 @@ def start_server(
             stderr=log,
             stdin=subprocess.DEVNULL,
             text=True,
-            env=child_environ(),  # no TOKEN / TWINE_PASSWORD for the stand-in
+            env=environ,
         )
     assert process.stdout is not None
     lines: queue.Queue[str] = queue.Queue()
@@ -359,4 +382,7 @@ def start_server(
         process.wait()
         detail = log_path.read_text(encoding="utf-8", errors="replace")[-2000:]
         raise RuntimeError(f"the index server did not start: {line.strip()!r}\n{detail}")
-    return RunningServer(line[len(prefix) :].strip(), data, process, log_path)
+    url = line[len(prefix) :].strip()
+    return RunningServer(
+        url, data, process, log_path, database, bool(database and files_in_database)
+    )

@@ -18,7 +18,7 @@ PROG = "tokentool index"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from tokentool.index.settings import ServeSettings
+    from tokentool.index.settings import DEFAULT_DATA_DIR, ServeSettings
 
     parser = Parser(
         prog=PROG,
@@ -28,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     def data_dir(p: argparse.ArgumentParser) -> None:
         p.add_argument("--data-dir", type=Path, help=ServeSettings.help("data_dir"))
+        p.add_argument("--database", metavar="URL", help=ServeSettings.help("database"))
 
     serve = sub.add_parser(
         "serve",
@@ -94,6 +95,28 @@ def build_parser() -> argparse.ArgumentParser:
     delete.add_argument("project", metavar="PROJECT")
     delete.add_argument("version", metavar="VERSION", nargs="?")
     delete.add_argument("filename", metavar="FILENAME", nargs="?")
+
+    migrate = sub.add_parser(
+        "migrate",
+        help="copy a SQLite data folder into PostgreSQL",
+        description="Copy everything in --data-dir (users, tokens, projects, files, rate-limit "
+        "hits, deleted names; package files too, unless --keep-files-in-folder) into an empty "
+        "PostgreSQL database, in one transaction. The folder is left as it was.",
+    )
+    migrate.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help=f"the SQLite folder to copy (default: {DEFAULT_DATA_DIR} in the project root)",
+    )
+    migrate.add_argument("--to", required=True, metavar="URL", help="postgresql://USER@HOST/DB")
+    migrate.add_argument(
+        "--keep-files-in-folder",
+        action="store_true",
+        help="copy only the state; the stand-ins will serve files from --data-dir/packages "
+        "(a shared folder)",
+    )
+    migrate.set_defaults(database=None)
 
     yank = sub.add_parser(
         "yank",
@@ -176,7 +199,7 @@ def _run(parser: argparse.ArgumentParser, argv: list[str]) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return 2
-    if args.data_dir is None:
+    if args.data_dir is None and args.database is None:
         from tokentool._root import find_root
         from tokentool.index.settings import DEFAULT_DATA_DIR
 
@@ -186,9 +209,17 @@ def _run(parser: argparse.ArgumentParser, argv: list[str]) -> int:
         from tokentool.index.settings import ServeSettings
 
         return serve(ServeSettings.from_argparse(args))
+    if args.command == "migrate":
+        from tokentool.index._copy import copy_to_postgresql
+
+        copied = copy_to_postgresql(
+            args.data_dir, args.to, files=not args.keep_files_in_folder, progress=sys.stderr
+        )
+        print(f"copied {copied}", file=sys.stderr)
+        return 0
     from tokentool.index import Index
 
-    index = Index(args.data_dir, domain=getattr(args, "domain", None))
+    index = Index(args.data_dir, domain=getattr(args, "domain", None), database=args.database)
     try:
         if args.command == "mint":
             raw = index.mint(

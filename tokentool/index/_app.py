@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
+
+import sqlalchemy as sa
 
 from tokentool.index._db import Database
 from tokentool.index._help import help_page
@@ -204,7 +205,7 @@ class IndexApp:
             return self.reads(environ, start_response)
         except NotFound:
             return _answer(start_response, 404, "Not Found", [], environ)
-        except (OSError, sqlite3.Error) as exc:
+        except (OSError, sa.exc.SQLAlchemyError) as exc:
             return _fault(start_response, environ, server_fault(exc))
         except Exception as exc:
             # Never the exception text: it could quote the request (and so a token).
@@ -216,7 +217,7 @@ class IndexApp:
             self.uploads.handle(environ)
         except ServerFault as fault:
             return _fault(start_response, environ, fault)
-        except (OSError, sqlite3.Error) as exc:
+        except (OSError, sa.exc.SQLAlchemyError) as exc:
             return _fault(start_response, environ, server_fault(exc))
         except OutlivedWorker as exc:
             # warehouse: gunicorn kills an upload worker past ``timeout = 240``

@@ -85,11 +85,10 @@ def json_body(tx: Tx, data: dict[str, Any], project_id: str) -> tuple[int, Itera
     stored = tx.description(project_id, canonical) if mark else None
     if stored is None:  # a release recorded before descriptions were stored apart
         return _plain(head + (json.dumps("") if mark else "") + tail)
-    rowid, _size = stored
 
     def escaped() -> Iterator[bytes]:
         decoder = codecs.getincrementaldecoder("utf-8")("surrogatepass")
-        for chunk in tx.description_chunks(rowid, _CHUNK):
+        for chunk in tx.description_chunks(stored, _CHUNK):
             yield json.dumps(decoder.decode(chunk))[1:-1].encode("ascii")
         yield json.dumps(decoder.decode(b"", final=True))[1:-1].encode("ascii")
 

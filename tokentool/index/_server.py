@@ -173,8 +173,7 @@ def serve(options: ServeSettings) -> int:
 
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(name)s: %(message)s")
     make_undumpable()
-    assert options.data_dir is not None  # the command line resolves the project's folder
-    db = Database(options.data_dir)
+    db = Database(options.data_dir, options.database, pool_size=options.threads + 2)
     reconcile(db)  # before the first request: nothing unrecorded is left in the folder
     with db.transaction() as tx:
         tx.set_meta("domain", options.domain)
@@ -197,11 +196,11 @@ def serve(options: ServeSettings) -> int:
         # Inside the try: a signal arriving while these print still says it stopped.
         print(f"Serving on http://{shown}:{port}/", flush=True)
         # For a person at the terminal (stderr: a parent reads only the line above).
+        where = f"--database {db.url}" if options.database else f"--data-dir {options.data_dir}"
         print(
             f"upload URL: http://{shown}:{port}/legacy/ (REPOSITORY_URL in .env)\n"
-            f"mint a token: tokentool index mint --user NAME --data-dir {options.data_dir}\n"
-            f"web pages: http://{shown}:{port}/ (to log in: tokentool index passwd NAME "
-            f"--data-dir {options.data_dir})",
+            f"mint a token: tokentool index mint --user NAME {where}\n"
+            f"web pages: http://{shown}:{port}/ (to log in: tokentool index passwd NAME {where})",
             file=sys.stderr,
             flush=True,
         )
@@ -212,7 +211,7 @@ def serve(options: ServeSettings) -> int:
         why = f" (on {stop.signal})" if stop.signal else ""
         print(
             f"stopped{why}: http://{shown}:{port}/ no longer answers; "
-            f"the data stays in {options.data_dir}",
+            f"the data stays in {db.url if options.database else options.data_dir}",
             file=sys.stderr,
             flush=True,
         )

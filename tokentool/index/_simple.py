@@ -31,7 +31,6 @@ from __future__ import annotations
 import html
 import json
 import logging
-import os
 import re
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -273,18 +272,11 @@ class Reads:
         head: bool,
     ) -> Iterable[bytes]:
         """A stored file, streamed; ``row`` (a package) checks its size and gives the ETag."""
-        path = self.db.packages_dir / name
-        try:
-            # Closed by the file wrapper once sent, or below.
-            stream = open(path, "rb")
-        except FileNotFoundError:
-            log.error("storage: %r is recorded but missing", name)
-            raise NotFound from None
-        size = os.fstat(stream.fileno()).st_size
-        if row is not None and size != row.size:
-            stream.close()
-            log.error("storage: %r has %d bytes, its record says %d", name, size, row.size)
+        # Closed by the file wrapper once sent, or below.
+        opened = self.db.storage.open(name, None if row is None else row.size)
+        if opened is None:
             raise NotFound
+        stream, size = opened
         if row is None:
             headers = [("Content-Type", "text/plain; charset=utf-8")]
         else:

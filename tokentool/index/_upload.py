@@ -19,7 +19,6 @@ import logging
 import re
 import time
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import multipart
@@ -28,7 +27,7 @@ from packaging.utils import canonicalize_name, canonicalize_version
 from tokentool.index import _auth, rules
 from tokentool.index._db import Database, NewFile, NewRelease, ProjectRow, Tx
 from tokentool.index._jsonapi import description_bytes, release_info
-from tokentool.index._store import publish, receive
+from tokentool.index._store import METADATA_SUFFIX, receive
 from tokentool.index._types import MIB, Duplicate, Identity, UploadError
 from tokentool.index.rules import (
     Lookups,
@@ -149,9 +148,10 @@ def file_facts(up: Upload) -> None:
 
 
 def receive_file(up: Upload) -> None:
-    """Buffer the file onto disk (a hidden temporary name), hashing it on the way."""
+    """Buffer the file onto disk (a hidden temporary name in this process's spool),
+    hashing it on the way."""
     assert up.content is not None
-    up.path, up.hashes, up.size = receive(up.content.file, up.lookups.packages_dir())
+    up.path, up.hashes, up.size = receive(up.content.file, up.lookups.spool())
 
 
 def record(up: Upload) -> None:
@@ -275,7 +275,7 @@ class Uploads:
                 identity, typed, project, reader(), site
             ),
             project_size=lambda pid: reader().project_size(pid),
-            packages_dir=lambda: self.db.packages_dir,
+            spool=lambda: self.db.storage.spool,
             conflicting_file=lambda name, blake2: reader().conflicting_file(name, blake2),
             filename_deleted=lambda name: reader().filename_deleted(name),
             release_created=lambda pid, v: reader().release_created(pid, v),
@@ -284,7 +284,7 @@ class Uploads:
         )
 
     def _hit_project_creation(self, user_id: str, since: float) -> int:
-        with self.db.transaction() as tx:
+        with self.db.transaction(scope=[f"user:{user_id}"]) as tx:
             tx.record_project_creation(user_id)
             return tx.project_creations_since(user_id, since)
 
@@ -350,32 +350,42 @@ class Uploads:
 
     # -- recording (the last row of PIPELINE) -----------------------------------
     def record(self, up: Upload) -> None:
-        """One transaction, under the write lock: everything the first look decided
-        is asked again (token, project, role, duplicate, deleted name, sdist), so an
-        upload that lost a race against ``index delete``, a project deletion or a
+        """One transaction, under the project's lock (``scope``: uploads to other
+        projects commit in parallel): everything the first look decided is asked
+        again (token, project, role, duplicate, deleted name, sdist), so an upload
+        that lost a race against ``index delete``, a project deletion or a
         concurrent upload is refused, never recorded. Then the rows, the journal,
-        and the file's final name (the PEP 658 metadata file beside it)."""
-        published: list[Path] = []
+        and the file's final name (the PEP 658 metadata file beside it). Storing
+        the content (``Storage.stage``: the database's rows, when it holds the
+        files) is done before the lock is taken."""
+        storage = self.db.storage
+        published: list[str] = []
+
+        def stage(tx: Tx) -> None:
+            for received in (up.path, up.metadata_path):
+                if received is not None:
+                    storage.stage(tx, received)
+
         try:
-            with self.db.transaction() as tx:
+            with self.db.transaction(before_lock=stage, scope=[f"project:{up.normalized}"]) as tx:
                 self._identity_still_valid(tx, up)
                 project = self._project_for_record(tx, up)
                 self._file_still_new(tx, up, project)
                 is_new_release = self._record_release(tx, up, project)
                 self._record_file(tx, up, project)
                 self._journal(tx, up, project, is_new_release)
-                self._publish(up, published)
+                self._publish(tx, up, published)
         except _IdenticalReupload:
             return
         except BaseException:
-            for path in published:  # linked, then the commit failed: the names go too
-                path.unlink(missing_ok=True)
+            for name in published:  # published, then the commit failed: the names go too
+                storage.discard(name)
             raise
 
     def _identity_still_valid(self, tx: Tx, up: Upload) -> None:
         """A token revoked since the first look counts (the rate-limit hit stays)."""
         assert up.identity is not None
-        if tx.token(up.identity.row.id) is None:
+        if not tx.token_exists(up.identity.row.id):
             raise _auth.invalid_auth(self.settings.url)
 
     def _project_for_record(self, tx: Tx, up: Upload) -> ProjectRow:
@@ -455,15 +465,18 @@ class Uploads:
         python = up.form.pyversion or None
         tx.journal(up.normalized, version, f"add {python} file {up.filename}", who)
 
-    def _publish(self, up: Upload, published: list[Path]) -> None:
-        """Link the file (and its PEP 658 metadata file) to their final names; each
-        name goes into ``published`` as soon as it exists, to be removed if the
+    def _publish(self, tx: Tx, up: Upload, published: list[str]) -> None:
+        """Give the file (and its PEP 658 metadata file) their final names in storage;
+        each name goes into ``published`` as soon as it exists, to be removed if the
         commit fails."""
         assert up.path is not None
-        directory = self.db.packages_dir
+        storage = self.db.storage
         if up.metadata_path is not None:
-            published.append(publish(up.metadata_path, directory / (up.filename + ".metadata")))
-        published.append(publish(up.path, directory / up.filename))
+            name = up.filename + METADATA_SUFFIX
+            storage.publish(tx, up.metadata_path, name)
+            published.append(name)
+        storage.publish(tx, up.path, up.filename)
+        published.append(up.filename)
 
 
 def _lost_race(why: str) -> UploadError:

@@ -89,9 +89,19 @@ class ServeSettings:
     data_dir: Path | None = _setting(
         None,
         f"state folder (default: {DEFAULT_DATA_DIR} in the project root, the nearest folder "
-        "above holding tasks.py, else pyproject.toml)",
+        "above holding tasks.py, else pyproject.toml); with --database, only where package "
+        "files go (a folder every stand-in shares), else they go in the database",
         parse=Path,
-        metavar="DIR",
+        shown="",
+    )
+    #: None: SQLite in ``data_dir``, the single-maintainer default.
+    database: str | None = _setting(
+        None,
+        "postgresql://USER@HOST/DB: keep the state in PostgreSQL, shared by every stand-in "
+        "started on it (default: SQLite in --data-dir); env:NAME reads the URL from that "
+        "variable. Give the password through PGPASSWORD or ~/.pgpass, not in the URL "
+        "(argv is visible to others)",
+        metavar="URL",
         shown="",
     )
     host: str = _setting("127.0.0.1", "address to listen on")

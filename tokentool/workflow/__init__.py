@@ -172,10 +172,11 @@ def run_demo(out: TextIO) -> bool:
     return run(out)
 
 
-def serve_index(data_dir: str | None, host: str, port: int) -> int:
+def serve_index(data_dir: str | None, host: str, port: int, database: str | None = None) -> int:
     """Run the stand-in in the foreground, as ``tokentool index serve`` does."""
     from tokentool.index.__main__ import main
     from tokentool.index.settings import ServeSettings
 
-    chosen = ServeSettings(data_dir=Path(data_dir) if data_dir else None, host=host, port=port)
+    folder = Path(data_dir) if data_dir else None
+    chosen = ServeSettings(data_dir=folder, host=host, port=port, database=database)
     return main(["serve", *chosen.argv()])

@@ -118,7 +118,8 @@ class WebFace:
             identity = _auth.authenticate(authorization, self.db.reader(), self.settings.url)
         except UploadError:  # the upload was accepted with it: not expected
             return
-        with self.db.transaction() as tx:
+        # One row: no site-wide lock (on PostgreSQL that would queue behind every upload).
+        with self.db.transaction(scope=[f"token:{identity.row.id}"]) as tx:
             tx.token_used(identity.row.id)
 
     # -- answers -------------------------------------------------------------------
