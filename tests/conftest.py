@@ -70,12 +70,9 @@ def dists(tmp_path: Path) -> Iterator[object]:
 @pytest.fixture
 def inprocess(tmp_path):
     """The stand-in's WSGI app under waitress in this process: hooks can reach it."""
-    harness = Harness(tmp_path / "data", new_project_limit=0)
-    try:
+    with Harness(tmp_path / "data", new_project_limit=0) as harness:
         with harness.served() as served:
             yield served
-    finally:
-        harness.close()
 
 
 @pytest.fixture(scope="session")

@@ -269,22 +269,16 @@ def basic(token: str) -> str:
 
 def listing(where: Path | RunningServer | Harness) -> dict:
     """``Index.listing()`` of a stand-in (or a SQLite data folder): users, projects, tokens."""
-    index = Index(where) if isinstance(where, Path) else where.index()
-    try:
+    with Index(where) if isinstance(where, Path) else where.index() as index:
         return index.listing()
-    finally:
-        index.close()
 
 
 def stored_names(server: RunningServer | Harness) -> list[str]:
     """The names in the stand-in's package storage (folder or database), sorted."""
     if getattr(server, "files_in_database", False):
-        index = server.index()
-        try:
+        with server.index() as index:
             with index._db.read_connection() as conn:
                 rows = conn.execute(sa.select(file_chunks.c.filename).distinct()).all()
-        finally:
-            index.close()
         return sorted(r[0] for r in rows)
     return sorted(os.listdir(server.data_dir / "packages"))
 
@@ -292,8 +286,7 @@ def stored_names(server: RunningServer | Harness) -> list[str]:
 def stored_bytes(server: RunningServer | Harness, filename: str) -> bytes:
     """A stored file's content, as the storage holds it (not as served)."""
     if getattr(server, "files_in_database", False):
-        index = server.index()
-        try:
+        with server.index() as index:
             opened = index._db.storage.open(filename, None)
             assert opened is not None, filename
             stream = opened[0]
@@ -301,8 +294,6 @@ def stored_bytes(server: RunningServer | Harness, filename: str) -> bytes:
                 return b"".join(iter(lambda: stream.read(1 << 20), b""))
             finally:
                 stream.close()
-        finally:
-            index.close()
     return (server.data_dir / "packages" / filename).read_bytes()
 
 
@@ -318,19 +309,15 @@ def cli_state(server: RunningServer) -> tuple[list[str], dict[str, str]]:
 
 def spool_leftovers(server: RunningServer | Harness) -> list[str]:
     """Partial uploads left in the stand-in's spool (its own live lock file is not one)."""
-    index = server.index()
-    try:
+    with server.index() as index:
         directory = index._db.storage.spool.directory
-    finally:
-        index.close()
     return sorted(n for n in os.listdir(directory) if n.endswith((".part", ".part.metadata")))
 
 
 @contextlib.contextmanager
 def stray_file(server: RunningServer | Harness, filename: str, data: bytes) -> Iterator[None]:
     """Content put into storage by hand, with no row (as a crash before commit leaves it)."""
-    index = server.index()
-    try:
+    with server.index() as index:
         if getattr(server, "files_in_database", False):
             chunk = {"filename": filename, "seq": 0, "data": data}
             with index._db.engine.begin() as conn:
@@ -347,8 +334,6 @@ def stray_file(server: RunningServer | Harness, filename: str, data: bytes) -> I
                 yield
             finally:
                 path.unlink()
-    finally:
-        index.close()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -421,7 +406,17 @@ def invoke(cwd: Path, *args: str, env: dict[str, str] | None = None, timeout: in
     return run([str(INVOKE), *args], cwd=cwd, env=env, timeout=timeout)
 
 
-class PypiServer:
+class Closing:
+    """``with X(...) as x:`` for the test servers and harnesses: ``close()`` on the way out."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()  # type: ignore[attr-defined]
+
+
+class PypiServer(Closing):
     """Bare pypiserver with authentication off: an index that accepts any token."""
 
     def __init__(self, packages: Path) -> None:
@@ -484,7 +479,7 @@ def simple_listing(url: str) -> str:
         return response.read().decode("utf-8")
 
 
-class LenientIndex:
+class LenientIndex(Closing):
     """A real HTTP index that judges in warehouse's order but forgets the caveats.
 
     Identity first (an unknown token: ``403 Invalid or non-existent
@@ -589,7 +584,7 @@ class Answer:
     body: bytes
 
 
-class Harness:
+class Harness(Closing):
     """The stand-in's WSGI app over ``data_dir``: ``post`` in-process, or ``served`` on a port."""
 
     def __init__(self, data_dir: Path | None, database: str | None = None, **settings: Any) -> None:
@@ -641,11 +636,8 @@ class Harness:
         return Index(self.data_dir, database=self.database)
 
     def mint(self, user: str, project: str | None = None, description: str | None = None) -> str:
-        index = self.index()
-        try:
+        with self.index() as index:
             return index.mint(user, project, description)
-        finally:
-            index.close()
 
     def post(
         self,
@@ -1020,7 +1012,7 @@ class WebClient:
         return self.post("/account/login/", {"username": username, "password": password})
 
 
-class Listener:
+class Listener(Closing):
     """A loopback HTTP server that records every request and answers 404.
 
     The proof that nothing was sent: a refused destination leaves ``requests``

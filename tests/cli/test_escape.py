@@ -48,14 +48,11 @@ def test_inspect_cannot_forge_a_line() -> None:
 
 
 def test_index_list_escapes_usernames(tmp_path: Path) -> None:
-    index = Index(tmp_path / "data")
-    try:
+    with Index(tmp_path / "data") as index:
         try:
             index.mint("eve\x1b]0;owned\x07")
         except tokentool.TokenError:
             pytest.skip("the stand-in refuses such usernames outright")
-    finally:
-        index.close()
     ran = subprocess.run(
         [str(BIN / "tokentool"), "index", "list", "--data-dir", str(tmp_path / "data")],
         capture_output=True,

@@ -198,11 +198,8 @@ def test_client_uploads_and_refusals(client, tools, server, tmp_path) -> None:
     ran = publish(client, bin_dir, project, url, token, home)
     assert ran.returncode == 0, ran.output
     assert token not in ran.output
-    index = server.index()
-    try:
+    with server.index() as index:
         projects = {p["normalized_name"]: p for p in index.listing()["projects"]}
-    finally:
-        index.close()
     assert projects[name]["owners"] == [user]
     assert len(projects[name]["files"]) == 2, projects[name]  # sdist and wheel
 

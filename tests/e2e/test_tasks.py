@@ -222,12 +222,9 @@ def test_verify_rejection_on_a_lenient_index_is_a_security_failure(tmp_path: Pat
     """Calibrated (warehouse's order) but caveats forgotten: SECURITY, and nothing stored."""
     folder = tmp_path / "stored"
     folder.mkdir()
-    lenient = LenientIndex(folder, {"perm"})
-    try:
+    with LenientIndex(folder, {"perm"}) as lenient:
         write_env(tmp_path, TOKEN=lenient.token, INDEX_URL=lenient.url)
         ran = invoke(tmp_path, "verify-rejection", "--project", "perm")
-    finally:
-        lenient.close()
     _fails(ran, lenient.token, "SECURITY: the index accepted a token restricted to perm-elsewhere")
     assert "index answer: 400 The digest supplied does not match" in ran.stdout
     assert os.listdir(folder) == []

@@ -232,11 +232,8 @@ def test_token_revoked_during_upload_commits_nothing(inprocess, tmp_path, monkey
     identifier = tokentool.load(token).identifier
 
     def revoke() -> None:
-        index = Index(inprocess.data_dir)
-        try:
+        with Index(inprocess.data_dir) as index:
             index.revoke(identifier)
-        finally:
-            index.close()
 
     _hook_receive(monkeypatch, revoke)
     wheel = write_wheel(tmp_path, "revoked", "1.0")
@@ -264,11 +261,8 @@ def test_creation_race_with_identical_files_answers_200_and_records_nothing(
     _hook_receive(monkeypatch, rival_creates_it)
     answer = post_file(inprocess, second, wheel, "contested", "1.0", "bdist_wheel")
     assert answer.status_code == 200
-    index = Index(inprocess.data_dir)
-    try:
+    with Index(inprocess.data_dir) as index:
         (project,) = index.listing()["projects"]
-    finally:
-        index.close()
     assert project["owners"] == ["first"] and project["files"] == [wheel.name]
 
 

@@ -50,22 +50,18 @@ def hostile_wheel(
 
 @pytest.fixture
 def harness(tmp_path):
-    h = Harness(tmp_path / "data", new_project_limit=0)
-    try:
+    with Harness(tmp_path / "data", new_project_limit=0) as h:
         yield h
-    finally:
-        h.close()
 
 
 @pytest.fixture
 def any_harness(tmp_path, backend: Backend):
     """In-process, on each backend (PostgreSQL: the package files in the database too)."""
     database = backend.new_database()
-    h = Harness(tmp_path / "data" if database is None else None, database, new_project_limit=0)
-    try:
+    with Harness(
+        tmp_path / "data" if database is None else None, database, new_project_limit=0
+    ) as h:
         yield h
-    finally:
-        h.close()
 
 
 def _set_description(h: Harness, raw: bytes) -> None:
@@ -202,8 +198,7 @@ def test_a_huge_address_without_at_sign_answers_at_once(harness) -> None:
 def test_a_validation_past_its_budget_is_a_502_and_records_nothing(tmp_path, caplog) -> None:
     """warehouse's upload workers are killed after gunicorn's ``timeout = 240``; the
     proxy answers 502. Here the budget is 1 s, and a quadratic address takes more."""
-    h = Harness(tmp_path / "data", new_project_limit=0, validator_seconds=1)
-    try:
+    with Harness(tmp_path / "data", new_project_limit=0, validator_seconds=1) as h:
         name = _name()
         address = "x" * (2 * MIB) + "@example.com"
         answer = _post(h, h.mint("alice"), name, hostile_wheel(name), author_email=address)
@@ -211,29 +206,23 @@ def test_a_validation_past_its_budget_is_a_502_and_records_nothing(tmp_path, cap
         assert b"502 Bad Gateway" in answer.body
         assert h.index().listing()["projects"] == []
         assert "gunicorn-uploads.conf.py timeout = 240" in caplog.text
-    finally:
-        h.close()
 
 
 def test_a_description_too_big_for_the_workers_memory_is_a_502_at_once(tmp_path) -> None:
     """A worker holds the payload at least twice: past half the memory budget the
     answer is known without copying it to a worker."""
-    h = Harness(tmp_path / "data", new_project_limit=0, validator_memory=2 * MIB)
-    try:
+    with Harness(tmp_path / "data", new_project_limit=0, validator_memory=2 * MIB) as h:
         name = _name()
         started = time.monotonic()
         answer = _post(h, h.mint("alice"), name, hostile_wheel(name), description="x" * MIB + "y")
         assert (answer.status, answer.reason) == (502, "Bad Gateway")
         assert time.monotonic() - started < 5
-    finally:
-        h.close()
 
 
 def test_other_clients_are_served_during_a_pathological_render(tmp_path) -> None:
     """comrak holds the GIL and is quadratic on ``"<div>\\n" * n``: the render runs in
     a worker process, so ``GET /simple/`` keeps answering at once meanwhile."""
-    h = Harness(tmp_path / "data", new_project_limit=0, validator_seconds=8)
-    try:
+    with Harness(tmp_path / "data", new_project_limit=0, validator_seconds=8) as h:
         with h.served():
             name = _name()
             filename, data = hostile_wheel(name)
@@ -271,8 +260,6 @@ def test_other_clients_are_served_during_a_pathological_render(tmp_path) -> None
             assert len(times) >= 10, "the render ended too soon to measure anything"
             assert max(times) < 2.0, f"slowest GET /simple/ {max(times):.2f} s"
             assert result["answer"].status_code == 502
-    finally:
-        h.close()
 
 
 # -- 4. serials only go up ---------------------------------------------------------------
@@ -294,11 +281,8 @@ def test_serials_only_go_up_across_deletions(any_harness) -> None:
         fields = upload_fields(name, version, data, "bdist_wheel")
         assert harness.post(fields, (filename, data, "x/y"), token).status == 200
         serials.append(serial())
-    index = harness.index()
-    try:
+    with harness.index() as index:
         index.delete(name, "2.0")
-    finally:
-        index.close()
     serials.append(serial())
     filename, data = hostile_wheel(name, "3.0")
     fields = upload_fields(name, "3.0", data, "bdist_wheel")

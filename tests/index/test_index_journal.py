@@ -75,8 +75,7 @@ def test_revision_0004_backfills_the_journal_and_writes_the_metadata_out(
     url = backend.new_database()
     data_dir = tmp_path / "data" if url is None else None  # PostgreSQL: files in it too
     file_id = _database_at_0003(data_dir, url)
-    db = Database(data_dir, url)
-    try:
+    with Database(data_dir, url) as db:
         assert "file_metadata" not in sa.inspect(db.engine).get_table_names()
         opened = db.storage.open("old-1.0-py3-none-any.whl.metadata", None)
         assert opened is not None
@@ -97,16 +96,13 @@ def test_revision_0004_backfills_the_journal_and_writes_the_metadata_out(
         with db.transaction(scope=["project:old"]) as tx:
             tx.journal("old", "1.0", "remove file old-1.0-py3-none-any.whl", None)
         assert reader.last_serial(project.id) == file_id + 1
-    finally:
-        db.close()
 
 
 def test_a_deleted_release_takes_its_description_and_metadata_file(
     backend: Backend, tmp_path: Path
 ) -> None:
     url = backend.new_database()
-    db = Database(tmp_path / "data" if url is None else None, url)
-    try:
+    with Database(tmp_path / "data" if url is None else None, url) as db:
         with db.transaction() as tx:
             user = tx.ensure_user("owner")
             project = tx.create_project("Gone", "gone", user)
@@ -130,8 +126,6 @@ def test_a_deleted_release_takes_its_description_and_metadata_file(
         assert reader.description(project.id, "1") is None
         assert reader.description_text(project.id, "1") == ""
         assert reader.recorded_metadata() == []
-    finally:
-        db.close()
 
 
 def test_a_journal_entry_waits_for_the_one_before_it_to_commit(
@@ -142,8 +136,7 @@ def test_a_journal_entry_waits_for_the_one_before_it_to_commit(
     entry gets a larger id and becomes visible after the earlier one, so a reader
     never sees a serial appear below one it has seen."""
     url = postgres.new_database()
-    db = Database(None, url)
-    try:
+    with Database(None, url) as db:
         with psycopg.connect(url) as other:  # a transaction between its journal and commit
             other.execute("SELECT pg_advisory_xact_lock(%s)", (JOURNAL_LOCK,))
             first = other.execute(
@@ -171,5 +164,3 @@ def test_a_journal_entry_waits_for_the_one_before_it_to_commit(
             ).all()
         assert [r[0] for r in rows] == ["a", "b"] and rows[0][1] == first
         assert db.reader().last_serial() == rows[1][1] > first
-    finally:
-        db.close()

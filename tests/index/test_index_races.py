@@ -22,11 +22,8 @@ def _projects(data_dir) -> dict[str, list[str]]:
 
 
 def _delete(data_dir, *args: str) -> None:
-    index = Index(data_dir)
-    try:
+    with Index(data_dir) as index:
         index.delete(*args)
-    finally:
-        index.close()
 
 
 def _dir(path):

@@ -148,11 +148,8 @@ def _prior_sdist(h: Harness, name: str, token: str) -> None:
 
 def _prior_deleted_wheel(h: Harness, name: str, token: str) -> None:
     _prior_wheel(h, name, token)
-    index = h.index()
-    try:
+    with h.index() as index:
         index.delete(name, "1.0")
-    finally:
-        index.close()
 
 
 def _similar_exists(h: Harness, name: str, token: str) -> None:
@@ -881,8 +878,7 @@ ROWS = [
 
 @pytest.mark.parametrize("row", ROWS, ids=[r.id for r in ROWS])
 def test_rule(tmp_path, row: Row) -> None:
-    h = Harness(tmp_path, **row.settings)
-    try:
+    with Harness(tmp_path, **row.settings) as h:
         token = h.mint("alice")
         name = row.name or f"p-{uuid.uuid4().hex[:10]}"
         if row.before:
@@ -909,8 +905,6 @@ def test_rule(tmp_path, row: Row) -> None:
             assert filename in listed[norm]["files"]
         elif row.before is None:
             assert norm not in listed  # a refusal leaves no project behind
-    finally:
-        h.close()
 
 
 # -- answers as warehouse sends them ---------------------------------------------------
@@ -961,11 +955,8 @@ DIGEST = "The digest supplied does not match a digest calculated from the upload
 )
 def test_error_body_follows_accept_as_pyramid(tmp_path, accept, content_type, body) -> None:
     """pyramid's HTTPException.prepare: html or json by Accept; no Accept gives text/plain."""
-    h = Harness(tmp_path)
-    try:
+    with Harness(tmp_path) as h:
         answer = _digest_refusal(h, accept)
-    finally:
-        h.close()
     assert (answer.status, answer.reason) == (400, DIGEST)
     assert answer.headers["Content-Type"] == content_type
     if body is not None:
@@ -973,16 +964,13 @@ def test_error_body_follows_accept_as_pyramid(tmp_path, accept, content_type, bo
 
 
 def test_html_body_escapes_the_message(tmp_path) -> None:
-    h = Harness(tmp_path)
-    try:
+    with Harness(tmp_path) as h:
         answer = h.post(
             upload_fields("<b>", "1.0", b"x"),
             ("x.whl", b"x", "application/zip"),
             h.mint("u"),
             accept="text/html",
         )
-    finally:
-        h.close()
     assert answer.status == 400
     assert b"&#x27;&lt;b&gt;&#x27; is an invalid value for Name" in answer.body
     assert "'<b>' is an invalid value for Name" in answer.reason
@@ -1009,7 +997,8 @@ def test_help_page_explains_every_anchor_the_messages_use(tmp_path) -> None:
     used = set()
     for source in root.rglob("*.py"):
         text = source.read_text()
-        used |= set(re.findall(r"""help\(\s*["']([a-z0-9-]+)["']""", text))
+        # (ServeSettings.help("field") is an option's help text, not a help page anchor)
+        used |= set(re.findall(r"""(?<!ServeSettings\.)help\(\s*["']([a-z0-9-]+)["']""", text))
         used |= set(re.findall(r"""help_url\([^,()]*,\s*["']([a-z0-9-]+)["']""", text))
         used |= set(re.findall(r"""user_docs\([^)]*["']([a-z0-9-]+)["']\)""", text))
     assert {"invalid-auth", "apitoken", "trusted-publishers", "project-name"} <= used
@@ -1029,8 +1018,7 @@ def test_help_page_explains_every_anchor_the_messages_use(tmp_path) -> None:
 # -- the new-project rate limit ------------------------------------------------------------
 def test_rate_limit_counts_projects_refused_later_not_names_refused(tmp_path) -> None:
     """_check_ratelimits before the name checks, _hit_ratelimits after create_project."""
-    h = Harness(tmp_path, new_project_limit=1)
-    try:
+    with Harness(tmp_path, new_project_limit=1) as h:
         token = h.mint("carol")
         assert _upload(h, token, "tomllib", wheel("tomllib")).status == 400  # no hit
         first = f"p-{uuid.uuid4().hex[:10]}"
@@ -1041,8 +1029,6 @@ def test_rate_limit_counts_projects_refused_later_not_names_refused(tmp_path) ->
         second = f"p-{uuid.uuid4().hex[:10]}"
         answer = _upload(h, token, second, wheel(second))
         assert (answer.status, answer.reason) == (429, "Too many new projects created")
-    finally:
-        h.close()
 
 
 @pytest.mark.parametrize(
@@ -1065,8 +1051,7 @@ def test_rate_limit_counts_projects_refused_later_not_names_refused(tmp_path) ->
 def test_repeated_and_file_fields_as_webob_reads_them(
     tmp_path, extra: list[tuple[str, Any]], status: int, reason: str
 ) -> None:
-    h = Harness(tmp_path)
-    try:
+    with Harness(tmp_path) as h:
         token = h.mint("hank")
         name = f"p-{uuid.uuid4().hex[:10]}"
         filename, data = wheel(name)
@@ -1074,8 +1059,6 @@ def test_repeated_and_file_fields_as_webob_reads_them(
         fields = [(k, v) for k, v in upload_fields(name, "1.0", data).items() if k not in keys]
         answer = h.post(fields + extra, (filename, data, "application/octet-stream"), token)
         assert (answer.status, answer.reason) == (status, reason)
-    finally:
-        h.close()
 
 
 @pytest.mark.parametrize(
@@ -1088,8 +1071,7 @@ def test_repeated_and_file_fields_as_webob_reads_them(
 )
 def test_content_type_as_cgi_reads_it(tmp_path, header: bytes, status: int, reason: str) -> None:
     """file_upload's content-type rule sees ``cgi.FieldStorage.type``."""
-    h = Harness(tmp_path)
-    try:
+    with Harness(tmp_path) as h:
         token = h.mint("gina")
         name = f"p-{uuid.uuid4().hex[:10]}"
         filename, data = wheel(name)
@@ -1102,30 +1084,24 @@ def test_content_type_as_cgi_reads_it(tmp_path, header: bytes, status: int, reas
 
         answer = h.post(fields, (filename, data, "application/x-test"), token, edit=edit)
         assert (answer.status, answer.reason) == (status, reason)
-    finally:
-        h.close()
 
 
 def test_upload_respells_the_project_name(tmp_path) -> None:
     """file_upload: "Update name if it differs but is still equivalent"."""
-    h = Harness(tmp_path)
-    try:
+    with Harness(tmp_path) as h:
         token = h.mint("frank")
         name = f"p-{uuid.uuid4().hex[:10]}"
         assert _upload(h, token, name, wheel(name)).status == 200
         respelled = name.upper().replace("-", ".")
         assert _upload(h, token, respelled, wheel(respelled, "2.0")).status == 200
         assert [p["name"] for p in h.index().listing()["projects"]] == [respelled]
-    finally:
-        h.close()
 
 
 # -- index delete and the filename-reuse rule ---------------------------------------------
 def test_delete_file_release_project_and_names_stay_taken(tmp_path) -> None:
     from tokentool.index import IndexRefusal
 
-    h = Harness(tmp_path)
-    try:
+    with Harness(tmp_path) as h:
         token = h.mint("dave")
         name = f"p-{uuid.uuid4().hex[:10]}"
         built = wheel(name)
@@ -1148,8 +1124,6 @@ def test_delete_file_release_project_and_names_stay_taken(tmp_path) -> None:
             f"different version. See {HELP}file-name-reuse for more information.",
         )
         assert _upload(h, token, name, wheel(name, "1.1")).status == 200  # a new version is fine
-    finally:
-        h.close()
 
 
 # -- hostile archives at the default limits: bounded work ------------------------------------
@@ -1188,14 +1162,12 @@ def member_bomb(name: str, members: int = 2_000_000) -> tuple[str, bytes]:
     ids=["4GiB-of-zeros", "2M-members"],
 )
 def test_archive_bombs_are_refused_after_bounded_work(tmp_path, build, reason) -> None:
-    h = Harness(tmp_path)  # the default limits: 64 MiB / ratio 50, 50000 members
-    try:
+    # the default limits: 64 MiB / ratio 50, 50000 members
+    with Harness(tmp_path) as h:
         name = f"p-{uuid.uuid4().hex[:10]}"
         built = build(name)
         assert len(built[1]) < 8 * 1024**2
         answer = _upload(h, h.mint("eve"), name, built)
-    finally:
-        h.close()
     assert (answer.status, answer.reason) == (400, reason)
 
 

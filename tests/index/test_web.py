@@ -57,11 +57,8 @@ def upload(
 
 
 def set_password(site: Harness, user: str, password: str = PASSWORD) -> None:
-    index = Index(site.data_dir)
-    try:
+    with Index(site.data_dir) as index:
         index.set_password(user, password)
-    finally:
-        index.close()
 
 
 def text_of(response) -> str:
@@ -351,12 +348,9 @@ def test_token_is_minted_as_index_mint_mints_and_shown_once(site: Harness) -> No
     assert TOKEN_LIKE.fullmatch(raw)
     # the same caveats as `index mint --project`: [1, [name]], [2, [id]], stored with the row
     minted = site.mint("alice", "proj-one")
-    index = Index(site.data_dir)
-    try:
+    with Index(site.data_dir) as index:
         tokens = {t["description"]: t for t in index.listing()["tokens"]}
         assert tokens["ci"]["scope"] == "project:proj-one"
-    finally:
-        index.close()
     shape = []
     for token in (raw, minted):
         row = site.db.reader().token(json.loads(_inspect(token))["identifier"])
@@ -479,11 +473,8 @@ def test_logout_and_a_new_password_end_the_session(site: Harness) -> None:
 
 
 def test_unverified_email_cannot_create_tokens(site: Harness) -> None:
-    index = Index(site.data_dir)
-    try:
+    with Index(site.data_dir) as index:
         index.mint("alice", unverified_email=True)
-    finally:
-        index.close()
     set_password(site, "alice")
     web = WebClient(site.app)
     web.login("alice", PASSWORD)
@@ -507,13 +498,10 @@ def test_passwd_reads_stdin_never_argv(tmp_path: Path) -> None:
     assert ran.returncode == 0, ran.stderr
     assert ran.stderr.strip() == "password set for carol"
     assert PASSWORD not in ran.stdout + ran.stderr
-    harness = Harness(data)
-    try:
+    with Harness(data) as harness:
         assert WebClient(harness.app).login("carol", PASSWORD).status_int == 303
         row = harness.db.reader().web_user(username="carol")
         assert row.password_hash.startswith("$argon2id$") and PASSWORD not in row.password_hash
-    finally:
-        harness.close()
     for given, message in [("short\n", "at least 8 characters"), ("a\nb\n", "one line")]:
         ran = subprocess.run(argv, input=given, capture_output=True, text=True)
         assert ran.returncode == 2

@@ -136,11 +136,8 @@ def test_a_bare_pypiserver_differs_and_gets_no_file(tmp_path: Path) -> None:
 def test_an_index_that_forgets_caveats_is_a_security_failure(tmp_path: Path) -> None:
     packages = tmp_path / "packages"
     packages.mkdir()
-    index = LenientIndex(packages, {"conf-lenient"})
-    try:
+    with LenientIndex(packages, {"conf-lenient"}) as index:
         report = conformance.conformance(index.url, tokentool.load(index.token), "conf-lenient")
-    finally:
-        index.close()
     assert report.exit_code == 4, conformance.format_table(report)
     flagged = {case.name for case in report.cases if case.security}
     assert {"other-project", "expired", "not-yet-valid", "other-user"} <= flagged

@@ -295,12 +295,9 @@ def test_an_accepted_url_means_one_host_to_every_parser(parts: list[str]) -> Non
 def test_a_forklift_domain_routes_uploads_on_its_host_only(tmp_path: Path) -> None:
     from helpers import Harness
 
-    harness = Harness(tmp_path, forklift_domain="testserver")
-    try:
+    with Harness(tmp_path, forklift_domain="testserver") as harness:
         assert harness.post({"protocol_version": "1"}, None, None).status == 405
         assert harness.post({":action": "file_upload"}, None, None).status == 403
-    finally:
-        harness.close()
     other = Harness(tmp_path / "other", forklift_domain="upload.example")
     try:  # warehouse's DomainPredicate: no upload route at all on another host
         answer = other.post({":action": "file_upload"}, None, None)

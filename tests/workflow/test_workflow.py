@@ -8,7 +8,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import LenientIndex, PypiServer, closed_port, mint_raw, simple_listing, stored_names
+from helpers import (
+    Closing,
+    LenientIndex,
+    PypiServer,
+    closed_port,
+    mint_raw,
+    simple_listing,
+    stored_names,
+)
 
 from tokentool import workflow
 from tokentool.exceptions import ConfigError
@@ -318,7 +326,7 @@ def test_per_file_answers_name_their_file_wheel_first(permissive: PypiServer) ->
     assert lines[0] == "token from: TOKEN in the environment"
 
 
-class _Mute:
+class _Mute(Closing):
     """An index that accepts connections, reads, and never answers."""
 
     def __init__(self) -> None:
@@ -348,8 +356,7 @@ class _Mute:
 
 
 def test_a_mute_index_times_out_with_one_sentence() -> None:
-    mute = _Mute()
-    try:
+    with _Mute() as mute:
         lines: list[str] = []
         report = workflow.upload(
             _config(mute.url),
@@ -357,8 +364,6 @@ def test_a_mute_index_times_out_with_one_sentence() -> None:
             timeouts=workflow.Timeouts(connect=5, read=0.5),
             progress=lines.append,
         )
-    finally:
-        mute.close()
     sentence = (
         f"index did not answer: {mute.url} accepted the connection but sent no answer "
         "within 0.5 s (raise it with --read-timeout=SECONDS)"

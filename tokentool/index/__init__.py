@@ -200,6 +200,12 @@ class Index:
     def close(self) -> None:
         self._db.close()
 
+    def __enter__(self) -> Index:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
 
 def mint_token(
     tx: Tx,

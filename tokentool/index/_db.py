@@ -270,6 +270,12 @@ class Database:
         self.storage.close()
         self.engine.dispose()
 
+    def __enter__(self) -> Database:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     @contextlib.contextmanager
     def transaction(
         self, before_lock: Callable[[Tx], None] | None = None, *, scope: Sequence[str] = ()
