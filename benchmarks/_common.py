@@ -58,3 +58,19 @@ def report(title: str, samples: dict[str, list[float]], baseline: str, target: f
             ok &= ratio <= target
     print(f"  target: no slower than {target}x -> {'met' if ok else 'MISSED'}")
     return ok
+
+
+def gz(data: bytes) -> bytes:
+    """Deterministic gzip: the bombs and sdists the benchmarks build are the same each run."""
+    import gzip
+
+    return gzip.compress(data, compresslevel=9, mtime=0)
+
+
+def tar_header(name: str, size: int) -> bytes:
+    """A GNU tar header, for writing archives member by member without holding them."""
+    import tarfile
+
+    info = tarfile.TarInfo(name)
+    info.size = size
+    return info.tobuf(format=tarfile.GNU_FORMAT)

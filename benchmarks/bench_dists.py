@@ -15,7 +15,6 @@ on the normal file or takes more than 10 s on a hostile one.
 
 from __future__ import annotations
 
-import gzip
 import io
 import statistics
 import sys
@@ -24,25 +23,17 @@ import tempfile
 import time
 from pathlib import Path
 
+from _common import gz, tar_header
+
 from tokentool.exceptions import ConfigError
 from tokentool.workflow._dists import read_dist
 
 METADATA = b"Metadata-Version: 2.1\nName: Bench.Mark\nVersion: 1.0\n"
 
 
-def _gz(data: bytes) -> bytes:
-    return gzip.compress(data, compresslevel=9, mtime=0)
-
-
-def _header(name: str, size: int) -> bytes:
-    info = tarfile.TarInfo(name)
-    info.size = size
-    return info.tobuf(format=tarfile.GNU_FORMAT)
-
-
 def _member(name: str, data: bytes) -> bytes:
     padding = b"\0" * (-len(data) % 512)
-    return _header(name, len(data)) + data + padding
+    return tar_header(name, len(data)) + data + padding
 
 
 def normal(path: Path) -> None:
@@ -56,24 +47,24 @@ def normal(path: Path) -> None:
         info = tarfile.TarInfo("bench_mark-1.0/PKG-INFO")
         info.size = len(METADATA)
         tar.addfile(info, io.BytesIO(METADATA))
-    path.write_bytes(_gz(buffer.getvalue()))
+    path.write_bytes(gz(buffer.getvalue()))
 
 
 def zeros(path: Path, mib: int) -> None:
-    block = _gz(bytes(1024**2))
+    block = gz(bytes(1024**2))
     with open(path, "wb") as out:
-        out.write(_gz(_header("bench_mark-1.0/z", mib << 20)))
+        out.write(gz(tar_header("bench_mark-1.0/z", mib << 20)))
         for _ in range(mib):
             out.write(block)
-        out.write(_gz(_member("bench_mark-1.0/PKG-INFO", METADATA) + b"\0" * 1024))
+        out.write(gz(_member("bench_mark-1.0/PKG-INFO", METADATA) + b"\0" * 1024))
 
 
 def members(path: Path, count: int) -> None:
-    block = _gz(_header("bench_mark-1.0/e", 0) * 1000)
+    block = gz(tar_header("bench_mark-1.0/e", 0) * 1000)
     with open(path, "wb") as out:
         for _ in range(count // 1000):
             out.write(block)
-        out.write(_gz(_member("bench_mark-1.0/PKG-INFO", METADATA) + b"\0" * 1024))
+        out.write(gz(_member("bench_mark-1.0/PKG-INFO", METADATA) + b"\0" * 1024))
 
 
 def tokentool_way(path: Path) -> str:

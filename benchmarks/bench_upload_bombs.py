@@ -18,7 +18,6 @@ cap, cost 2.5-5 s).
 
 from __future__ import annotations
 
-import gzip
 import sys
 import tarfile
 import tempfile
@@ -26,32 +25,24 @@ import time
 import tracemalloc
 from pathlib import Path
 
+from _common import gz, tar_header
+
 from tokentool.index.rules import Site, Upload, UploadError
 from tokentool.index.rules.archives import valid_dist_file
 
 
-def _gz(data: bytes) -> bytes:
-    return gzip.compress(data, compresslevel=9, mtime=0)
-
-
-def _header(name: str, size: int) -> bytes:
-    info = tarfile.TarInfo(name)
-    info.size = size
-    return info.tobuf(format=tarfile.GNU_FORMAT)
-
-
 def zeros(path: Path, mib: int) -> None:
-    block = _gz(bytes(1024**2))
+    block = gz(bytes(1024**2))
     with open(path, "wb") as out:
-        out.write(_gz(_header("b-1.0/PKG-INFO", 0) + _header("b-1.0/z", mib << 20)))
+        out.write(gz(tar_header("b-1.0/PKG-INFO", 0) + tar_header("b-1.0/z", mib << 20)))
         for _ in range(mib):
             out.write(block)
 
 
 def members(path: Path, count: int) -> None:
-    block = _gz(_header("b-1.0/e", 0) * 1000)
+    block = gz(tar_header("b-1.0/e", 0) * 1000)
     with open(path, "wb") as out:
-        out.write(_gz(_header("b-1.0/PKG-INFO", 0)))
+        out.write(gz(tar_header("b-1.0/PKG-INFO", 0)))
         for _ in range(count // 1000):
             out.write(block)
 
