@@ -393,6 +393,26 @@ def clean_environ(**extra: str) -> dict[str, str]:
     return env
 
 
+def git_env(home: Path) -> dict[str, str]:
+    """git and pre-commit in a throwaway HOME: no global config, hooks, store or token."""
+    env = {
+        k: v
+        for k, v in clean_environ().items()
+        if not k.startswith(("GIT_", "PRE_COMMIT", "TWINE_", "TOKEN"))
+    }
+    env.update(
+        HOME=str(home),
+        PRE_COMMIT_HOME=str(home / "pre-commit-cache"),
+        GIT_CONFIG_NOSYSTEM="1",
+        GIT_AUTHOR_NAME="Test",
+        GIT_AUTHOR_EMAIL="test@example.com",
+        GIT_COMMITTER_NAME="Test",
+        GIT_COMMITTER_EMAIL="test@example.com",
+        PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+    )
+    return env
+
+
 def invoke(cwd: Path, *args: str, env: dict[str, str] | None = None, timeout: int = 120) -> Ran:
     """Run the real ``invoke`` program from ``cwd``, in a project whose tasks.py is one line.
 

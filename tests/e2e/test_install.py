@@ -22,7 +22,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from helpers import TASKS_LINE, Ran, assert_no_token, clean_environ, write_env
+from helpers import TASKS_LINE, Ran, assert_no_token, clean_environ, git_env, write_env
 from helpers import run as run_program
 
 from tokentool.index import RunningServer, start_server
@@ -231,7 +231,7 @@ def test_init_sets_up_a_project_from_the_installed_wheel(
     """``tokentool init`` in an empty repository: tasks that upload, a hook that refuses."""
     from helpers import mint
 
-    env = _git_env(tmp_path / "home")
+    env = git_env(tmp_path / "home")
     env["PATH"] = f"{fresh / 'bin'}{os.pathsep}{env['PATH']}"  # the hook's `tokentool scan`
     project = _consumer(tmp_path, env, {})
     init = run([str(fresh / "bin" / "tokentool"), "init"], project, env)
@@ -271,20 +271,6 @@ def test_init_sets_up_a_project_from_the_installed_wheel(
     assert_no_token(up.output + refused.output + dotenv.output, raw)
 
 
-def _git_env(home: Path) -> dict[str, str]:
-    env = clean_environ(
-        HOME=str(home),
-        PRE_COMMIT_HOME=str(home / "pre-commit-cache"),
-        GIT_CONFIG_NOSYSTEM="1",
-        GIT_AUTHOR_NAME="T",
-        GIT_AUTHOR_EMAIL="t@example.com",
-        GIT_COMMITTER_NAME="T",
-        GIT_COMMITTER_EMAIL="t@example.com",
-        PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-    )
-    return {k: v for k, v in env.items() if not k.startswith("GIT_DIR")}
-
-
 def _consumer(tmp_path: Path, env: dict[str, str], files: dict[str, str]) -> Path:
     repo = tmp_path / "consumer"
     repo.mkdir()
@@ -301,7 +287,7 @@ def test_no_hook_output_contains_a_committed_token(tmp_path: Path) -> None:
 
     token = mint("test.pypi.org")
     config = (ROOT / ".pre-commit-config.yaml").read_text().replace(".venv/bin/", f"{BIN}/")
-    env = _git_env(tmp_path / "home")
+    env = git_env(tmp_path / "home")
     repo = _consumer(
         tmp_path,
         env,
@@ -325,7 +311,7 @@ def test_exported_hook_from_another_repository(tmp_path: Path) -> None:
     from helpers import mint
 
     token = mint("pypi.org")
-    env = _git_env(tmp_path / "home")
+    env = git_env(tmp_path / "home")
     repo = _consumer(tmp_path, env, {"deploy.cfg": f"password = {token}\n", "ok.txt": "fine\n"})
     ran = run(
         [str(BIN / "pre-commit"), "try-repo", str(ROOT), "no-pypi-tokens", "--all-files"],

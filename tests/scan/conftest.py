@@ -2,34 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
 import pytest
-from helpers import BIN, PRE_COMMIT, ROOT, commit_through_hook
+from helpers import PRE_COMMIT, ROOT, commit_through_hook, git_env
 
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory) -> dict[str, str]:
     """pre-commit's store in a temp folder; git with no global config or hooks."""
-    home = tmp_path_factory.mktemp("home")
-    environ = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("GIT_", "PRE_COMMIT", "TWINE_", "TOKEN"))
-    }
-    environ.update(
-        HOME=str(home),
-        PRE_COMMIT_HOME=str(home / "pre-commit-cache"),
-        GIT_CONFIG_NOSYSTEM="1",
-        GIT_AUTHOR_NAME="Test",
-        GIT_AUTHOR_EMAIL="test@example.com",
-        GIT_COMMITTER_NAME="Test",
-        GIT_COMMITTER_EMAIL="test@example.com",
-        PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-    )
-    return environ
+    return git_env(tmp_path_factory.mktemp("home"))
 
 
 @pytest.fixture(scope="module")
