@@ -167,7 +167,7 @@ class Report:
     def summary(self) -> str:
         if self.exit_code == 4:
             bad = ", ".join(c.name for c in self.cases if c.security)
-            return f"SECURITY: the index accepted a token it must refuse ({bad})"
+            return _probe.security_line(f"a token it must refuse ({bad})")
         if self.stopped:
             return f"could not run: {self.stopped}"
         skipped = [c.name for c in self.cases if c.answer.startswith(_NOT_ASKED)]

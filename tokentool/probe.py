@@ -22,7 +22,10 @@ either otherwise cannot be probed: the result is inconclusive and says why.
 Every upload carries the wrong digest.
 
 The public face of the probe: ``tokentool probe``, ``invoke probe`` and
-verify-rejection all call ``probe`` and print ``describe``. It builds on
+verify-rejection all call ``probe`` and print ``describe``, the one place a
+verdict is worded: a probe's, and a negative check's (verify-rejection's
+``Expectation``: refused as expected, SECURITY, refused for another reason,
+unreachable, cannot be probed), even when that check sent real files. It builds on
 ``tokentool.sites`` (where a token may go) and ``tokentool._safety`` (what an
 index says is redacted and escaped); nothing here imports the workflow. No
 message it produces contains the token.
@@ -31,6 +34,7 @@ message it produces contains the token.
 from __future__ import annotations
 
 import dataclasses
+import enum
 import hashlib
 import html
 import http
@@ -63,6 +67,8 @@ __all__ = [
     "INCONCLUSIVE",
     "READ_TIMEOUT",
     "REFUSED",
+    "Expectation",
+    "Outcome",
     "ProbeError",
     "ProbeResult",
     "classify",
@@ -74,6 +80,7 @@ __all__ = [
     "probe",
     "project_exists",
     "project_name",
+    "security_line",
 ]
 
 ACCEPTED, REFUSED, INCONCLUSIVE = "accepted", "refused", "inconclusive"
@@ -128,6 +135,51 @@ class ProbeError(TokenError):
     """The probe could not be set up (a missing file, an unreadable token, a bad URL)."""
 
 
+class Outcome(enum.Enum):
+    """A negative check's verdict (``Expectation.judge``): only ``REFUSED_AS_EXPECTED`` passes."""
+
+    REFUSED_AS_EXPECTED = "refused as expected"
+    ACCEPTED = "accepted"
+    REFUSED_OTHERWISE = "refused for another reason"
+    UNREACHABLE = "unreachable"
+    UNPROBEABLE = "cannot be probed"
+
+
+@dataclasses.dataclass(frozen=True)
+class Expectation:
+    """What a negative check (verify-rejection) expects: a refusal because of the restriction.
+
+    ``reason`` is the caveat's reason in warehouse's words (``token is expired``);
+    it passes only among the reasons of a ``403 Invalid API Token: ...``.
+    ``restricted_to`` is the one project the token may upload to, ``None`` for an
+    expired token (the SECURITY sentence names it). ``prediction`` is the
+    offline verdict's refusal, quoted when the index refused for another reason;
+    ``url`` is the index's upload URL, named when it cannot be probed.
+    """
+
+    reason: str
+    prediction: str = ""
+    restricted_to: str | None = None
+    url: str = ""
+
+    def judge(self, result: ProbeResult) -> Outcome:
+        """The verdict on ``result``: any acceptance (one file let through) fails it."""
+        if result.security or result.outcome == ACCEPTED:
+            return Outcome.ACCEPTED
+        if result.outcome == REFUSED:
+            reasons = result.detail.removeprefix(_INVALID_TOKEN).split(", ")
+            if (
+                result.status == 403
+                and result.detail.startswith(_INVALID_TOKEN)
+                and self.reason in reasons
+            ):
+                return Outcome.REFUSED_AS_EXPECTED
+            return Outcome.REFUSED_OTHERWISE
+        if result.kind == "unreachable":
+            return Outcome.UNREACHABLE
+        return Outcome.UNPROBEABLE
+
+
 @dataclasses.dataclass(frozen=True)
 class _Reply:
     """One HTTP answer: the status and the index's reason (redacted, escaped)."""
@@ -148,7 +200,10 @@ class ProbeResult:
     why nothing could be said: ``unreachable``, ``calibration``,
     ``new-project``, ``unexpected``. ``security`` is set when the index
     accepted a token the caller expected it to refuse. ``answer`` is the
-    index's last answer, ``STATUS reason`` (no token in it).
+    index's last answer, ``STATUS reason`` (no token in it). ``expected`` is a
+    negative check's expectation (verify-rejection): ``describe`` then words the
+    check's verdict. A result of a real upload (verify-rejection's
+    ``--real-upload``) is ``uploaded`` when the index took a file.
     """
 
     outcome: str
@@ -157,6 +212,7 @@ class ProbeResult:
     status: int | None = None
     security: bool = False
     answer: str = ""
+    expected: Expectation | None = None
 
     @property
     def exit_code(self) -> int:
@@ -165,7 +221,10 @@ class ProbeResult:
         return {ACCEPTED: 0, REFUSED: 1}.get(self.outcome, 3)
 
     def as_data(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        data = dataclasses.asdict(self)
+        if self.expected is None:
+            del data["expected"]  # a probe's JSON: what ``tokentool probe --json`` prints
+        return data
 
 
 def describe_kind(kind: str) -> str:
@@ -485,6 +544,7 @@ def probe(
     dist: Path | str,
     *,
     expect_refusal: bool = False,
+    expected: Expectation | None = None,
     check_exists: bool = True,
     allow_other_host: bool = False,
     timeout: tuple[float, float] = TIMEOUT,
@@ -498,7 +558,9 @@ def probe(
     the user's new-project limit) unless ``check_exists`` is False. The token
     goes only where ``sites.check_destination`` lets it (``allow_other_host``
     as there; production is allowed, nothing is published).
-    ``expect_refusal`` marks an acceptance as a security failure. ``progress``
+    ``expect_refusal`` marks an acceptance as a security failure; ``expected``
+    (a negative check's expectation) implies it, and rides on the result for
+    ``describe``. ``progress``
     is told each request and its answer (one line, no token); ``secrets`` are
     other strings (the token a derived one came from) no answer may repeat.
     """
@@ -521,7 +583,7 @@ def probe(
         macaroon,
         upload,
         replies,
-        expect_refusal,
+        expect_refusal or expected is not None,
         check_exists,
         timeout,
         progress or (lambda _line: None),
@@ -530,6 +592,8 @@ def probe(
     if replies and not result.answer:
         last = replies[-1]
         result = dataclasses.replace(result, answer=f"{last.status} {last.reason}".rstrip())
+    if expected is not None:
+        result = dataclasses.replace(result, expected=expected)
     return result
 
 
@@ -603,12 +667,25 @@ def _probe(
     return result
 
 
+def security_line(what: str) -> str:
+    """The SECURITY sentence: the index accepted ``what``, a token it must refuse.
+
+    Part of the interface (scripts grep for it): every face that finds an index
+    accepting such a token words it here, the conformance run included.
+    """
+    return f"SECURITY: the index accepted {what}"
+
+
 def describe(result: ProbeResult, project: str) -> str:
     """The one line every face prints for a probe's result (escaped, no token).
 
-    An acceptance goes to standard output, everything else to standard error
-    (``result.exit_code`` tells which).
+    A probe's acceptance goes to standard output, everything else to standard
+    error (``result.exit_code`` tells which). A negative check's result
+    (``result.expected``) gets the check's verdict (``Expectation.judge``); its
+    sentences are part of the interface.
     """
+    if result.expected is not None:
+        return _describe_check(result, result.expected, project)
     if result.security:
         return f"SECURITY: {escape(result.detail)}"
     if result.outcome == ACCEPTED:
@@ -620,6 +697,33 @@ def describe(result: ProbeResult, project: str) -> str:
         label = describe_kind(result.kind)
         return f"refused ({result.kind}: {label}): {result.status} {escape(result.detail)}"
     return f"inconclusive: {escape(result.detail)}"
+
+
+def _describe_check(result: ProbeResult, expected: Expectation, project: str) -> str:
+    """verify-rejection's verdict on ``result`` (the probe's, or a real upload's answer)."""
+    outcome = expected.judge(result)
+    if outcome is Outcome.REFUSED_AS_EXPECTED:
+        return f"refused as expected: {escape(result.answer)}"
+    if outcome is Outcome.ACCEPTED:
+        if expected.restricted_to is None:
+            return security_line("an expired token")
+        return security_line(f"a token restricted to {escape(expected.restricted_to)}")
+    if outcome is Outcome.UNREACHABLE:
+        return escape(result.detail)
+    if outcome is Outcome.UNPROBEABLE:
+        return (
+            f"the index at {escape(expected.url)} can't be probed, so nothing was sent "
+            f"with the real file's digest and nothing was published: {escape(result.detail)}; "
+            "verify-rejection cannot tell whether it refuses this token (--real-upload "
+            "uploads the real files instead, which publishes them if it accepts the token)"
+        )
+    kind = result.kind or "unexpected"
+    why = "the token was refused for other reasons" if kind == "token" else describe_kind(kind)
+    return (
+        f"the upload of {escape(project)} was refused, but not because of the token's "
+        f"restriction: {why}: {escape(result.answer)} "
+        f"(expected 403 {escape(expected.prediction)})"
+    )
 
 
 def _uncalibrated(what: str, answer: _Reply, expected: str) -> ProbeResult:

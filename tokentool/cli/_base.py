@@ -1,4 +1,4 @@
-"""What every ``tokentool`` subcommand shares: one way to fail.
+"""What every ``tokentool`` subcommand shares: one way to fail (worded by ``tokentool._errors``).
 
 Each face of the toolkit (token commands, ``scan``, ``index``) reports a bad
 input as one ``tokentool: error: <sentence>`` line and exit 2, never a
@@ -15,20 +15,10 @@ import sys
 from collections.abc import Callable
 from typing import NoReturn, TextIO
 
+from tokentool._errors import UsageError, describe
 from tokentool.exceptions import TokenError
 
 PROG = "tokentool"
-#: Modules of the optional stacks -> the extra that installs them (pyproject.toml).
-EXTRA_OF = {
-    **dict.fromkeys(
-        ("dotenv", "build", "twine", "requests", "urllib3", "invoke", "flit_core"), "upload"
-    ),
-    **dict.fromkeys(("waitress", "webob", "multipart", "yara_x"), "index"),
-}
-
-
-class UsageError(Exception):
-    """Bad command-line input: reported like argparse reports its own errors."""
 
 
 class Parser(argparse.ArgumentParser):
@@ -40,33 +30,6 @@ class Parser(argparse.ArgumentParser):
 def fail(message: str, code: int = 2) -> int:
     print(f"{PROG}: error: {message}", file=sys.stderr)
     return code
-
-
-def describe(exc: BaseException) -> tuple[str, int]:
-    """The one sentence and exit code for any failure, shared by the CLI, the tasks and the demo.
-
-    Only the toolkit's own messages (worded never to hold a token) are shown;
-    any other exception is named by its type alone, because a library's
-    message may quote its input, and the input may be a token.
-    """
-    from tokentool._safety import escape
-
-    if isinstance(exc, (UsageError, TokenError)):
-        return escape(str(exc)), 2
-    if isinstance(exc, KeyboardInterrupt):
-        return "interrupted", 130
-    if isinstance(exc, ModuleNotFoundError) and exc.name:
-        top = exc.name.partition(".")[0]
-        extra = EXTRA_OF.get(top)
-        if extra:
-            return (
-                f"{top} is not installed: this needs pip install 'tokentool[{extra}]'",
-                2,
-            )
-    if isinstance(exc, OSError):
-        where = f" ({escape(exc.filename)})" if exc.filename else ""
-        return f"{exc.strerror or type(exc).__name__}{where}", 2
-    return f"internal error ({type(exc).__name__}); rerun with TOKENTOOL_DEBUG=1", 70
 
 
 def guarded(run: Callable[[], int]) -> int:

@@ -17,8 +17,9 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+from tokentool._errors import UsageError
 from tokentool._safety import escape
-from tokentool.cli._base import Parser, UsageError, guarded
+from tokentool.cli._base import Parser, guarded
 from tokentool.scan import (
     ALLOW_MARKER,
     ALLOWLIST_NAME,

@@ -13,7 +13,8 @@ import sys
 from collections.abc import Callable
 from typing import TextIO
 
-from tokentool.cli._base import UsageError, read_token, token_arg_help
+from tokentool._errors import UsageError
+from tokentool.cli._base import read_token, token_arg_help
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:

@@ -13,7 +13,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from tokentool.cli._base import PROG, Parser, UsageError, guarded
+from tokentool._errors import UsageError
+from tokentool.cli._base import PROG, Parser, guarded
 from tokentool.options import COMMANDS, OptionError, Settings, add_arguments
 
 __all__ = [

@@ -169,7 +169,7 @@ def _escaped(text: str) -> str:
 
 def _read_password() -> str:
     """One line from stdin, or a hidden prompt asked twice at a terminal; bounded either way."""
-    from tokentool.cli._base import UsageError
+    from tokentool._errors import UsageError
     from tokentool.index.web.accounts import MAX_PASSWORD_SIZE
 
     stream = sys.stdin

@@ -23,8 +23,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TextIO
 
+from tokentool._errors import describe as describe_failure
 from tokentool._root import DEFAULT_PORT, find_root
-from tokentool.cli._base import describe as describe_failure
 from tokentool.workflow._build import (
     SAMPLE_MODULE,
     BuildError,

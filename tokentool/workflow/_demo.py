@@ -24,8 +24,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO, TypeVar
 
+from tokentool._errors import describe
 from tokentool._safety import child_environ
-from tokentool.cli._base import describe
 from tokentool.workflow._build import SAMPLE_MODULE
 from tokentool.workflow._config import Config, load_config
 from tokentool.workflow._flow import upload, verify_rejection

@@ -13,7 +13,6 @@ unless told to (``quota_guard``).
 from __future__ import annotations
 
 import dataclasses
-import enum
 import re
 import tempfile
 import time
@@ -25,6 +24,7 @@ from tokentool import probe as _probe
 from tokentool._safety import escape
 from tokentool.exceptions import ConfigError
 from tokentool.options import DEFAULT_TTL
+from tokentool.probe import Outcome  # verify-rejection's verdicts, judged by the probe
 from tokentool.sites import check_destination, site_of
 from tokentool.token import Token, Verdict
 from tokentool.workflow._build import Built, build_sample
@@ -199,17 +199,15 @@ def upload_own(
     return reports
 
 
-class Outcome(enum.Enum):
-    REFUSED_AS_EXPECTED = "refused as expected"
-    ACCEPTED = "accepted"
-    REFUSED_OTHERWISE = "refused for another reason"
-    UNREACHABLE = "unreachable"
-    UNPROBEABLE = "cannot be probed"
-
-
 @dataclasses.dataclass(frozen=True)
 class VerifyReport:
-    """What ``verify_rejection`` sent, predicted and got back, and the verdict."""
+    """What ``verify_rejection`` sent, predicted and got back, and the verdict.
+
+    ``result`` is the verdict as the probe's one result type, carrying the
+    check's ``Expectation``: the probe's own result, or a real upload's
+    answer read the same way (``--real-upload``). ``tokentool.probe`` judges
+    it (``outcome``) and words it (``message``), as it does for every probe.
+    """
 
     built: Built | OwnFiles
     case: str
@@ -218,13 +216,20 @@ class VerifyReport:
     prediction: Verdict
     expected_reason: str
     answer: Answer
-    outcome: Outcome
+    result: _probe.ProbeResult
     seconds: float
     source: str = ""
-    #: What the refusal was, named (``tokentool.probe.KINDS``), or why it cannot be probed.
-    kind: str = ""
-    detail: str = ""
-    index_url: str = ""
+
+    @property
+    def outcome(self) -> Outcome:
+        expected = self.result.expected
+        assert expected is not None  # verify_rejection attaches it to every result
+        return expected.judge(self.result)
+
+    @property
+    def kind(self) -> str:
+        """What the refusal was, named (``tokentool.probe.KINDS``), or why it cannot be probed."""
+        return self.result.kind
 
     @property
     def ok(self) -> bool:
@@ -232,32 +237,8 @@ class VerifyReport:
 
     @property
     def message(self) -> str:
-        """One sentence for the outcome; the SECURITY wording is part of the interface."""
-        project = self.built.project
-        if self.outcome is Outcome.REFUSED_AS_EXPECTED:
-            return f"refused as expected: {self.answer.summary}"
-        if self.outcome is Outcome.ACCEPTED:
-            if self.case == "expired":
-                return "SECURITY: the index accepted an expired token"
-            return f"SECURITY: the index accepted a token restricted to {self.other}"
-        if self.outcome is Outcome.UNREACHABLE:
-            return self.answer.summary
-        if self.outcome is Outcome.UNPROBEABLE:
-            return (
-                f"the index at {escape(self.index_url)} can't be probed, so nothing was sent "
-                f"with the real file's digest and nothing was published: {escape(self.detail)}; "
-                "verify-rejection cannot tell whether it refuses this token (--real-upload "
-                "uploads the real files instead, which publishes them if it accepts the token)"
-            )
-        kind = self.kind or _probe.classify(self.answer.status or 0, self.answer.reason).kind
-        if kind == "token":
-            why = "the token was refused for other reasons"
-        else:
-            why = _probe.describe_kind(kind or "unexpected")
-        return (
-            f"the upload of {project} was refused, but not because of the token's "
-            f"restriction: {why}: {self.answer.summary} (expected 403 {self.prediction.message})"
-        )
+        """One sentence for the outcome: ``tokentool.probe.describe``, the one printer."""
+        return _probe.describe(self.result, self.built.project)
 
 
 def default_other(project: str) -> str:
@@ -265,34 +246,39 @@ def default_other(project: str) -> str:
     return f"{project}-elsewhere"
 
 
-def _classify(answer: Answer, expected_reason: str) -> Outcome:
-    # One file let through is as bad as all of them.
+def _uploaded(answer: Answer) -> _probe.ProbeResult:
+    """A real upload's answer (``--real-upload``) as the probe's result type, to be judged
+    and worded as a probe's: one file let through is as bad as all of them."""
     if answer.accepted or any(200 <= f.status < 300 for f in answer.files):
-        return Outcome.ACCEPTED
+        summary = answer.summary
+        return _probe.ProbeResult(
+            _probe.ACCEPTED, summary, "uploaded", answer.status, security=True, answer=summary
+        )
     if answer.status is None:
-        return Outcome.UNREACHABLE
-    reason = answer.reason
-    if (
-        answer.status == 403
-        and reason.startswith("Invalid API Token: ")
-        and expected_reason in reason.removeprefix("Invalid API Token: ").split(", ")
-    ):
-        return Outcome.REFUSED_AS_EXPECTED
-    return Outcome.REFUSED_OTHERWISE
+        return _probe.ProbeResult(_probe.INCONCLUSIVE, answer.summary, "unreachable")
+    kind = _probe.classify(answer.status, answer.reason).kind or "unexpected"
+    return _probe.ProbeResult(
+        _probe.REFUSED, answer.reason, kind, answer.status, answer=answer.summary
+    )
+
+
+def _classify(answer: Answer, expected_reason: str) -> Outcome:
+    """The verdict on a real upload's answer (``Expectation.judge``, the probe's rule)."""
+    return _probe.Expectation(expected_reason).judge(_uploaded(answer))
 
 
 def _negative(
     config: Config,
     derived: Token,
     built: Built | OwnFiles,
-    expected: str,
+    expected: _probe.Expectation,
     *,
     real_upload: bool,
     timeouts: Timeouts | None,
     progress: Progress,
     allow_other_host: bool,
-) -> tuple[Answer, Outcome, str, str]:
-    """Send the negative upload; (answer, outcome, kind, why it cannot be probed).
+) -> tuple[Answer, _probe.ProbeResult]:
+    """Send the negative upload; the answer, and the verdict as the probe's result.
 
     The real file goes with a wrong digest through the calibrated probe, so
     nothing is published whatever the index decides. Only an index that
@@ -303,7 +289,7 @@ def _negative(
         derived.dump(),
         built.project,
         built.wheel,
-        expect_refusal=True,
+        expected=expected,
         check_exists=False,  # quota_guard asked already
         allow_other_host=allow_other_host,
         timeout=probe_timeout(timeouts),
@@ -315,18 +301,18 @@ def _negative(
         progress(
             "the index accepted the token; nothing was published (the wrong digest stopped it)"
         )
-        return answer, Outcome.ACCEPTED, result.kind, ""
+        return answer, result
     if result.outcome == _probe.REFUSED:
-        return answer, _classify(answer, expected), result.kind, ""
+        return answer, result
     if result.kind == "unreachable":
-        return Answer(False, None, "", (), result.detail), Outcome.UNREACHABLE, result.kind, ""
+        return Answer(False, None, "", (), result.detail), result
     if not real_upload:
-        return answer, Outcome.UNPROBEABLE, result.kind, result.detail
+        return answer, result
     progress(
         f"the index can't be probed ({result.detail}); --real-upload: uploading the real files"
     )
     answer = _send(config, built, derived, timeouts, progress)
-    return answer, _classify(answer, expected), "", ""
+    return answer, dataclasses.replace(_uploaded(answer), expected=expected)
 
 
 def verify_rejection(
@@ -406,7 +392,9 @@ def verify_rejection(
     # Warehouse quotes the project's stored name (``context.name``), not the typed one.
     expected = _EXPECTED[case].format(project=display)
     prediction = derived.evaluate(project, at=now, display_name=display)
-    kind = why = ""
+    expectation = _probe.Expectation(
+        expected, prediction.message, other if case == "project" else None, config.index_url
+    )
     with tempfile.TemporaryDirectory(prefix="tokentool-verify-") as tmp:
         if own is not None:
             built: Built | OwnFiles = own
@@ -419,13 +407,15 @@ def verify_rejection(
         progress(f"offline check: {prediction.message}")
         if unreachable:
             answer = Answer(False, None, "", (), escape(unreachable))
-            outcome = Outcome.UNREACHABLE
+            result = _probe.ProbeResult(
+                _probe.INCONCLUSIVE, unreachable, "unreachable", expected=expectation
+            )
         else:
-            answer, outcome, kind, why = _negative(
+            answer, result = _negative(
                 config,
                 derived,
                 built,
-                expected,
+                expectation,
                 real_upload=real_upload,
                 timeouts=timeouts,
                 progress=progress,
@@ -439,10 +429,7 @@ def verify_rejection(
         prediction,
         expected,
         answer,
-        outcome,
+        result,
         time.perf_counter() - started,
         config.source,
-        kind,
-        why,
-        config.index_url,
     )
