@@ -115,3 +115,66 @@ def test_the_design_card_top_level() -> None:
     ):
         assert (ROOT / name).exists(), name
     assert (ROOT / "sample_project" / "pyproject.toml").is_file()
+
+
+def _verdict_strings(tree: ast.Module) -> list[str]:
+    """Literal text (plain strings and the fixed parts of f-strings) that words a verdict."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            text = node.value
+            if text.startswith("SECURITY:") or any(mark in text for mark in VERDICT_MARKS):
+                found.append(text)
+    return found
+
+
+#: Words only the probe's one printer (``tokentool.probe.describe``) may write.
+VERDICT_MARKS = (
+    "refused as expected:",
+    "not because of the token's restriction",
+    "can't be probed, so nothing was sent",
+    "the index accepted an expired token",
+    "the index accepted a token restricted to",
+)
+
+
+def test_only_the_probe_words_a_verdict() -> None:
+    """probe, invoke probe, verify-rejection (and conformance's SECURITY line): one printer."""
+    printer = PACKAGE / "probe.py"
+    offenders = {
+        str(path.relative_to(ROOT)): found
+        for path in PACKAGE.rglob("*.py")
+        if path != printer
+        and (found := _verdict_strings(ast.parse(path.read_text(encoding="utf-8"))))
+    }
+    assert offenders == {}
+    assert _verdict_strings(ast.parse(printer.read_text(encoding="utf-8")))
+
+
+def test_the_verdict_finder_finds_one() -> None:
+    assert _verdict_strings(ast.parse('x = f"SECURITY: the index accepted {y}"')) == [
+        "SECURITY: the index accepted "
+    ]
+    assert _verdict_strings(ast.parse('x = f"refused as expected: {a.summary}"'))
+    assert not _verdict_strings(ast.parse('"""Exit codes: 4  SECURITY: accepted."""'))
+
+
+#: Command-line entry points: the only modules outside ``tokentool/cli/`` that may import it.
+#: ``tokentool.__main__`` is ``python -m tokentool``, ``tokentool.index.__main__`` the
+#: stand-in's own command line (``tokentool index`` delegates to it), built on the same
+#: ``Parser`` and ``guarded`` as every subcommand.
+ENTRY_POINTS = {"tokentool.__main__", "tokentool.index.__main__"}
+
+
+def test_nothing_below_the_command_line_imports_it() -> None:
+    """The library layers (token, probe, workflow, index, tasks) word failures with
+    ``tokentool._errors``; only the command line and its entry points import ``tokentool.cli``."""
+    graph = import_graph()
+    offenders = {
+        module: sorted(t for t in targets if t == "tokentool.cli" or t.startswith("tokentool.cli."))
+        for module, targets in graph.items()
+        if not (module == "tokentool.cli" or module.startswith("tokentool.cli."))
+        and module not in ENTRY_POINTS
+    }
+    assert {m: t for m, t in offenders.items() if t} == {}
+    assert "tokentool.cli._base" in graph["tokentool.index.__main__"]  # the rule sees imports

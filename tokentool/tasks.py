@@ -52,7 +52,7 @@ _VERSION_HELP = option("cycle", "version").text
 
 @contextmanager
 def _errors(failure: int = 1) -> Iterator[None]:
-    """The toolkit's one failure path (``describe_failure``), as Invoke's ``Exit`` (``failure``)."""
+    """The toolkit's one failure path (``tokentool._errors.describe``), as Invoke's ``Exit``."""
     import os
 
     try:
@@ -60,9 +60,10 @@ def _errors(failure: int = 1) -> Iterator[None]:
     except Exit:
         raise
     except (Exception, KeyboardInterrupt) as exc:
-        from tokentool.workflow import describe_failure
+        # Not through the workflow: describing a failure must not need its extras.
+        from tokentool._errors import describe
 
-        message, code = describe_failure(exc)
+        message, code = describe(exc)
         if code == 70 and os.environ.get("TOKENTOOL_DEBUG"):
             raise
         raise Exit(f"error: {message}", code=130 if code == 130 else failure) from None

@@ -3,8 +3,10 @@
 The Invoke tasks, the ``tokentool upload|verify-rejection`` commands and the
 demo call these with a ``Config``; nothing here reads ``.env`` or prints. Each
 step is told to ``progress`` (one line, already escaped) as it happens, and
-the outcome comes back as data the caller words. The one rule that matters
-most lives in ``verify_rejection``: it passes only when the index refused
+the outcome comes back as data the caller words. verify-rejection's verdict is
+the probe's: a ``ProbeResult`` carrying the check's ``Expectation``, judged and
+worded by ``tokentool.probe`` (the one printer). The rule that matters most
+lives in ``Expectation.judge``: the check passes only when the index refused
 *because of the restriction*, never on any other failure. Its upload never
 publishes (a wrong digest, ``_probing``) and never targets a missing project
 unless told to (``quota_guard``).
