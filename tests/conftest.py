@@ -75,6 +75,16 @@ def inprocess(tmp_path):
             yield served
 
 
+@pytest.fixture
+def any_harness(tmp_path: Path, backend: Backend) -> Iterator[Harness]:
+    """In-process, on each backend (PostgreSQL: the package files in the database too)."""
+    database = backend.new_database()
+    with Harness(
+        tmp_path / "data" if database is None else None, database, new_project_limit=0
+    ) as h:
+        yield h
+
+
 @pytest.fixture(scope="session")
 def chromium() -> Iterator[object]:
     """Debian's Chromium driven by playwright. It fails (never skips) when it cannot start."""

@@ -650,3 +650,29 @@ def test_root_keys_are_private_to_their_owner(tmp_path):
     Index(data).close()
     assert stat.S_IMODE(data.stat().st_mode) == 0o700
     assert stat.S_IMODE((data / "index.sqlite3").stat().st_mode) == 0o600
+
+
+def test_last_used_is_recorded_with_the_upload_it_accepted(any_harness, tmp_path):
+    """warehouse's ``verify`` sets ``last_used`` inside the request's transaction: an
+    accepted upload sets it, a duplicate's doomed transaction does not."""
+    h = any_harness
+    token = h.mint("lu-user")
+    user_id = h.db.reader().user_id("lu-user")
+
+    def last_used() -> float | None:
+        (info,) = h.db.reader().user_tokens(user_id)
+        return info.last_used
+
+    wheel = write_wheel(tmp_path, unique("lu"), "1.0")
+    data = wheel.read_bytes()
+    fields = upload_fields(wheel.name.split("-")[0], "1.0", data)
+
+    def post():
+        return h.post(fields, (wheel.name, data, "application/octet-stream"), token)
+
+    assert last_used() is None
+    assert post().status == 200
+    first = last_used()
+    assert first is not None
+    assert post().status == 200  # the identical re-upload: 200, nothing committed
+    assert last_used() == first

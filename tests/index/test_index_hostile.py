@@ -19,7 +19,7 @@ import email_validator
 import pytest
 import requests
 import sqlalchemy as sa
-from helpers import Backend, Harness, stored_bytes, upload_fields
+from helpers import Harness, stored_bytes, upload_fields
 from packaging.utils import canonicalize_name
 
 from tokentool.index._schema import release_descriptions
@@ -51,16 +51,6 @@ def hostile_wheel(
 @pytest.fixture
 def harness(tmp_path):
     with Harness(tmp_path / "data", new_project_limit=0) as h:
-        yield h
-
-
-@pytest.fixture
-def any_harness(tmp_path, backend: Backend):
-    """In-process, on each backend (PostgreSQL: the package files in the database too)."""
-    database = backend.new_database()
-    with Harness(
-        tmp_path / "data" if database is None else None, database, new_project_limit=0
-    ) as h:
         yield h
 
 

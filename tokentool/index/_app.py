@@ -231,8 +231,6 @@ class IndexApp:
         except UploadError as exc:
             (log.error if exc.status >= 500 else log.info)("POST /legacy/ %d", exc.status)
             return _answer(start_response, exc.status, exc.message, [], environ)
-        # The upload committed: its token's "last used" as warehouse records it.
-        self.web.token_used(environ.get("HTTP_AUTHORIZATION"))
         log.info("POST /legacy/ 200")
         return _answer(start_response, 200, "OK", [], environ)
 

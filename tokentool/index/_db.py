@@ -576,9 +576,13 @@ class Tx:
         ]
 
     def token_used(self, identifier: str) -> None:
-        """warehouse's ``DatabaseMacaroonService.verify``: ``last_used`` on success."""
+        """warehouse's ``DatabaseMacaroonService.verify``: ``last_used``, in the request's
+        transaction, so only an upload that commits sets it (a duplicate's doomed one
+        does not). ``SKIP LOCKED`` as warehouse: a concurrent upload with the same token
+        is updating the row already, and waiting for it would serialize them."""
         t = s.tokens
-        self._run(sa.update(t).where(t.c.id == identifier).values(last_used=time.time()))
+        row = sa.select(t.c.id).where(t.c.id == identifier).with_for_update(skip_locked=True)
+        self._run(sa.update(t).where(t.c.id.in_(row)).values(last_used=time.time()))
 
     def user_projects(self, user_id: str) -> list[ProjectRow]:
         """The projects the user has a role on, by normalized name."""
@@ -770,8 +774,7 @@ class Tx:
         assert self.conn is not None
         if not self.db.is_sqlite:
             self.conn.execute(sa.select(sa.func.pg_advisory_xact_lock(JOURNAL_LOCK)))
-        for entry in self._journal:
-            self.conn.execute(sa.insert(s.journals).values(**entry))
+        self.conn.execute(sa.insert(s.journals), self._journal)  # one round trip
         self._journal.clear()
 
     # serving: each query is answered from an index, whatever the number of projects

@@ -218,6 +218,15 @@ def _older_than(path: Path, seconds: float) -> bool:
         return False
 
 
+def _unrecorded(filename: str) -> ServerFault:
+    """``publish`` found the name taken: only a rolled-back or crashed upload leaves
+    one, so it is a fault, never something to replace (both storages say so)."""
+    log.error("storage: %r exists without a record; refusing to replace it", filename)
+    return ServerFault(
+        500, "Internal Server Error: a file of that name is in storage without a record."
+    )
+
+
 class Storage(Protocol):
     """Where package files live; ``publish`` runs inside the recording transaction."""
 
@@ -268,10 +277,7 @@ class FolderStorage:
         try:
             os.link(temp, final)
         except FileExistsError:
-            log.error("storage: %r exists without a record; refusing to replace it", filename)
-            raise ServerFault(
-                500, "Internal Server Error: a file of that name is in storage without a record."
-            ) from None
+            raise _unrecorded(filename) from None
 
     def discard(self, filename: str) -> None:
         (self.directory / filename).unlink(missing_ok=True)
@@ -371,14 +377,19 @@ class ChunkStorage:
                 seq += 1
 
     def publish(self, tx: Tx, temp: Path, filename: str) -> None:
+        """One statement: the rename, unless rows of that name exist already. A staged
+        file has rows unless it is empty, so no row renamed means the name is taken
+        (an empty one is looked for explicitly)."""
         assert tx.conn is not None
         c = s.file_chunks
-        if tx.conn.execute(sa.select(1).where(c.c.filename == filename).limit(1)).first():
-            log.error("storage: %r exists without a record; refusing to replace it", filename)
-            raise ServerFault(
-                500, "Internal Server Error: a file of that name is in storage without a record."
-            )
-        tx.conn.execute(sa.update(c).where(c.c.filename == temp.name).values(filename=filename))
+        taken = sa.select(1).where(c.c.filename == filename).limit(1)
+        renamed = tx.conn.execute(
+            sa.update(c)
+            .where(c.c.filename == temp.name, ~sa.exists(taken))
+            .values(filename=filename)
+        ).rowcount
+        if not renamed and (temp.stat().st_size or tx.conn.execute(taken).first()):
+            raise _unrecorded(filename)
 
     def discard(self, filename: str) -> None:
         pass  # the rows went with the rolled-back transaction

@@ -387,6 +387,7 @@ class Uploads:
         assert up.identity is not None
         if not tx.token_exists(up.identity.row.id):
             raise _auth.invalid_auth(self.settings.url)
+        tx.token_used(up.identity.row.id)
 
     def _project_for_record(self, tx: Tx, up: Upload) -> ProjectRow:
         """The project the first look judged, still there and still the uploader's."""

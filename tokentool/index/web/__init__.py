@@ -109,19 +109,6 @@ class WebFace:
         self.sessions.save(request, response, session)
         return response
 
-    def token_used(self, authorization: str | None) -> None:
-        """Record when the token of an accepted upload was used (the account page shows it)."""
-        from tokentool.index import _auth
-        from tokentool.index._upload import UploadError
-
-        try:
-            identity = _auth.authenticate(authorization, self.db.reader(), self.settings.url)
-        except UploadError:  # the upload was accepted with it: not expected
-            return
-        # One row: no site-wide lock (on PostgreSQL that would queue behind every upload).
-        with self.db.transaction(scope=[f"token:{identity.row.id}"]) as tx:
-            tx.token_used(identity.row.id)
-
     # -- answers -------------------------------------------------------------------
     def page(self, context: Any, template: str, status: int = 200, **values: Any) -> Any:
         from webob import Response
