@@ -15,6 +15,7 @@ import os
 import subprocess
 import sys
 import uuid
+import zipfile
 from pathlib import Path
 
 import pymacaroons
@@ -676,3 +677,22 @@ def test_last_used_is_recorded_with_the_upload_it_accepted(any_harness, tmp_path
     assert first is not None
     assert post().status == 200  # the identical re-upload: 200, nothing committed
     assert last_used() == first
+
+
+def test_a_file_of_several_chunks_is_stored_whole_with_its_metadata(any_harness, tmp_path):
+    """Stored in batches of about a MiB (``Storage.stage``): every chunk, in order, and
+    the metadata file beside it, byte for byte."""
+    h = any_harness
+    token = h.mint("chunky")
+    payload = os.urandom(2 * 1024 * 1024 + 12_345)  # three chunks of the database's MiB
+    wheel = write_wheel(tmp_path, unique("chunky"), "1.0", payload=payload)
+    data = wheel.read_bytes()
+    name = wheel.name.split("-")[0]
+    answer = h.post(
+        upload_fields(name, "1.0", data), (wheel.name, data, "application/octet-stream"), token
+    )
+    assert answer.status == 200, answer.reason
+    assert stored_bytes(h, wheel.name) == data
+    with zipfile.ZipFile(wheel) as zf:
+        metadata = next(n for n in zf.namelist() if n.endswith(".dist-info/METADATA"))
+        assert stored_bytes(h, wheel.name + ".metadata") == zf.read(metadata)

@@ -27,6 +27,7 @@ import psycopg
 import pytest
 import requests
 from helpers import (
+    Harness,
     basic,
     listing,
     post_file,
@@ -497,3 +498,32 @@ def test_stand_ins_starting_together_create_the_schema_once(postgres: Cluster, t
     finally:
         for server in servers:
             server.stop()
+
+
+def test_an_upload_skips_the_token_row_another_upload_holds(postgres: Cluster, tmp_path):
+    """warehouse's ``verify`` updates ``last_used`` with ``SKIP LOCKED``: an upload with
+    a token whose row another transaction holds (a concurrent upload with the same
+    token) neither waits for it nor is refused; only the holder records the time."""
+    url = postgres.new_database()
+    with Harness(None, url, new_project_limit=0) as h:
+        token = h.mint("shared")
+        user_id = h.db.reader().user_id("shared")
+        (info,) = h.db.reader().user_tokens(user_id)
+        wheel = write_wheel(tmp_path, unique("held"), "1.0")
+        data = wheel.read_bytes()
+        fields = upload_fields(wheel.name.split("-")[0], "1.0", data)
+        answers: list[int] = []
+        with psycopg.connect(url) as holder:
+            holder.execute("SELECT 1 FROM tokens WHERE id = %s FOR UPDATE", (info.id,))
+            thread = threading.Thread(
+                target=lambda: answers.append(
+                    h.post(fields, (wheel.name, data, "application/octet-stream"), token).status
+                )
+            )
+            thread.start()
+            thread.join(30)  # waiting for the row would last until the holder ends
+            assert not thread.is_alive(), "the upload waited for the token's row"
+            holder.rollback()
+        assert answers == [200]
+        (after,) = h.db.reader().user_tokens(user_id)
+        assert after.last_used is None

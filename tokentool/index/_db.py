@@ -575,14 +575,17 @@ class Tx:
             TokenInfo(str(r[0]), str(r[1]), str(r[2]), float(r[3]), r[4]) for r in self._rows(query)
         ]
 
-    def token_used(self, identifier: str) -> None:
+    def token_used(self, identifier: str) -> bool:
         """warehouse's ``DatabaseMacaroonService.verify``: ``last_used``, in the request's
         transaction, so only an upload that commits sets it (a duplicate's doomed one
         does not). ``SKIP LOCKED`` as warehouse: a concurrent upload with the same token
-        is updating the row already, and waiting for it would serialize them."""
+        is updating the row already, and waiting for it would serialize them.
+
+        True: the row was there and is updated (so the token is not revoked); False:
+        revoked, or (PostgreSQL) another transaction holds the row."""
         t = s.tokens
         row = sa.select(t.c.id).where(t.c.id == identifier).with_for_update(skip_locked=True)
-        self._run(sa.update(t).where(t.c.id.in_(row)).values(last_used=time.time()))
+        return self._run(sa.update(t).where(t.c.id.in_(row)).values(last_used=time.time())) > 0
 
     def user_projects(self, user_id: str) -> list[ProjectRow]:
         """The projects the user has a role on, by normalized name."""

@@ -37,6 +37,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Protocol
 
@@ -232,7 +233,7 @@ class Storage(Protocol):
 
     spool: Spool
 
-    def stage(self, tx: Tx, temp: Path) -> None:
+    def stage(self, tx: Tx, temps: Sequence[Path]) -> None:
         """Lock-free work of the recording transaction (before its checks)."""
 
     def publish(self, tx: Tx, temp: Path, filename: str) -> None:
@@ -266,7 +267,7 @@ class FolderStorage:
         # Beside the package folder (the same filesystem: publish is a hard link).
         self.spool = Spool(spool)
 
-    def stage(self, tx: Tx, temp: Path) -> None:
+    def stage(self, tx: Tx, temps: Sequence[Path]) -> None:
         pass
 
     def publish(self, tx: Tx, temp: Path, filename: str) -> None:
@@ -366,15 +367,25 @@ class ChunkStorage:
         make_private_dirs(directory)
         self.spool = Spool(directory)
 
-    def stage(self, tx: Tx, temp: Path) -> None:
-        assert tx.conn is not None
-        with open(temp, "rb") as stream:
-            seq = 0
-            while chunk := stream.read(_CHUNK):
-                tx.conn.execute(
-                    sa.insert(s.file_chunks).values(filename=temp.name, seq=seq, data=chunk)
-                )
-                seq += 1
+    def stage(self, tx: Tx, temps: Sequence[Path]) -> None:
+        """The files' rows under their spool names, a statement per MiB or so (a wheel
+        and its metadata file together: one round trip), one MiB in memory at a time."""
+        conn = tx.conn
+        assert conn is not None
+        batch: list[dict[str, object]] = []
+        size = 0
+        for temp in temps:
+            with open(temp, "rb") as stream:
+                seq = 0
+                while chunk := stream.read(_CHUNK):
+                    batch.append({"filename": temp.name, "seq": seq, "data": chunk})
+                    seq += 1
+                    size += len(chunk)
+                    if size >= _CHUNK:
+                        conn.execute(sa.insert(s.file_chunks), batch)
+                        batch, size = [], 0
+        if batch:
+            conn.execute(sa.insert(s.file_chunks), batch)
 
     def publish(self, tx: Tx, temp: Path, filename: str) -> None:
         """One statement: the rename, unless rows of that name exist already. A staged

@@ -362,9 +362,7 @@ class Uploads:
         published: list[str] = []
 
         def stage(tx: Tx) -> None:
-            for received in (up.path, up.metadata_path):
-                if received is not None:
-                    storage.stage(tx, received)
+            storage.stage(tx, [p for p in (up.path, up.metadata_path) if p is not None])
 
         try:
             with self.db.transaction(before_lock=stage, scope=[f"project:{up.normalized}"]) as tx:
@@ -385,9 +383,12 @@ class Uploads:
     def _identity_still_valid(self, tx: Tx, up: Upload) -> None:
         """A token revoked since the first look counts (the rate-limit hit stays)."""
         assert up.identity is not None
-        if not tx.token_exists(up.identity.row.id):
+        identifier = up.identity.row.id
+        # One statement as a rule: the update finds the row. Only when it does not (a
+        # revocation, or a concurrent upload with this token holding the row) is the
+        # row looked for.
+        if not tx.token_used(identifier) and not tx.token_exists(identifier):
             raise _auth.invalid_auth(self.settings.url)
-        tx.token_used(up.identity.row.id)
 
     def _project_for_record(self, tx: Tx, up: Upload) -> ProjectRow:
         """The project the first look judged, still there and still the uploader's."""
