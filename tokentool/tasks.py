@@ -201,7 +201,7 @@ def token(
         config = _config(c, repository_url, project=project)
         name = config.project_or_default(project)
         derived = workflow.derive_for(config, name, ttl)
-        print(f"token from: {config.source}", file=sys.stderr)
+        print(config.source_line, file=sys.stderr)
         print("restrictions: " + "; ".join(derived.explain()["summary"]), file=sys.stderr)
         sys.stdout.write(derived.dump() + "\n")
 

@@ -325,3 +325,13 @@ def test_the_name_is_checked_before_a_token_is_looked_for(tmp_path: Path, monkey
         settings(tmp_path, project="a" * 300)
     with pytest.raises(ConfigError, match=r"^no token found"):
         settings(tmp_path, "http://127.0.0.1:9/legacy/", project="fine")
+
+
+def test_the_source_line_is_escaped(tmp_path: Path) -> None:
+    """A path may hold control characters: every face prints the source through one line."""
+    folder = tmp_path / "a\x1b[31mb"
+    folder.mkdir()
+    config = load_config(write_env(folder, TOKEN=RAW), {})
+    assert "\x1b" in config.source
+    assert "\x1b" not in config.source_line
+    assert config.source_line.startswith("token from: TOKEN in ")

@@ -63,6 +63,11 @@ class Config:
     def repository_url(self) -> str:
         return self.index_url
 
+    @property
+    def source_line(self) -> str:
+        """The "token from:" line every face prints, escaped (a path may hold anything)."""
+        return f"token from: {escape(self.source)}"
+
     def project_or_default(self, project: str | None, today: datetime.date | None = None) -> str:
         """The project the user named, else the seed's ``test-<username>-<YYYY-MM-DD>``."""
         if project:

@@ -145,7 +145,7 @@ def upload(
         allow_production=allow_production,
         allow_other_host=allow_other_host,
     )
-    progress(f"token from: {escape(config.source)}")
+    progress(config.source_line)
     derived = derive_for(config, project, ttl)
     restrictions = tuple(derived.explain()["summary"])
     with tempfile.TemporaryDirectory(prefix="tokentool-upload-") as tmp:
@@ -180,7 +180,7 @@ def upload_own(
         allow_production=allow_production,
         allow_other_host=allow_other_host,
     )
-    progress(f"token from: {escape(config.source)}")
+    progress(config.source_line)
     reports: list[UploadReport] = []
     for group in groups:
         started = time.perf_counter()
@@ -380,7 +380,7 @@ def verify_rejection(
             f"the derived token would not be refused for {project!r} with {expected!r} "
             f"(offline check: {prediction.message}); the base token cannot show this case"
         )
-    progress(f"token from: {escape(config.source)}")
+    progress(config.source_line)
     restrictions = tuple(derived.explain()["summary"])
     unreachable = ""
     try:

@@ -105,7 +105,7 @@ def probe(
         allow_production=True,
         allow_other_host=allow_other_host,
     )
-    say(f"token from: {escape(config.source)}")
+    say(config.source_line)
     try:
         stored = _probe.project_name(dest, project, timeout=probe_timeout(timeouts))
     except _probe.ProbeError as exc:
