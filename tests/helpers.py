@@ -39,6 +39,7 @@ import sys
 import tarfile
 import threading
 import time
+import tracemalloc
 import urllib.request
 import uuid
 import zipfile
@@ -1066,3 +1067,13 @@ class Listener(Closing):
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+@contextlib.contextmanager
+def traced_memory() -> Iterator[Callable[[], int]]:
+    """tracemalloc on for the block; the function it gives is the peak so far (bytes)."""
+    tracemalloc.start()
+    try:
+        yield lambda: tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()

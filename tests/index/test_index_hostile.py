@@ -11,7 +11,6 @@ import io
 import json
 import threading
 import time
-import tracemalloc
 import uuid
 import zipfile
 
@@ -19,7 +18,7 @@ import email_validator
 import pytest
 import requests
 import sqlalchemy as sa
-from helpers import Harness, stored_bytes, upload_fields
+from helpers import Harness, stored_bytes, traced_memory, upload_fields
 from packaging.utils import canonicalize_name
 
 from tokentool.index._schema import release_descriptions
@@ -81,12 +80,9 @@ def test_a_record_of_blank_lines_is_warehouses_500_at_once(harness) -> None:
     name = _name()
     built = hostile_wheel(name, members={"RECORD": b"\n" * (32 * MIB)})
     assert len(built[1]) < 100_000
-    tracemalloc.start()
-    try:
+    with traced_memory() as peak_so_far:
         answer = _post(harness, harness.mint("alice"), name, built)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+        peak = peak_so_far()
     assert (answer.status, answer.reason) == (500, "Internal Server Error")
     assert peak < 8 * MIB, f"{peak / MIB:.0f} MiB"
 
@@ -97,12 +93,9 @@ def test_a_large_valid_record_streams_in_bounded_memory(harness) -> None:
     lines = b"".join(b"%s/m%07d.py,,\n" % (under.encode(), n) for n in range(1_500_000))
     assert len(lines) > 32 * MIB
     built = hostile_wheel(name, members={"RECORD": lines})
-    tracemalloc.start()
-    try:
+    with traced_memory() as peak_so_far:
         answer = _post(harness, harness.mint("alice"), name, built)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+        peak = peak_so_far()
     assert answer.status == 200, answer.reason  # a mismatch with the archive only e-mails
     assert peak < 8 * MIB, f"{peak / MIB:.0f} MiB"
 
@@ -297,15 +290,12 @@ def test_json_api_streams_a_huge_description(any_harness) -> None:
     env = {"REQUEST_METHOD": "GET", "PATH_INFO": f"/pypi/{name}/json"}
     seen: dict = {}
     del description
-    tracemalloc.start()
-    try:
+    with traced_memory() as peak_so_far:
         size, peak, parts = 0, 0, []
         for piece in harness.app(env, lambda s, h: seen.update(status=s, headers=dict(h))):
             size += len(piece)
             parts.append(piece)
-            peak = max(peak, tracemalloc.get_traced_memory()[1] - size)
-    finally:
-        tracemalloc.stop()
+            peak = max(peak, peak_so_far() - size)
     body = b"".join(parts)
     assert int(seen["headers"]["Content-Length"]) == size == len(body)
     assert json.loads(body)["info"]["description"] == 'd\u00e9"\\\n\x01' * (4 * MIB)
